@@ -1,0 +1,32 @@
+# Two commands for a fresh machine: `make demo` composes a song, `make test` runs the tests.
+# Each creates the virtual environment it needs in .venv (Python 3.11+).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+.PHONY: demo test bench dataset clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[train,dev]"
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/synth --help
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
+
+dataset: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[dataset]"
+	$(BIN)/python tools/build_dataset.py
+	$(BIN)/python tools/describe_dataset.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

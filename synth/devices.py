@@ -1,0 +1,78 @@
+"""Which MIDI ports and audio outputs this machine has, asked without ALSA noise or crashes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Devices:
+    """What was found; `problems` says why a kind of device could not be listed at all."""
+
+    midi_inputs: list[str] = field(default_factory=list)
+    midi_outputs: list[str] = field(default_factory=list)
+    audio_outputs: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def quiet_stderr() -> Iterator[None]:
+    """Silence C libraries (ALSA, JACK) that print straight to file descriptor 2."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real stderr (e.g. captured in tests): nothing to hide
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _ask(what: str, query: Callable[[], list[str]], problems: list[str]) -> list[str]:
+    try:
+        with quiet_stderr():
+            return sorted(dict.fromkeys(str(name) for name in query()))
+    except Exception as exc:  # rtmidi raises its own SystemError when ALSA has no sequencer
+        first_line = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+        problems.append(f"{what}: {first_line}")
+        return []
+
+
+def midi_input_names(problems: list[str] | None = None) -> list[str]:
+    import mido
+
+    return _ask("MIDI inputs", mido.get_input_names, problems if problems is not None else [])
+
+
+def midi_output_names(problems: list[str] | None = None) -> list[str]:
+    import mido
+
+    return _ask("MIDI outputs", mido.get_output_names, problems if problems is not None else [])
+
+
+def audio_output_names(problems: list[str] | None = None) -> list[str]:
+    def query() -> list[str]:
+        from pedalboard.io import AudioStream
+
+        return list(AudioStream.output_device_names)
+
+    return _ask("audio outputs", query, problems if problems is not None else [])
+
+
+def list_devices() -> Devices:
+    """MIDI inputs, MIDI outputs and audio outputs of this machine."""
+    found = Devices()
+    found.midi_inputs = midi_input_names(found.problems)
+    found.midi_outputs = midi_output_names(found.problems)
+    found.audio_outputs = audio_output_names(found.problems)
+    return found

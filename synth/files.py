@@ -1,0 +1,78 @@
+"""Saving without ever leaving a file half-written, and never overwriting what exists."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from synth.errors import SynthError
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
+
+    A crash, an error or Ctrl-C inside the block leaves whatever was at `path` untouched.
+    """
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SynthError(f"{folder}: cannot create the folder: {exc.strerror}") from None
+    # Keep the real suffix last: writers such as soundfile pick the format from it.
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=folder)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp_path.unlink()
+        raise
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write a text file atomically (UTF-8)."""
+    write_with(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """Write a binary file atomically."""
+    write_with(path, lambda tmp: tmp.write_bytes(data))
+
+
+def write_with(path: Path, writer: Callable[[Path], object]) -> None:
+    """Call `writer(tmp_path)` and move the result onto `path` atomically."""
+    try:
+        with atomic_path(path) as tmp:
+            writer(tmp)
+    except OSError as exc:
+        raise SynthError(f"{path}: cannot write: {exc.strerror or exc}") from None
+
+
+def refuse_existing(path: Path, overwrite: bool) -> None:
+    """Stop before overwriting an existing output unless the user asked for it."""
+    if Path(path).exists() and not overwrite:
+        raise SynthError(f"{path} exists already: choose another name or pass --overwrite")
+
+
+def unique_path(folder: Path, name: str, suffix: str) -> Path:
+    """`folder/name.suffix`, or `folder/name-2.suffix`, `-3`, ... if that is taken."""
+    candidate = Path(folder) / f"{name}{suffix}"
+    number = 2
+    while candidate.exists():
+        candidate = Path(folder) / f"{name}-{number}{suffix}"
+        number += 1
+    return candidate
+
+
+def slug(text: str) -> str:
+    """A file-name-safe version of a title: 'Fare You Well!' -> 'fare-you-well'."""
+    cleaned = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return cleaned[:60] or "song"

@@ -1,0 +1,70 @@
+"""Shared fixtures: tiny songs and MIDI files built in code, and a way to run the CLI."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import mido
+import pytest
+
+os.environ.setdefault("COLUMNS", "200")  # keep rich tables on one line in captured output
+
+
+def make_midi(path: Path, tracks: list[list[tuple[float, float, int]]], *, type: int = 1,
+              tpb: int = 480, tempos: list[tuple[float, float]] = ((0.0, 120.0),),
+              channel: int = 0, velocity: int = 90) -> Path:
+    """Write a MIDI file; each track is a list of (start_beat, end_beat, pitch) notes.
+
+    `tempos` is a list of (beat, bpm) set on the first track; type 0 merges all tracks into one.
+    """
+    events_per_track = []
+    for index, notes in enumerate(tracks):
+        events = []
+        if index == 0:
+            events += [(beat, 0, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm)))
+                       for beat, bpm in tempos]
+        for start, end, pitch in notes:
+            events.append((start, 2, mido.Message("note_on", note=pitch, velocity=velocity,
+                                                  channel=channel)))
+            events.append((end, 1, mido.Message("note_off", note=pitch, velocity=0,
+                                                channel=channel)))
+        events_per_track.append(events)
+    if type == 0:
+        events_per_track = [[e for events in events_per_track for e in events]]
+    midi = mido.MidiFile(type=type, ticks_per_beat=tpb)
+    for events in events_per_track:
+        track = mido.MidiTrack()
+        now = 0
+        for beat, _, msg in sorted(events, key=lambda e: (e[0], e[1])):
+            tick = round(beat * tpb)
+            track.append(msg.copy(time=tick - now))
+            now = tick
+        midi.tracks.append(track)
+    midi.save(path)
+    return path
+
+
+def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
+    """Run `synth ARGS` in this process; returns (exit status, stdout, stderr)."""
+    from synth import cli
+
+    saved = sys.argv
+    sys.argv = ["synth", *args]
+    code = 0
+    try:
+        cli.main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        sys.argv = saved
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def cli(capsys, tmp_path, monkeypatch):
+    """Run the CLI inside a fresh working directory."""
+    monkeypatch.chdir(tmp_path)
+    return lambda *args: run_cli([str(a) for a in args], capsys)
