@@ -66,6 +66,262 @@ def import_(
         raise SynthError("\n".join(failures))
 
 
+# Options shared by compose and render, defined once.
+Bpm = Annotated[Optional[float], typer.Option(help="Tempo in steps per minute [default: the "
+                                              "song's own, else 150].")]
+RoomSize = Annotated[float, typer.Option(help="Reverb room size, 0-1.")]
+Wet = Annotated[float, typer.Option(help="Reverb wet level, 0-1.")]
+Cutoff = Annotated[float, typer.Option(help="Low-pass cutoff in Hz.")]
+NoFx = Annotated[bool, typer.Option("--no-fx", help="Dry piano: no reverb or low-pass.")]
+Humanize = Annotated[float, typer.Option(help="Sloppy pianist: timing and velocity wobble, 0-1.")]
+MidiOut = Annotated[Optional[Path], typer.Option("--midi", help="Also save a MIDI file.")]
+PlotOut = Annotated[Optional[Path], typer.Option("--plot", help="Also save a piano roll (.png).")]
+Overwrite = Annotated[bool, typer.Option(help="Replace output files that exist.")]
+ModelDir = Annotated[Optional[Path], typer.Option("--model", help="Model folder [default: "
+                                                  "./model, else the packaged one].")]
+
+
+def _effects(room_size: float, wet: float, cutoff: float, no_fx: bool):
+    from synth.effects import Effects
+
+    return Effects(room_size=room_size, wet=wet, cutoff=cutoff, enabled=not no_fx).check()
+
+
+def _performance(bpm: float, humanize: float, seed: Optional[int]):
+    from synth.piano import Performance
+    from synth.songs import check_bpm
+
+    if not 0.0 <= humanize <= 1.0:
+        raise SynthError(f"--humanize {humanize:g} is out of range: expected 0-1")
+    return Performance(bpm=check_bpm(bpm), humanize=humanize, seed=seed)
+
+
+def _outputs(out: Path, extra: list[Optional[Path]], overwrite: bool) -> None:
+    from synth.audio import check_audio_path
+    from synth.files import refuse_existing
+
+    check_audio_path(out)
+    for path in [out, *[p for p in extra if p is not None]]:
+        refuse_existing(path, overwrite)
+
+
+def _write_song_outputs(tokens: list[int], velocities, performance, effects, out: Path,
+                        midi_out: Optional[Path], tokens_out: Optional[Path],
+                        plot_out: Optional[Path], primer_length: int = 0,
+                        title: str = "") -> list[Path]:
+    """Render and save everything asked for; returns the paths written."""
+    from synth.audio import render_song, save_audio
+
+    written = []
+    save_audio(out, render_song(tokens, performance, effects, velocities))
+    written.append(out)
+    if midi_out is not None:
+        from synth.midi import tokens_to_midi, write_midi
+
+        write_midi(midi_out, tokens_to_midi(tokens, performance.bpm, velocities))
+        written.append(midi_out)
+    if tokens_out is not None:
+        from synth.songs import Song, write_song
+
+        write_song(tokens_out, Song(tokens=tokens, title=title, bpm=performance.bpm,
+                                    source="composed by synth"))
+        written.append(tokens_out)
+    if plot_out is not None:
+        from synth.plot import piano_roll
+
+        piano_roll(plot_out, tokens, performance.bpm, primer_length, title)
+        written.append(plot_out)
+    return written
+
+
+def _read_primer(text: str) -> list[int]:
+    """A primer: note names or classes, or a song file (.txt) or MIDI file to continue."""
+    from synth.notes import parse_tokens
+
+    path = Path(text)
+    if path.suffix.lower() in (".txt", ".mid", ".midi") or path.is_file():
+        from synth.songs import read_song
+
+        if path.suffix.lower() in (".mid", ".midi"):
+            from synth.midi import import_midi
+
+            return import_midi(path)[0].tokens
+        return read_song(path).tokens
+    return parse_tokens(text)
+
+
+@app.command()
+def compose(
+    notes: Annotated[int, typer.Option(help="How many new tokens to generate.")] = 200,
+    out: Annotated[Optional[Path], typer.Option(help="Audio file to write (.wav, .flac, .ogg) "
+                                                "[default: out/song.wav, numbered]")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Same seed, same song.")] = None,
+    temperature: Annotated[float, typer.Option(help="Below 1 safer, above 1 wilder.")] = 1.0,
+    top_p: Annotated[float, typer.Option(help="Draw only from the most likely notes holding "
+                                         "this much probability.")] = 1.0,
+    primer: Annotated[Optional[str], typer.Option(help="Notes to continue: 'C4 E4 G4', classes, "
+                                                  "a song file or a MIDI file.")] = None,
+    bpm: Bpm = None,
+    midi: MidiOut = None,
+    tokens: Annotated[Optional[Path], typer.Option("--tokens", help="Also save the song file "
+                                                   "(.txt).")] = None,
+    plot: PlotOut = None,
+    model: ModelDir = None,
+    room_size: RoomSize = 0.5, wet: Wet = 0.22, cutoff: Cutoff = 7000.0, no_fx: NoFx = False,
+    humanize: Humanize = 0.0,
+    overwrite: Overwrite = False,
+) -> None:
+    """Compose a new melody with the model and render it with the piano."""
+    from synth import files
+    from synth.generate import Sampling, compose as generate
+    from synth.modelfile import load_model
+
+    out = out or files.unique_path(Path("out"), "song", ".wav")
+    performance = _performance(bpm or 150.0, humanize, seed)
+    effects = _effects(room_size, wet, cutoff, no_fx)
+    _outputs(out, [midi, tokens, plot], overwrite)
+    sampling = Sampling(temperature=temperature, top_p=top_p, seed=seed).check()
+    primer_tokens = _read_primer(primer) if primer else []
+    melody = load_model(model)
+    song = primer_tokens + generate(melody, notes, primer_tokens, sampling)
+    written = _write_song_outputs(song, None, performance, effects, out, midi, tokens, plot,
+                                  len(primer_tokens), title="composed by synth")
+    seconds = len(song) * 60.0 / performance.bpm
+    primed = f" after a {len(primer_tokens)}-token primer" if primer_tokens else ""
+    console.print(f"{notes} notes{primed}, {seconds:.1f} s at {performance.bpm:g} bpm -> "
+                  f"{', '.join(map(str, written))}")
+
+
+@app.command()
+def render(
+    song_file: Annotated[Path, typer.Argument(metavar="FILE", help="A song file (.txt) or a "
+                                              "MIDI file.")],
+    out: Annotated[Optional[Path], typer.Option(help="Audio file to write [default: "
+                                                "out/NAME.wav, numbered]")] = None,
+    bpm: Bpm = None,
+    midi: MidiOut = None,
+    plot: PlotOut = None,
+    room_size: RoomSize = 0.5, wet: Wet = 0.22, cutoff: Cutoff = 7000.0, no_fx: NoFx = False,
+    humanize: Humanize = 0.0,
+    seed: Annotated[Optional[int], typer.Option(help="Seed for --humanize.")] = None,
+    overwrite: Overwrite = False,
+) -> None:
+    """Render a song file or a MIDI file through the same piano and effects as compose."""
+    from synth import files
+
+    if song_file.suffix.lower() in (".mid", ".midi"):
+        from synth.midi import import_midi
+
+        song = import_midi(song_file)[0]
+    else:
+        from synth.songs import read_song
+
+        song = read_song(song_file)
+    out = out or files.unique_path(Path("out"), song_file.stem, ".wav")
+    performance = _performance(bpm or song.bpm or 150.0, humanize, seed)
+    effects = _effects(room_size, wet, cutoff, no_fx)
+    _outputs(out, [midi, plot], overwrite)
+    written = _write_song_outputs(song.tokens, None, performance, effects, out, midi, None, plot,
+                                  title=song.name)
+    seconds = len(song.tokens) * 60.0 / performance.bpm
+    console.print(f"{len(song.tokens)} steps, {seconds:.1f} s at {performance.bpm:g} bpm -> "
+                  f"{', '.join(map(str, written))}")
+
+
+class _RichReporter:
+    """Draws training progress: one bar over all epochs, loss and accuracy as it goes."""
+
+    def __init__(self, progress):
+        self.progress = progress
+        self.task = None
+        self.batches = 1
+        self.last = ""
+
+    def start(self, epochs: int, batches: int) -> None:
+        self.batches = batches
+        self.task = self.progress.add_task("training", total=epochs * batches, stats="")
+
+    def batch(self, epoch: int, batch: int, logs: dict[str, float]) -> None:
+        stats = f"epoch {epoch + 1}  loss {logs.get('loss', 0):.3f}  " \
+                f"acc {logs.get('accuracy', 0):.3f}{self.last}"
+        self.progress.update(self.task, completed=epoch * self.batches + batch + 1, stats=stats)
+
+    def epoch(self, epoch: int, logs: dict[str, float]) -> None:
+        if "val_loss" in logs:
+            self.last = f"  held-out loss {logs['val_loss']:.3f}  acc {logs['val_accuracy']:.3f}"
+        self.progress.update(self.task, completed=(epoch + 1) * self.batches)
+
+
+def _metrics_table(title: str, rows: list[tuple[str, str, str, str]]) -> Table:
+    table = Table("model", "loss (nats)", "accuracy", "bits per note", title=title)
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+@app.command()
+def train(
+    dataset: Annotated[Path, typer.Option(help="Folder of song files.")] = Path("dataset"),
+    model: Annotated[Path, typer.Option(help="Where to write the model.")] = Path("model"),
+    epochs: Annotated[int, typer.Option(help="Most epochs (early stopping may end sooner).")] = 40,
+    batch_size: Annotated[int, typer.Option(help="Chunks per batch.")] = 32,
+    learning_rate: Annotated[float, typer.Option(help="Adam learning rate.")] = 3e-3,
+    val_fraction: Annotated[float, typer.Option(help="Share of songs held out.")] = 0.15,
+    seed: Annotated[int, typer.Option(help="Same seed, same model.")] = 0,
+    strategy: Annotated[str, typer.Option(help="default, mirrored (several GPUs) or "
+                                          "multiworker (TF_CONFIG cluster).")] = "default",
+    cpu_devices: Annotated[int, typer.Option(help="Split the CPU into this many logical devices "
+                                             "(to try --strategy mirrored without GPUs).")] = 1,
+) -> None:
+    """Train the melody model on the songs in the dataset folder."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from synth.model import TrainSettings, train as fit
+    from synth.songs import load_dataset
+
+    settings = TrainSettings(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                             val_fraction=val_fraction, seed=seed, strategy=strategy,
+                             cpu_devices=cpu_devices).check()
+    songs = load_dataset(dataset)
+    if len(songs) < 5:
+        console.print(f"Only {len(songs)} songs: too few to hold any out, so training uses all "
+                      "of them and the scores below are on training songs.")
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.fields[stats]}"), console=console) as progress:
+        result = fit(songs, model, settings, _RichReporter(progress))
+    m = result.held_out
+    console.print(_metrics_table(
+        f"{result.evaluated_on}: {m.notes} notes, best epoch {result.best_epoch} of "
+        f"{result.epochs_run}",
+        [("LSTM", f"{m.loss:.3f}", f"{m.accuracy:.1%}", f"{m.bits_per_note:.3f}"),
+         (f"{result.baseline_order}-gram Kneser-Ney", "-", "-", f"{result.baseline_bits:.3f}")]))
+    console.print(f"model written to {model}/")
+
+
+@app.command()
+def evaluate(
+    dataset: Annotated[Path, typer.Option(help="Folder of songs to score.")] = Path("dataset"),
+    training: Annotated[Path, typer.Option(help="The training songs, for the n-gram baseline "
+                                           "and the copying check.")] = Path("dataset"),
+    model: ModelDir = None,
+    songs_to_compose: Annotated[int, typer.Option("--compose", help="Songs composed for the "
+                                                  "copying check.")] = 20,
+) -> None:
+    """Score the model on a folder of songs beside an n-gram baseline, and check copying."""
+    from synth.evaluation import evaluate as run
+
+    report = run(dataset, training, model, songs_to_compose)
+    m = report.model
+    console.print(_metrics_table(
+        f"{dataset}: {len(report.songs)} songs, {m.notes} notes",
+        [("LSTM", f"{m.loss:.3f}", f"{m.accuracy:.1%}", f"{m.bits_per_note:.3f}"),
+         (f"{report.baseline_order}-gram Kneser-Ney", "-", "-", f"{report.baseline_bits:.3f}")]))
+    if report.overlap:
+        console.print(f"note: {report.overlap} of these songs are also training songs")
+    console.print(f"copying: {report.copied:.1%} of 8-note runs in {songs_to_compose} composed "
+                  f"songs stand verbatim in the training songs")
+
+
 @app.command()
 def devices() -> None:
     """List MIDI inputs, MIDI outputs and audio outputs."""

@@ -7,12 +7,13 @@ A song file holds whitespace-separated classes 0-24; lines starting with '#' are
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from synth import files
 from synth.errors import SynthError
-from synth.notes import NUM_CLASSES
+from synth.notes import NUM_CLASSES, REST
 
 DEFAULT_BPM = 150.0
 MIN_BPM, MAX_BPM = 20.0, 400.0
@@ -174,3 +175,13 @@ def load_dataset(folder: Path) -> list[Song]:
     if problems:
         raise SynthError("\n".join(problems))
     return songs
+
+
+def transpositions(tokens: Sequence[int]) -> list[list[int]]:
+    """Every transposition of a song that keeps all its notes inside C3-B4 (itself included)."""
+    pitches = [t for t in tokens if t != REST]
+    if not pitches:
+        return [list(tokens)]
+    low, high = min(pitches), max(pitches)
+    return [[t if t == REST else t + shift for t in tokens]
+            for shift in range(1 - low, NUM_CLASSES - high)]

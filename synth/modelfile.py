@@ -1,0 +1,137 @@
+"""The model folder: NumPy weights (.npz, never pickled) plus a JSON manifest. NumPy only.
+
+Saving is atomic: the weights go to a content-named file first, then the manifest that names
+them replaces the old one in one rename, then stale weights are removed. At every moment the
+manifest names a complete weights file, so an interrupted `synth train` leaves the old model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from synth import files
+from synth.errors import SynthError
+from synth.notes import NUM_CLASSES
+
+FORMAT = "synth-model"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+WEIGHT_NAMES = ("lstm_kernel", "lstm_recurrent_kernel", "lstm_bias", "dense_kernel", "dense_bias")
+PACKAGED_MODEL = Path(__file__).parent / "default_model"
+HOW_TO_TRAIN = "train one with `synth train` or pass --model DIR"
+
+
+@dataclass
+class Model:
+    """A trained melody model: the weights of one LSTM layer and a softmax layer."""
+
+    weights: dict[str, np.ndarray]
+    manifest: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def units(self) -> int:
+        return int(self.weights["lstm_recurrent_kernel"].shape[0])
+
+    @property
+    def start_probs(self) -> np.ndarray:
+        """How often each class opens a training song: the distribution of first notes."""
+        probs = np.asarray(self.manifest.get("start_probs", []), dtype=np.float64)
+        if probs.shape != (NUM_CLASSES,) or not np.isfinite(probs).all() or probs.sum() <= 0:
+            probs = np.ones(NUM_CLASSES)
+            probs[0] = 0.0
+        return probs / probs.sum()
+
+
+def check_weights(weights: dict[str, np.ndarray], where: str) -> None:
+    """Shapes and values a 25-class one-layer LSTM must have."""
+    missing = [n for n in WEIGHT_NAMES if n not in weights]
+    if missing:
+        raise SynthError(f"{where}: weights {', '.join(missing)} are missing; {HOW_TO_TRAIN}")
+    units = weights["lstm_recurrent_kernel"].shape[0] if weights["lstm_recurrent_kernel"].ndim else 0
+    expected = {"lstm_kernel": (NUM_CLASSES, 4 * units),
+                "lstm_recurrent_kernel": (units, 4 * units), "lstm_bias": (4 * units,),
+                "dense_kernel": (units, NUM_CLASSES), "dense_bias": (NUM_CLASSES,)}
+    for name, shape in expected.items():
+        array = weights[name]
+        if units == 0 or array.shape != shape:
+            raise SynthError(f"{where}: weight {name} has shape {array.shape}, expected {shape} "
+                             f"(a {NUM_CLASSES}-class LSTM); {HOW_TO_TRAIN}")
+        if array.dtype.kind != "f" or not np.isfinite(array).all():
+            raise SynthError(f"{where}: weight {name} holds non-finite or non-float values; "
+                             f"{HOW_TO_TRAIN}")
+
+
+def save_model(folder: Path, weights: dict[str, np.ndarray], manifest: dict[str, Any]) -> Path:
+    """Write a model folder atomically; returns the manifest's path."""
+    folder = Path(folder)
+    check_weights(weights, str(folder))
+    buffer = io.BytesIO()
+    np.savez(buffer, **{n: np.asarray(weights[n], dtype=np.float32) for n in WEIGHT_NAMES})
+    data = buffer.getvalue()
+    digest = hashlib.sha256(data).hexdigest()
+    weights_name = f"weights-{digest[:16]}.npz"
+    files.write_bytes(folder / weights_name, data)
+    manifest = {**manifest, "format": FORMAT, "format_version": FORMAT_VERSION,
+                "weights": {"file": weights_name, "sha256": digest}}
+    files.write_text(folder / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    for stale in folder.glob("weights-*.npz"):
+        if stale.name != weights_name:
+            stale.unlink(missing_ok=True)
+    return folder / MANIFEST
+
+
+def find_model(explicit: Path | None = None) -> Path:
+    """The model folder to use: --model DIR, else ./model, else the packaged default."""
+    if explicit is not None:
+        if not (Path(explicit) / MANIFEST).is_file():
+            raise SynthError(f"{explicit}: no model here ({MANIFEST} is missing); {HOW_TO_TRAIN}")
+        return Path(explicit)
+    for candidate in (Path("model"), PACKAGED_MODEL):
+        if (candidate / MANIFEST).is_file():
+            return candidate
+    raise SynthError(f"no model found in ./model or the installed package; {HOW_TO_TRAIN}")
+
+
+def load_model(folder: Path | None = None) -> Model:
+    """Load and check a model folder; every problem is a SynthError that says how to fix it."""
+    folder = find_model(folder)
+    manifest_path = folder / MANIFEST
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SynthError(f"{manifest_path}: not a readable model manifest ({exc}); "
+                         f"{HOW_TO_TRAIN}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise SynthError(f"{manifest_path}: not a synth model manifest; {HOW_TO_TRAIN}")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise SynthError(f"{manifest_path}: model format version "
+                         f"{manifest.get('format_version')!r} is not {FORMAT_VERSION}, the one "
+                         f"this synth reads; {HOW_TO_TRAIN}")
+    entry = manifest.get("weights")
+    name = entry.get("file") if isinstance(entry, dict) else None
+    if not isinstance(name, str) or "/" in name or "\\" in name or not name.endswith(".npz"):
+        raise SynthError(f"{manifest_path}: names no weights file; {HOW_TO_TRAIN}")
+    weights_path = folder / name
+    try:
+        data = weights_path.read_bytes()
+    except OSError:
+        raise SynthError(f"{weights_path}: missing; {HOW_TO_TRAIN}") from None
+    if hashlib.sha256(data).hexdigest() != entry.get("sha256"):
+        raise SynthError(f"{weights_path}: does not match its manifest (damaged or replaced); "
+                         f"{HOW_TO_TRAIN}")
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            weights = {n: np.asarray(npz[n], dtype=np.float32) for n in npz.files}
+    except Exception as exc:  # numpy raises ValueError, OSError, zipfile errors, ...
+        raise SynthError(f"{weights_path}: not a readable weights file ({exc}); "
+                         f"{HOW_TO_TRAIN}") from None
+    check_weights(weights, str(weights_path))
+    return Model(weights=weights, manifest=manifest, path=folder)
