@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/synth --help
+	$(BIN)/synth compose --notes 200 --seed 7 --out out/demo.wav --midi out/demo.mid --plot out/demo.png --overwrite
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -110,6 +110,18 @@ def chunks(songs: Sequence[Sequence[int]], length: int) -> tuple[np.ndarray, ...
             np.array(ws, dtype=np.float32))
 
 
+def whole_batches(arrays: tuple[np.ndarray, ...], batch_size: int) -> tuple[np.ndarray, ...]:
+    """Pad with weight-0 chunks to a whole number of batches, so that distribution strategies
+    can split every batch evenly across replicas (they fail on a ragged last batch)."""
+    x, y, w = arrays
+    missing = -len(x) % batch_size
+    if not missing:
+        return arrays
+    pad = np.zeros((missing, x.shape[1]), dtype=x.dtype)
+    return (np.concatenate([x, pad]), np.concatenate([y, pad]),
+            np.concatenate([w, pad.astype(w.dtype)]))
+
+
 def split_songs(songs: Sequence[Song], fraction: float, seed: int) -> tuple[list[Song], list[Song]]:
     """(training songs, held-out songs), whole songs only, chosen by `seed`."""
     if len(songs) < MIN_SONGS_TO_HOLD_OUT or fraction == 0:
@@ -220,8 +232,9 @@ def train(songs: Sequence[Song], out: Path, settings: TrainSettings,
         raise SynthError("the dataset has no song of 2 tokens or more: nothing to learn from")
     train_songs, held_songs = split_songs(songs, settings.val_fraction, settings.seed)
     train_tokens = [t for s in train_songs for t in transpositions(s.tokens)]
-    x, y, w = chunks(train_tokens, settings.chunk)
-    validation = chunks([s.tokens for s in held_songs], settings.chunk) if held_songs else None
+    x, y, w = whole_batches(chunks(train_tokens, settings.chunk), settings.batch_size)
+    validation = whole_batches(chunks([s.tokens for s in held_songs], settings.chunk),
+                               settings.batch_size) if held_songs else None
 
     tf = _tensorflow(settings.cpu_devices)
     import keras

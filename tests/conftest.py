@@ -68,3 +68,23 @@ def cli(capsys, tmp_path, monkeypatch):
     """Run the CLI inside a fresh working directory."""
     monkeypatch.chdir(tmp_path)
     return lambda *args: run_cli([str(a) for a in args], capsys)
+
+
+def random_weights(units: int = 16, seed: int = 0, scale: float = 0.5) -> dict:
+    """Weights of a small random LSTM in the model folder's layout."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    shapes = {"lstm_kernel": (25, 4 * units), "lstm_recurrent_kernel": (units, 4 * units),
+              "lstm_bias": (4 * units,), "dense_kernel": (units, 25), "dense_bias": (25,)}
+    return {k: (rng.normal(0, scale, s)).astype(np.float32) for k, s in shapes.items()}
+
+
+@pytest.fixture
+def tiny_model(tmp_path):
+    """A saved random model folder (no TensorFlow needed)."""
+    from synth.modelfile import save_model
+
+    folder = tmp_path / "tiny-model"
+    save_model(folder, random_weights(), {"start_probs": [0.0] + [1 / 24] * 24})
+    return folder

@@ -1,6 +1,8 @@
 """The command line end to end: exit statuses, one-line errors, what lands on disk."""
 
 import subprocess
+
+import pytest
 import sys
 
 from conftest import make_midi
@@ -73,3 +75,82 @@ def test_debug_shows_the_traceback(cli, tmp_path):
     (tmp_path / "bad.mid").write_bytes(b"garbage")
     with pytest.raises(SynthError):
         cli("--debug", "import", "bad.mid")
+
+
+def test_compose_with_the_shipped_model_writes_everything(cli, tmp_path):
+    import soundfile
+
+    code, out, err = cli("compose", "--notes", "24", "--seed", "3", "--primer", "C4 E4 G4",
+                         "--out", "a.wav", "--midi", "a.mid", "--tokens", "a.txt",
+                         "--plot", "a.png", "--bpm", "120")
+    assert code == 0, err
+    assert "24 notes after a 3-token primer" in out
+    song = read_song(tmp_path / "a.txt")
+    assert song.tokens[:3] == [13, 17, 20] and len(song.tokens) == 27 and song.bpm == 120
+    info = soundfile.info(tmp_path / "a.wav")
+    assert info.samplerate == 44_100 and info.duration >= 27 * 0.5
+    from synth.midi import import_midi
+
+    inner = song.tokens[:]
+    while inner[-1] == 0:  # a MIDI file has no trace of rests after its last note
+        inner.pop()
+    assert import_midi(tmp_path / "a.mid")[0].tokens == inner
+    assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
+    cli("compose", "--notes", "24", "--seed", "3", "--primer", "C4 E4 G4", "--out", "b.wav",
+        "--tokens", "b.txt", "--bpm", "120")
+    assert read_song(tmp_path / "b.txt").tokens == song.tokens  # same seed, same song
+
+
+def test_compose_defaults_to_numbered_files_in_out(cli, tmp_path):
+    assert cli("compose", "--notes", "5")[0] == 0
+    assert cli("compose", "--notes", "5")[0] == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["song-2.wav", "song.wav"]
+
+
+def test_compose_refuses_to_overwrite_and_keeps_the_file(cli, tmp_path):
+    (tmp_path / "a.wav").write_bytes(b"precious")
+    code, _, err = cli("compose", "--notes", "5", "--out", "a.wav")
+    assert code == 2 and "exists already" in err
+    assert (tmp_path / "a.wav").read_bytes() == b"precious"
+
+
+def test_compose_primer_from_a_song_file(cli, tmp_path):
+    (tmp_path / "p.txt").write_text("13 15 17\n")
+    code, out, err = cli("compose", "--notes", "4", "--primer", "p.txt", "--out", "x.wav")
+    assert code == 0, err
+    assert "3-token primer" in out
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--notes", "0"], "--notes 0 is too few"),
+    (["--temperature", "0"], "--temperature 0 is out of range"),
+    (["--bpm", "1000"], "tempo 1000 is out of range"),
+    (["--primer", "C4 H9"], "'H9' is not a note name"),
+    (["--primer", "missing.txt"], "missing.txt: no such file"),
+    (["--out", "x.mp3"], "cannot write .mp3"),
+    (["--model", "nowhere"], "no model here"),
+    (["--cutoff", "1"], "--cutoff 1 Hz is out of range"),
+])
+def test_compose_bad_input_is_one_line_and_status_2(cli, args, message):
+    code, out, err = cli("compose", "--notes", "5", *args)
+    assert code == 2, out
+    assert len(err.strip().splitlines()) == 1 and message in err
+
+
+def test_render_a_song_file_and_a_midi_file(cli, tmp_path):
+    import soundfile
+
+    (tmp_path / "s.txt").write_text("# bpm: 100\n13 0 17 20\n")
+    code, out, err = cli("render", "s.txt", "--out", "s.wav", "--no-fx", "--midi", "s.mid")
+    assert code == 0, err
+    assert "100 bpm" in out
+    assert soundfile.info(tmp_path / "s.wav").duration >= 4 * 0.6
+    code, out, err = cli("render", "s.mid", "--out", "m.flac")
+    assert code == 0, err
+    assert soundfile.info(tmp_path / "m.flac").samplerate == 44_100
+
+
+def test_render_a_bad_song_names_the_place(cli, tmp_path):
+    (tmp_path / "s.txt").write_text("13 99\n")
+    code, _, err = cli("render", "s.txt")
+    assert code == 2 and "s.txt:1:4: class 99 is out of range" in err

@@ -1,0 +1,201 @@
+"""Training with TensorFlow: slow, so marked; CI still runs them."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from conftest import random_weights
+from synth.errors import SynthError
+from synth.songs import Song, load_dataset, transpositions
+
+pytestmark = pytest.mark.slow
+
+
+def small_songs(count=6):
+    rng = np.random.default_rng(0)
+    motifs = [[13, 15, 17, 13], [17, 18, 20, 0], [20, 18, 17, 15]]
+    return [Song(tokens=[t for _ in range(6) for t in motifs[rng.integers(3)]], title=f"s{i}")
+            for i in range(count)]
+
+
+FAST = dict(epochs=2, units=32, chunk=16, batch_size=8)
+
+
+def test_keras_and_numpy_agree_to_1e_5():
+    from synth.generate import next_token_probs
+    from synth.model import build_keras_model, set_keras_weights
+    from synth.modelfile import Model
+
+    weights = random_weights(units=256, seed=2, scale=0.1)
+    net = build_keras_model(units=256)
+    set_keras_weights(net, weights)
+    rng = np.random.default_rng(1)
+    for length in (1, 7, 64):
+        tokens = rng.integers(0, 25, length)
+        keras_probs = net.predict(tokens[None, :], verbose=0)[0]
+        numpy_probs = next_token_probs(Model(weights), tokens.tolist())
+        assert np.abs(keras_probs - numpy_probs).max() < 1e-5
+
+
+def test_transpositions_cover_every_shift_in_range():
+    shifted = transpositions([1, 0, 13])  # spans C3..C4: 12 more semitones of room
+    assert len(shifted) == 12 and shifted[0] == [1, 0, 13] and shifted[-1] == [12, 0, 24]
+    assert transpositions([0, 0]) == [[0, 0]]
+
+
+def test_chunks_read_each_token_once():
+    from synth.model import chunks
+
+    x, y, w = chunks([list(range(1, 11))], 4)
+    assert x.shape == (3, 4) and w.sum() == 9
+    assert y[w > 0].tolist() == list(range(2, 11))
+
+
+def test_train_writes_a_model_that_composes(tmp_path):
+    from synth.generate import Sampling, compose
+    from synth.model import TrainSettings, train
+    from synth.modelfile import load_model
+
+    result = train(small_songs(10), tmp_path / "m", TrainSettings(**FAST))
+    assert result.evaluated_on == "held-out songs" and len(result.held_out_songs) == 2
+    model = load_model(tmp_path / "m")
+    manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
+    assert manifest["training"]["data_digest"] and manifest["metrics"]["bits_per_note"] > 0
+    assert manifest["architecture"]["lstm_units"] == 32
+    assert len(compose(model, 20, sampling=Sampling(seed=0))) == 20
+
+
+def test_same_seed_same_model(tmp_path):
+    from synth.model import TrainSettings, train
+    from synth.modelfile import load_model
+
+    for name in ("a", "b"):
+        train(small_songs(), tmp_path / name, TrainSettings(**FAST, seed=3))
+    a, b = load_model(tmp_path / "a"), load_model(tmp_path / "b")
+    assert all(np.array_equal(a.weights[k], b.weights[k]) for k in a.weights)
+
+
+def test_too_few_songs_trains_on_all_and_says_so(tmp_path):
+    from synth.model import TrainSettings, train
+
+    result = train(small_songs(3), tmp_path / "m", TrainSettings(**FAST))
+    assert result.evaluated_on == "training songs" and result.held_out_songs == []
+
+
+def test_songs_too_short_are_an_error(tmp_path):
+    from synth.model import TrainSettings, train
+
+    with pytest.raises(SynthError, match="nothing to learn"):
+        train([Song(tokens=[5])], tmp_path / "m", TrainSettings(**FAST))
+
+
+def test_an_interrupted_run_leaves_the_previous_model(tmp_path, tiny_model):
+    from synth.model import TrainSettings, train
+
+    before = {p.name: p.read_bytes() for p in tiny_model.iterdir()}
+
+    class Interrupt:
+        def start(self, epochs, batches): pass
+        def batch(self, epoch, batch, logs): raise KeyboardInterrupt
+        def epoch(self, epoch, logs): pass
+
+    with pytest.raises(KeyboardInterrupt):
+        train(small_songs(), tiny_model, TrainSettings(**FAST), Interrupt())
+    assert {p.name: p.read_bytes() for p in tiny_model.iterdir()} == before
+
+
+def test_bad_settings_are_errors():
+    from synth.model import TrainSettings
+
+    for bad in (dict(epochs=0), dict(learning_rate=-1), dict(val_fraction=1.0),
+                dict(strategy="magic"), dict(batch_size=0)):
+        with pytest.raises(SynthError, match="expected"):
+            TrainSettings(**bad).check()
+
+
+def test_cli_train_prints_the_table_beside_the_baseline(cli, tmp_path):
+    from synth.songs import write_song
+
+    for song in small_songs(6):
+        write_song(tmp_path / "dataset" / f"{song.title}.txt", song)
+    code, out, err = cli("train", "--epochs", "2", "--batch-size", "8")
+    assert code == 0, err
+    assert "bits per note" in out and "Kneser-Ney" in out and "held-out songs" in out
+    assert (tmp_path / "model" / "manifest.json").is_file()
+    code, out, err = cli("evaluate", "--compose", "3")
+    assert code == 0, err
+    assert "copying:" in out and "Kneser-Ney" in out
+
+
+def test_empty_dataset_is_an_error_not_zero_metrics(cli, tmp_path):
+    (tmp_path / "dataset").mkdir()
+    code, out, err = cli("train")
+    assert code == 2 and "no song files" in err
+
+
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
+    script = textwrap.dedent(f"""
+        from pathlib import Path
+        import tensorflow as tf
+        from synth.model import TrainSettings, train
+        from synth.songs import Song
+        songs = [Song(tokens=[13, 15, 17, 18, 20, 0] * 8, title=str(i)) for i in range(6)]
+        result = train(songs, Path({str(tmp_path / 'm')!r}),
+                       TrainSettings(epochs=1, units=16, chunk=16, batch_size=8,
+                                     strategy="mirrored", cpu_devices=2))
+        assert len(tf.config.list_logical_devices("CPU")) == 2
+        print("replicas ok", result.epochs_run)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "m" / "manifest.json").is_file()
+
+
+def test_multiworker_strategy_with_a_one_worker_cluster(tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, TF_CONFIG=json.dumps(
+        {"cluster": {"worker": [f"127.0.0.1:{port}"]}, "task": {"type": "worker", "index": 0}}))
+    script = textwrap.dedent(f"""
+        from pathlib import Path
+        from synth.model import TrainSettings, train
+        from synth.songs import Song
+        songs = [Song(tokens=[13, 15, 17, 18, 20, 0] * 8, title=str(i)) for i in range(6)]
+        train(songs, Path({str(tmp_path / 'm')!r}),
+              TrainSettings(epochs=1, units=16, chunk=16, batch_size=8, strategy="multiworker"))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "m" / "manifest.json").is_file()
+
+
+def test_multiworker_without_tf_config_is_an_error(monkeypatch):
+    from synth.model import make_strategy
+
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(SynthError, match="TF_CONFIG"):
+        make_strategy("multiworker")
+
+
+def test_the_shipped_model_beats_the_baseline():
+    from pathlib import Path
+
+    from synth.modelfile import load_model
+
+    manifest = load_model(Path(__file__).parent.parent / "model").manifest
+    assert manifest["metrics"]["evaluated_on"] == "held-out songs"
+    assert manifest["metrics"]["bits_per_note"] < manifest["metrics"]["baseline_bits_per_note"]
+    songs = load_dataset(Path(__file__).parent.parent / "dataset")
+    from synth.model import data_digest
+
+    assert manifest["training"]["data_digest"] == data_digest(songs)
