@@ -105,7 +105,7 @@ def _outputs(out: Path, extra: list[Optional[Path]], overwrite: bool) -> None:
         refuse_existing(path, overwrite)
 
 
-def _write_song_outputs(tokens: list[int], velocities, performance, effects, out: Path,
+def _write_song_outputs(tokens: list[int], performance, effects, out: Path,
                         midi_out: Optional[Path], tokens_out: Optional[Path],
                         plot_out: Optional[Path], primer_length: int = 0,
                         title: str = "") -> list[Path]:
@@ -113,12 +113,12 @@ def _write_song_outputs(tokens: list[int], velocities, performance, effects, out
     from synth.audio import render_song, save_audio
 
     written = []
-    save_audio(out, render_song(tokens, performance, effects, velocities))
+    save_audio(out, render_song(tokens, performance, effects))
     written.append(out)
     if midi_out is not None:
         from synth.midi import tokens_to_midi, write_midi
 
-        write_midi(midi_out, tokens_to_midi(tokens, performance.bpm, velocities))
+        write_midi(midi_out, tokens_to_midi(tokens, performance.bpm))
         written.append(midi_out)
     if tokens_out is not None:
         from synth.songs import Song, write_song
@@ -140,13 +140,9 @@ def _read_primer(text: str) -> list[int]:
 
     path = Path(text)
     if path.suffix.lower() in (".txt", ".mid", ".midi") or path.is_file():
-        from synth.songs import read_song
+        from synth.midi import read_melody
 
-        if path.suffix.lower() in (".mid", ".midi"):
-            from synth.midi import import_midi
-
-            return import_midi(path)[0].tokens
-        return read_song(path).tokens
+        return read_melody(path).tokens
     return parse_tokens(text)
 
 
@@ -184,7 +180,7 @@ def compose(
     primer_tokens = _read_primer(primer) if primer else []
     melody = load_model(model)
     song = primer_tokens + generate(melody, notes, primer_tokens, sampling)
-    written = _write_song_outputs(song, None, performance, effects, out, midi, tokens, plot,
+    written = _write_song_outputs(song, performance, effects, out, midi, tokens, plot,
                                   len(primer_tokens), title="composed by synth")
     seconds = len(song) * 60.0 / performance.bpm
     primed = f" after a {len(primer_tokens)}-token primer" if primer_tokens else ""
@@ -208,20 +204,14 @@ def render(
 ) -> None:
     """Render a song file or a MIDI file through the same piano and effects as compose."""
     from synth import files
+    from synth.midi import read_melody
 
-    if song_file.suffix.lower() in (".mid", ".midi"):
-        from synth.midi import import_midi
-
-        song = import_midi(song_file)[0]
-    else:
-        from synth.songs import read_song
-
-        song = read_song(song_file)
+    song = read_melody(song_file)
     out = out or files.unique_path(Path("out"), song_file.stem, ".wav")
     performance = _performance(bpm or song.bpm or 150.0, humanize, seed)
     effects = _effects(room_size, wet, cutoff, no_fx)
     _outputs(out, [midi, plot], overwrite)
-    written = _write_song_outputs(song.tokens, None, performance, effects, out, midi, None, plot,
+    written = _write_song_outputs(song.tokens, performance, effects, out, midi, None, plot,
                                   title=song.name)
     seconds = len(song.tokens) * 60.0 / performance.bpm
     console.print(f"{len(song.tokens)} steps, {seconds:.1f} s at {performance.bpm:g} bpm -> "

@@ -38,26 +38,27 @@ def quiet_stderr() -> Iterator[None]:
         os.close(devnull)
 
 
-def _ask(what: str, query: Callable[[], list[str]], problems: list[str]) -> list[str]:
+def _ask(what: str, query: Callable[[], list[str]], problems: list[str] | None) -> list[str]:
     try:
         with quiet_stderr():
             return sorted(dict.fromkeys(str(name) for name in query()))
     except Exception as exc:  # rtmidi raises its own SystemError when ALSA has no sequencer
         first_line = (str(exc).strip() or type(exc).__name__).splitlines()[0]
-        problems.append(f"{what}: {first_line}")
+        if problems is not None:
+            problems.append(f"{what}: {first_line}")
         return []
 
 
 def midi_input_names(problems: list[str] | None = None) -> list[str]:
     import mido
 
-    return _ask("MIDI inputs", mido.get_input_names, problems if problems is not None else [])
+    return _ask("MIDI inputs", mido.get_input_names, problems)
 
 
 def midi_output_names(problems: list[str] | None = None) -> list[str]:
     import mido
 
-    return _ask("MIDI outputs", mido.get_output_names, problems if problems is not None else [])
+    return _ask("MIDI outputs", mido.get_output_names, problems)
 
 
 def audio_output_names(problems: list[str] | None = None) -> list[str]:
@@ -66,7 +67,7 @@ def audio_output_names(problems: list[str] | None = None) -> list[str]:
 
         return list(AudioStream.output_device_names)
 
-    return _ask("audio outputs", query, problems if problems is not None else [])
+    return _ask("audio outputs", query, problems)
 
 
 def list_devices() -> Devices:

@@ -60,19 +60,25 @@ class Melody:
         self.c = np.zeros(self.units, dtype=np.float32)
         self._z = np.empty(4 * self.units, dtype=np.float32)
 
-    def step(self, token: int) -> np.ndarray:
-        """Feed one token; returns the logits of the next token."""
+    def update(self, z: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The LSTM update from pre-activations `z` (overwritten) and cell state `c`; returns
+        the new (h, c). Works on one state or a batch of them (leading axes)."""
         u = self.units
-        z = np.dot(self.h, self._recurrent, out=self._z)
-        z += self._input[token]
         np.tanh(z, out=z)
         z *= self._gate_mul
         z += self._gate_add
-        c = self.c
-        c *= z[u : 2 * u]
-        c += z[:u] * z[2 * u : 3 * u]
-        self.h = z[3 * u :] * np.tanh(c)
-        return self.h @ self._dense + self._dense_bias
+        c = z[..., u : 2 * u] * c + z[..., :u] * z[..., 2 * u : 3 * u]
+        return z[..., 3 * u :] * np.tanh(c), c
+
+    def logits(self, h: np.ndarray) -> np.ndarray:
+        return h @ self._dense + self._dense_bias
+
+    def step(self, token: int) -> np.ndarray:
+        """Feed one token; returns the logits of the next token."""
+        z = np.dot(self.h, self._recurrent, out=self._z)
+        z += self._input[token]
+        self.h, self.c = self.update(z, self.c)
+        return self.logits(self.h)
 
     def feed(self, tokens: Sequence[int]) -> np.ndarray | None:
         """Feed several tokens; returns the logits after the last one (None if none given)."""
@@ -137,23 +143,18 @@ def score_songs(model: Model, songs: Sequence[Sequence[int]]) -> tuple[np.ndarra
     if not songs:
         return np.zeros(0), np.zeros(0, dtype=bool)
     melody = Melody(model)
-    u = melody.units
     longest = max(len(s) for s in songs)
     batch = len(songs)
-    h = np.zeros((batch, u), dtype=np.float32)
-    c = np.zeros((batch, u), dtype=np.float32)
+    h = np.zeros((batch, melody.units), dtype=np.float32)
+    c = np.zeros((batch, melody.units), dtype=np.float32)
     padded = np.zeros((batch, longest), dtype=np.int64)
     for i, s in enumerate(songs):
         padded[i, : len(s)] = s
     out = np.zeros((batch, longest - 1), dtype=np.float64)
     hit = np.zeros((batch, longest - 1), dtype=bool)
     for t in range(longest - 1):
-        z = h @ melody._recurrent + melody._input[padded[:, t]]
-        np.tanh(z, out=z)
-        z = z * melody._gate_mul + melody._gate_add
-        c = z[:, u : 2 * u] * c + z[:, :u] * z[:, 2 * u : 3 * u]
-        h = z[:, 3 * u :] * np.tanh(c)
-        logits = (h @ melody._dense + melody._dense_bias).astype(np.float64)
+        h, c = melody.update(h @ melody._recurrent + melody._input[padded[:, t]], c)
+        logits = melody.logits(h).astype(np.float64)
         logits -= logits.max(axis=1, keepdims=True)
         logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
         out[:, t] = logp[np.arange(batch), padded[:, t + 1]]

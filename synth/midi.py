@@ -178,6 +178,15 @@ def import_midi(path: Path) -> tuple[Song, ImportReport]:
     return song, report
 
 
+def read_melody(path: Path) -> Song:
+    """A song file (.txt) or the melody of a MIDI file (.mid, .midi)."""
+    from synth.songs import read_song
+
+    if Path(path).suffix.lower() in (".mid", ".midi"):
+        return import_midi(path)[0]
+    return read_song(path)
+
+
 def _track_name(midi: mido.MidiFile) -> str:
     for track in midi.tracks:
         for msg in track:
