@@ -6,6 +6,7 @@ Heavy modules (TensorFlow above all) are imported inside the commands that need 
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -310,6 +311,243 @@ def evaluate(
         console.print(f"note: {report.overlap} of these songs are also training songs")
     console.print(f"copying: {report.copied:.1%} of 8-note runs in {songs_to_compose} composed "
                   f"songs stand verbatim in the training songs")
+
+
+# Options shared by record and live.
+InputOpt = Annotated[Optional[str], typer.Option(
+    "--input", help="A MIDI input port (name or part of it; default the first found), 'keys' "
+    "for the computer keyboard, or 'replay:FILE.mid' to play a MIDI file in.")]
+Speed = Annotated[float, typer.Option(help="Replay speed for --input replay:FILE.mid.")]
+
+
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c():
+    """A polite kill ends a take or session the way Ctrl-C does: saved, not lost."""
+    import signal
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _open_input(spec: Optional[str], speed: float, bpm: float):
+    from synth.inputs import KeysInput, keyboard_picture, open_input
+
+    source = open_input(spec, speed, hold=60.0 / bpm)
+    console.print(f"Listening to the {source.description}.")
+    if isinstance(source, KeysInput):
+        console.print(keyboard_picture())
+    return source
+
+
+def _note_shower():
+    """Prints each key press as a note name; notes outside C3-B4 are flagged."""
+    from synth.inputs import is_press
+    from synth.notes import in_range, midi_name
+
+    def show(msg) -> None:
+        if not is_press(msg):
+            return
+        name = midi_name(msg.note)
+        if in_range(msg.note):
+            console.print(name, end=" ")
+        else:
+            console.print(f"[yellow]{name}(outside C3-B4, left out)[/yellow]", end=" ")
+
+    return show
+
+
+@app.command()
+def record(
+    name: Annotated[str, typer.Option(help="Song name: saved as dataset/NAME.txt (numbered if "
+                                      "taken).")] = "take",
+    bpm: Annotated[float, typer.Option(help="Tempo you play at: one step (token) lasts "
+                                       "60/bpm seconds.")] = 150.0,
+    count_in: Annotated[int, typer.Option(help="Beats counted before the take starts.")] = 4,
+    seconds: Annotated[Optional[float], typer.Option(help="End the take after this many "
+                                                     "seconds.")] = None,
+    input: InputOpt = None,
+    speed: Speed = 1.0,
+    dataset: Annotated[Path, typer.Option(help="Dataset folder to save into.")] = Path("dataset"),
+) -> None:
+    """Record one song from a keyboard into the dataset; Enter or Ctrl-C ends the take."""
+    from synth.notes import midi_name, tokens_to_names
+    from synth.record import (check_count_in, check_seconds, count_in as count, record_take,
+                              save_take)
+    from synth.songs import check_bpm
+
+    check_bpm(bpm)
+    check_count_in(count_in)
+    check_seconds(seconds)
+    source = _open_input(input, speed, bpm)
+    limit = f", or after {seconds:g} s" if seconds else ""
+    console.print(f"Enter or Ctrl-C ends the take{limit}.")
+    if count_in:
+        console.print("count-in:", end=" ")
+        count(count_in, bpm, lambda beat: console.print(str(beat), end=" "))
+    with _sigterm_as_ctrl_c():
+        take = record_take(source, bpm, seconds, on_message=_note_shower(),
+                           on_start=lambda: console.print("play!"))
+    console.print()
+    saved = save_take(take, dataset, name, source.description)
+    if saved is None:
+        console.print(f"No notes were played ({take.ended_by}); nothing saved.")
+        return
+    if saved.outside:
+        names = " ".join(midi_name(n.pitch) for n in saved.outside)
+        errors.print(f"[yellow]warning:[/yellow] {len(saved.outside)} note(s) outside C3-B4 "
+                     f"left out of the song (the raw take keeps them): {names}", soft_wrap=True)
+    rests = saved.tokens.count(0)
+    console.print(f"Take ended by {take.ended_by}: {len(saved.tokens) - rests} notes, {rests} "
+                  f"rests, {take.seconds:.1f} s.")
+    if saved.tokens:
+        console.print(tokens_to_names(saved.tokens))
+        console.print(f"saved {saved.song_path} and {saved.take_path}")
+    else:
+        console.print(f"saved the raw take {saved.take_path}; no song file, as no note was "
+                      "inside C3-B4")
+
+
+OUTPUT_FORMS = "audio, audio:DEVICE, midi:PORT or wav:FILE"
+
+
+def _open_output(spec: Optional[str], effects, overwrite: bool, origin: float):
+    """The --output of live: the sound card, a MIDI port or a session WAV."""
+    from synth import files
+    from synth.devices import audio_output_names
+    from synth.live import DeviceSink, SoundOutput, WavSink, open_midi_output
+
+    if spec is None:
+        found = audio_output_names()
+        if found:
+            spec = "audio"
+        else:
+            path = files.unique_path(Path("out"), "live", ".wav")
+            console.print(f"No sound card found: the session is saved to {path}.")
+            spec = f"wav:{path}"
+    kind, _, rest = spec.partition(":")
+    if kind == "wav" and rest:
+        from synth.audio import check_audio_path
+        from synth.files import refuse_existing
+
+        path = Path(rest)
+        if path.suffix.lower() != ".wav":
+            raise SynthError(f"--output {spec}: the session is saved as WAV: expected a .wav file")
+        check_audio_path(path)
+        refuse_existing(path, overwrite)
+        return SoundOutput(WavSink(path), effects, origin)
+    if kind == "midi" and rest:
+        return open_midi_output(rest)
+    if kind == "audio":
+        problems: list[str] = []
+        found = audio_output_names(problems)
+        if not found:
+            why = f" ({problems[0]})" if problems else ""
+            raise SynthError(f"no audio output found{why}: use --output wav:FILE to save the "
+                             "session, or --output midi:PORT")
+        from synth.devices import match_port
+
+        name = match_port(rest, found, "audio output", "--output wav:FILE") if rest else found[0]
+        return SoundOutput(DeviceSink(name), effects, origin)
+    raise SynthError(f"--output {spec!r} is not understood: expected {OUTPUT_FORMS}")
+
+
+class _LiveScreen:
+    """Draws the conversation: what you played, then what the model answered."""
+
+    def __init__(self) -> None:
+        self.line_open = False
+
+    def played(self, pitch: int) -> None:
+        from synth.notes import in_range, midi_name
+
+        if not self.line_open:
+            console.print("[bold]you  [/bold]", end=" ")
+            self.line_open = True
+        name = midi_name(pitch)
+        console.print(name if in_range(pitch) else f"[yellow]{name}(outside C3-B4)[/yellow]",
+                      end=" ")
+
+    def answered(self, exchange) -> None:
+        from synth.notes import tokens_to_names
+
+        console.print()
+        self.line_open = False
+        console.print(f"[bold]synth[/bold]  {tokens_to_names(exchange.answer)}  "
+                      f"[dim]({exchange.latency_ms:.1f} ms)[/dim]")
+
+    def finished(self, exchange) -> None:
+        if exchange.interrupted:
+            console.print(f"[dim]       (cut short after {exchange.played} of "
+                          f"{len(exchange.answer)})[/dim]")
+
+
+@app.command()
+def live(
+    input: InputOpt = None,
+    speed: Speed = 1.0,
+    output: Annotated[Optional[str], typer.Option(
+        help="audio (the sound card; default where there is one), audio:DEVICE, midi:PORT, "
+        "or wav:FILE (the whole session, you and the answers) [default: audio, else "
+        "out/live.wav]")] = None,
+    gap: Annotated[float, typer.Option(help="Seconds with no key held that end a "
+                                       "phrase.")] = 0.8,
+    respond: Annotated[Optional[int], typer.Option(help="Notes per answer [default: as many "
+                                                   "as the phrase had].")] = None,
+    interrupt: Annotated[bool, typer.Option(help="Keys played during an answer cut it "
+                                            "short.")] = True,
+    bpm: Annotated[float, typer.Option(help="Tempo of the answers (and of rests in your "
+                                       "phrases).")] = 150.0,
+    temperature: Annotated[float, typer.Option(help="Below 1 safer, above 1 wilder.")] = 1.0,
+    top_p: Annotated[float, typer.Option(help="Draw only from the most likely notes holding "
+                                         "this much probability.")] = 1.0,
+    seed: Annotated[Optional[int], typer.Option(help="Same seed, same answers to the same "
+                                                "playing.")] = None,
+    log: Annotated[Optional[Path], typer.Option(help="Write one JSON line per answer "
+                                                "(phrase, answer, latency_ms).")] = None,
+    model: ModelDir = None,
+    room_size: RoomSize = 0.5, wet: Wet = 0.22, cutoff: Cutoff = 7000.0, no_fx: NoFx = False,
+    overwrite: Overwrite = False,
+) -> None:
+    """Call and response: play a phrase, pause, and the model answers; Ctrl-C ends."""
+    import time
+
+    from synth.files import refuse_existing
+    from synth.generate import Sampling
+    from synth.live import AnswerLog, LiveSettings, Session
+    from synth.modelfile import load_model
+
+    settings = LiveSettings(gap=gap, respond=respond, interrupt=interrupt, bpm=bpm,
+                            sampling=Sampling(temperature, top_p, seed)).check()
+    effects = _effects(room_size, wet, cutoff, no_fx)
+    if log is not None:
+        if log.suffix.lower() not in (".jsonl", ".json", ".log", ".txt"):
+            raise SynthError(f"--log {log}: expected a .jsonl file")
+        refuse_existing(log, overwrite)
+    melody_model = load_model(model)
+    source = _open_input(input, speed, bpm)
+    origin = time.monotonic()
+    sound = _open_output(output, effects, overwrite, origin)
+    session = Session(melody_model, sound, settings, AnswerLog(log) if log else None,
+                      _LiveScreen())
+    console.print(f"Play a phrase and pause for {gap:g} s; the model answers. Ctrl-C ends.")
+    with _sigterm_as_ctrl_c():
+        try:
+            session.run(source)
+        finally:
+            written = session.close()
+    console.print()
+    console.print(f"Session ended by {session.ended_by}: {len(session.exchanges)} answers"
+                  + (f"; saved {', '.join(map(str, written))}" if written else ""))
 
 
 @app.command()

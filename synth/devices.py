@@ -8,6 +8,8 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from synth.errors import SynthError
+
 
 @dataclass
 class Devices:
@@ -77,3 +79,18 @@ def list_devices() -> Devices:
     found.midi_outputs = midi_output_names(found.problems)
     found.audio_outputs = audio_output_names(found.problems)
     return found
+
+
+def match_port(spec: str, names: list[str], kind: str, others: str) -> str:
+    """The device called `spec`: an exact name, else the one name containing it (any case).
+    `kind` names the sort of device in errors, `others` what to use instead."""
+    if spec in names:
+        return spec
+    matches = [n for n in names if spec.lower() in n.lower()]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise SynthError(f"{kind} {spec!r} matches several: {', '.join(map(repr, matches))}; "
+                         "give more of the name")
+    found = ", ".join(repr(n) for n in names) if names else "none"
+    raise SynthError(f"no {kind} called {spec!r} (found: {found}); use one of those or {others}")

@@ -45,10 +45,24 @@ def ceiling(audio: np.ndarray, ceiling_db: float = CEILING_DB) -> np.ndarray:
     return audio
 
 
-def apply(audio: np.ndarray, rate: int, effects: Effects = Effects()) -> np.ndarray:
-    """Stereo float32 (frames, 2) audio with the chain applied; mono input is spread to stereo."""
+def _lowpass(effects: Effects):
     import pedalboard
 
+    return pedalboard.LowpassFilter(cutoff_frequency_hz=effects.cutoff)
+
+
+def _room(effects: Effects):
+    import pedalboard
+
+    return pedalboard.Pedalboard([
+        pedalboard.Reverb(room_size=effects.room_size, wet_level=effects.wet,
+                          dry_level=1.0 - effects.wet * 0.5, width=1.0),
+        pedalboard.Limiter(threshold_db=CEILING_DB - 0.5, release_ms=100.0),
+    ])
+
+
+def apply(audio: np.ndarray, rate: int, effects: Effects = Effects()) -> np.ndarray:
+    """Stereo float32 (frames, 2) audio with the chain applied; mono input is spread to stereo."""
     effects.check()
     mono = np.asarray(audio, dtype=np.float32)
     if not effects.enabled:
@@ -57,14 +71,31 @@ def apply(audio: np.ndarray, rate: int, effects: Effects = Effects()) -> np.ndar
     padded = np.concatenate([mono, np.zeros(tail, dtype=np.float32)])[None, :]
     # Both effects are linear, so filtering the mono signal before the stereo reverb gives the
     # same sound as filtering after it, at half the cost.
-    filtered = pedalboard.LowpassFilter(cutoff_frequency_hz=effects.cutoff)(padded, rate)
-    board = pedalboard.Pedalboard([
-        pedalboard.Reverb(room_size=effects.room_size, wet_level=effects.wet,
-                          dry_level=1.0 - effects.wet * 0.5, width=1.0),
-        pedalboard.Limiter(threshold_db=CEILING_DB - 0.5, release_ms=100.0),
-    ])
-    processed = board(np.repeat(filtered, 2, axis=0), rate, buffer_size=65_536)
+    filtered = _lowpass(effects)(padded, rate)
+    processed = _room(effects)(np.repeat(filtered, 2, axis=0), rate, buffer_size=65_536)
     return ceiling(_trim_silence(processed.T, rate))
+
+
+class Stream:
+    """The same chain for live play, block by block: the reverb tail carries from one block to
+    the next. The ceiling is a hard clip here, as no block can see the ones after it."""
+
+    def __init__(self, rate: int, effects: Effects = Effects()):
+        self.rate = rate
+        self.effects = effects.check()
+        self.lowpass = _lowpass(effects)
+        self.room = _room(effects)
+        self.limit = np.float32(10 ** (CEILING_DB / 20))
+
+    def process(self, mono: np.ndarray) -> np.ndarray:
+        """Stereo float32 (frames, 2) for the next block of mono audio."""
+        block = np.asarray(mono, dtype=np.float32)[None, :]
+        if self.effects.enabled:
+            block = self.lowpass(block, self.rate, reset=False)
+            stereo = self.room(np.repeat(block, 2, axis=0), self.rate, reset=False).T
+        else:
+            stereo = np.repeat(block, 2, axis=0).T
+        return np.clip(stereo, -self.limit, self.limit)
 
 
 def _trim_silence(audio: np.ndarray, rate: int, floor_db: float = -70.0) -> np.ndarray:

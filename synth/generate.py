@@ -109,9 +109,15 @@ def draw(probs: np.ndarray, top_p: float, rng: np.random.Generator) -> int:
 
 
 def continue_melody(melody: Melody, logits: np.ndarray | None, count: int, sampling: Sampling,
-                    rng: np.random.Generator) -> list[int]:
-    """Draw `count` tokens after `logits`, feeding each back so the state carries on."""
+                    rng: np.random.Generator, trail: list | None = None) -> list[int]:
+    """Draw `count` tokens after `logits`, feeding each back so the state carries on.
+
+    With `trail`, the state (h, c) before the first token and after each one is appended to
+    it, so a caller can go back to where any prefix of the continuation left the melody.
+    """
     out: list[int] = []
+    if trail is not None:
+        trail.append((melody.h.copy(), melody.c.copy()))
     for _ in range(count):
         if logits is None:  # nothing heard yet: open the way training songs open
             token = draw(melody.start_probs, sampling.top_p, rng)
@@ -119,6 +125,8 @@ def continue_melody(melody: Melody, logits: np.ndarray | None, count: int, sampl
             token = draw(softmax(logits, sampling.temperature), sampling.top_p, rng)
         out.append(token)
         logits = melody.step(token)
+        if trail is not None:
+            trail.append((melody.h.copy(), melody.c.copy()))
     return out
 
 

@@ -16,7 +16,8 @@ import mido
 
 from synth import files
 from synth.errors import SynthError
-from synth.notes import HIGHEST_MIDI, LOWEST_MIDI, REST, class_to_midi, midi_to_class
+from synth.notes import (HIGHEST_MIDI, LOWEST_MIDI, REST, class_to_midi, in_range,
+                         midi_to_class)
 from synth.songs import Song, check_bpm
 
 DRUM_CHANNEL = 9  # General MIDI channel 10 carries percussion, never melody
@@ -72,25 +73,38 @@ def file_notes(midi: mido.MidiFile) -> tuple[list[Note], float]:
     first_tempo: tuple[int, int] | None = None  # (tick, microseconds per beat)
     tpb = midi.ticks_per_beat
     for track in midi.tracks:
+        timed = []
         tick = 0
-        sounding: dict[tuple[int, int], list[tuple[int, int]]] = {}
         for msg in track:
             tick += msg.time
             if msg.type == "set_tempo" and (first_tempo is None or tick < first_tempo[0]):
                 first_tempo = (tick, msg.tempo)
-            if msg.type not in ("note_on", "note_off") or msg.channel == DRUM_CHANNEL:
-                continue
-            key = (msg.channel, msg.note)
-            if msg.type == "note_on" and msg.velocity > 0:
-                sounding.setdefault(key, []).append((tick, msg.velocity))
-            elif sounding.get(key):
-                start, velocity = sounding[key].pop(0)
-                notes.append(Note(start / tpb, tick / tpb, msg.note, velocity))
-        for (_, pitch), starts in sounding.items():  # never released: ends with its track
-            notes.extend(Note(s / tpb, max(tick, s) / tpb, pitch, v) for s, v in starts)
+            timed.append((tick / tpb, msg))
+        notes.extend(pair_notes(timed, tick / tpb))
     tempo = first_tempo[1] if first_tempo else 500_000
     bpm = round(mido.tempo2bpm(tempo), 2) if tempo > 0 else 120.0
     return notes, bpm
+
+
+def pair_notes(timed: Iterable[tuple[float, mido.Message]], end: float) -> list[Note]:
+    """Notes from (time, message) pairs: each note-on meets the next note-off of its key.
+
+    Drums are left out; a note never released lasts until `end`. Times keep their unit.
+    """
+    notes: list[Note] = []
+    sounding: dict[tuple[int, int], list[tuple[float, int]]] = {}
+    for time, msg in timed:
+        if msg.type not in ("note_on", "note_off") or msg.channel == DRUM_CHANNEL:
+            continue
+        key = (msg.channel, msg.note)
+        if msg.type == "note_on" and msg.velocity > 0:
+            sounding.setdefault(key, []).append((time, msg.velocity))
+        elif sounding.get(key):
+            start, velocity = sounding[key].pop(0)
+            notes.append(Note(start, time, msg.note, velocity))
+    for (_, pitch), starts in sounding.items():
+        notes.extend(Note(s, max(end, s), pitch, v) for s, v in starts)
+    return sorted(notes, key=lambda n: (n.start, n.pitch))
 
 
 def melody_line(notes: Iterable[Note]) -> tuple[list[Note], int]:
@@ -136,27 +150,73 @@ def rests_for_gap(gap_steps: float) -> int:
     return int(math.floor(gap_steps + REST_TOLERANCE))
 
 
-def notes_to_tokens(melody: Sequence[Note], report: ImportReport | None = None) -> list[int]:
-    """Tokens for a monophonic line of notes (times in steps): shifted, folded, rests added."""
+def rests_between(previous: Note, note: Note) -> int:
+    """Rests between two notes of a line: one per whole step of silence, but never more than
+    the onsets leave room for (a short staccato note in a one-step slot adds no rest)."""
+    onsets_apart = note.start - previous.start
+    room = int(math.floor(onsets_apart + 0.5)) - 1 if math.isfinite(onsets_apart) else 0
+    return max(0, min(rests_for_gap(note.start - previous.end), room))
+
+
+def notes_to_tokens(melody: Sequence[Note], report: ImportReport | None = None,
+                    shift: bool = True) -> list[int]:
+    """Tokens for a monophonic line of notes (times in steps), rests added for silences.
+
+    With `shift` the line moves by whole octaves into C3-B4 and stray notes fold in by octave;
+    without it the notes must already be in range.
+    """
     report = report or ImportReport(path=Path("<notes>"))
     if not melody:
         return []
-    octaves = best_octave_shift([n.pitch for n in melody])
+    octaves = best_octave_shift([n.pitch for n in melody]) if shift else 0
     report.octaves = octaves
     tokens: list[int] = []
-    previous_end: float | None = None
+    previous: Note | None = None
     for note in melody:
-        if previous_end is not None:
-            rests = rests_for_gap(note.start - previous_end)
+        if previous is not None:
+            rests = rests_between(previous, note)
             tokens.extend([REST] * rests)
             report.rests += rests
         shifted = note.pitch + 12 * octaves
-        folded = fold_into_range(shifted)
+        folded = fold_into_range(shifted) if shift else shifted
         report.folded += folded != shifted
         tokens.append(midi_to_class(folded))
         report.kept += 1
-        previous_end = note.end
+        previous = note
     return tokens
+
+
+def played_line(notes: Iterable[Note]) -> tuple[list[Note], list[Note]]:
+    """A played take as one line, one note per key press in order: a press while another key
+    is held ends that note (last-note priority, as on a monophonic synth). Returns the line
+    and the notes outside C3-B4, which are left out of it."""
+    ordered = sorted(notes, key=lambda n: (n.start, n.pitch))
+    outside = [n for n in ordered if not in_range(n.pitch)]
+    inside = [n for n in ordered if in_range(n.pitch)]
+    line = [Note(n.start, min(n.end, after.start), n.pitch, n.velocity)
+            for n, after in zip(inside, inside[1:])]
+    return line + inside[-1:], outside
+
+
+def take_to_midi(timed: Iterable[tuple[float, mido.Message]], bpm: float,
+                 name: str = "") -> mido.MidiFile:
+    """A raw take as a type-0 MIDI file: every message at its time (seconds from the start of
+    the take), velocities and controllers kept, tempo set to the take's bpm."""
+    check_bpm(bpm)
+    tempo = mido.bpm2tempo(bpm)
+    midi = mido.MidiFile(type=0, ticks_per_beat=TICKS_PER_BEAT)
+    track = mido.MidiTrack()
+    midi.tracks.append(track)
+    if name:
+        track.append(mido.MetaMessage("track_name", name=name, time=0))
+    track.append(mido.MetaMessage("set_tempo", tempo=tempo, time=0))
+    previous = 0
+    for seconds, msg in timed:
+        tick = max(round(mido.second2tick(max(seconds, 0.0), TICKS_PER_BEAT, tempo)), previous)
+        track.append(msg.copy(time=tick - previous))
+        previous = tick
+    track.append(mido.MetaMessage("end_of_track", time=0))
+    return midi
 
 
 def import_midi(path: Path) -> tuple[Song, ImportReport]:

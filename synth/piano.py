@@ -68,14 +68,95 @@ def onsets(tokens: Sequence[int], performance: Performance) -> np.ndarray:
     return np.round(times * RATE).astype(np.int64)
 
 
+def note_gain(velocity: float) -> float:
+    """Sample gain for a MIDI velocity: louder and brighter-sounding as the key is hit harder."""
+    return GAIN * (float(velocity) / 100.0) ** 1.6
+
+
+@dataclass
+class _Voice:
+    pitch: int
+    sample: np.ndarray
+    start: int  # frame the key goes down
+    gain: float
+    tag: str
+    release: int | None = None  # frame the key comes up
+
+    def end(self, release_frames: int) -> int:
+        """The frame after the last one this voice sounds."""
+        if self.release is None:
+            return self.start + len(self.sample)
+        return min(self.start + len(self.sample), self.release + release_frames)
+
+
+class Voices:
+    """The piano as an instrument: keys go down and up at given frames, and the sound is taken
+    block by block (for live play) or all at once (for songs). Releases fade out over
+    RELEASE_SECONDS with a raised cosine, so stopping a note never clicks."""
+
+    def __init__(self) -> None:
+        self.bank = samples()
+        self.release_frames = int(RELEASE_SECONDS * RATE)
+        self.curve = _release_curve(self.release_frames)
+        self.voices: list[_Voice] = []
+        self.position = 0  # frames rendered so far
+
+    def down(self, pitch: int, velocity: float, frame: int, tag: str = "") -> None:
+        """Press a key (MIDI pitch C3-B4) at `frame` (not before the frames already rendered)."""
+        frame = max(int(frame), self.position)
+        self.voices.append(_Voice(pitch, self.bank[pitch], frame, note_gain(velocity), tag))
+
+    def up(self, pitch: int, frame: int, tag: str = "") -> None:
+        """Release the held key `pitch` pressed with `tag`, at `frame`."""
+        frame = max(int(frame), self.position)
+        for voice in self.voices:
+            if voice.pitch == pitch and voice.tag == tag and voice.release is None:
+                voice.release = max(frame, voice.start + 1)
+                return
+
+    def cut(self, tag: str, frame: int) -> None:
+        """Stop everything tagged `tag` at `frame`: later notes never start, held ones fade."""
+        frame = max(int(frame), self.position)
+        kept = []
+        for voice in self.voices:
+            if voice.tag == tag and voice.start >= frame:
+                continue
+            if voice.tag == tag and (voice.release is None or voice.release > frame):
+                voice.release = frame
+            kept.append(voice)
+        self.voices = kept
+
+    def busy(self) -> bool:
+        return bool(self.voices)
+
+    def render(self, frames: int) -> np.ndarray:
+        """The next `frames` frames of sound, mono float32."""
+        begin, stop = self.position, self.position + frames
+        out = np.zeros(frames, dtype=np.float32)
+        alive = []
+        for voice in self.voices:
+            end = voice.end(self.release_frames)
+            if end <= begin:
+                continue
+            alive.append(voice)
+            a, b = max(begin, voice.start), min(stop, end)
+            if a >= b:
+                continue
+            segment = voice.sample[a - voice.start : b - voice.start] * np.float32(voice.gain)
+            if voice.release is not None and b > voice.release:
+                fade_from = max(a, voice.release)
+                segment[fade_from - a :] *= self.curve[fade_from - voice.release : b - voice.release]
+            out[a - begin : b - begin] += segment
+        self.voices = alive
+        self.position = stop
+        return out
+
+
 def render_notes(tokens: Sequence[int], performance: Performance = Performance(),
                  velocities: Sequence[int] | None = None) -> np.ndarray:
     """Dry piano audio of a song: mono float32, ending when the last release has rung out."""
-    bank = samples()
     step = int(round(60.0 / performance.bpm * RATE))
-    release = int(RELEASE_SECONDS * RATE)
     starts = onsets(tokens, performance)
-    out = np.zeros(len(tokens) * step + release + int(0.05 * RATE), dtype=np.float32)
     if velocities is None:
         velocities = [DEFAULT_VELOCITY] * len(tokens)
     velocities = np.asarray(velocities, dtype=np.float64)
@@ -83,21 +164,11 @@ def render_notes(tokens: Sequence[int], performance: Performance = Performance()
         rng = np.random.default_rng(None if performance.seed is None else performance.seed + 1)
         velocities = velocities + rng.normal(0.0, 7.0 * performance.humanize, len(velocities))
     velocities = np.clip(velocities, 1, 127)
-    curve = _release_curve(release)
+    piano = Voices()
     for index, token in enumerate(tokens):
         if token == REST:
             continue
-        sample = bank[class_to_midi(int(token))]
-        end_of_step = (index + 1) * step  # the next token starts: the key comes up
-        hold = max(end_of_step - starts[index], 1)
-        note = sample[: hold + release]
-        gain = GAIN * (velocities[index] / 100.0) ** 1.6
-        start = starts[index]
-        segment = out[start : start + len(note)]
-        if len(note) > hold:
-            segment[:hold] += note[:hold] * gain
-            tail = note[hold:]
-            segment[hold:] += tail * curve[: len(tail)] * gain
-        else:
-            segment += note * gain
-    return out
+        pitch = class_to_midi(int(token))
+        piano.down(pitch, velocities[index], starts[index])
+        piano.up(pitch, (index + 1) * step)  # the next token starts: the key comes up
+    return piano.render(len(tokens) * step + piano.release_frames + int(0.05 * RATE))

@@ -1,0 +1,107 @@
+"""`synth live`: phrase end detected -> first answer audio ready (SPEC section 7: under 20 ms at
+the 99th percentile), and the process memory after 1 000 answers against after 10.
+
+1. The real command, in real time: `synth live` replays 40 phrases of 4 notes with the shipped
+   model into a session WAV, and the latencies come from its --log.
+2. Memory: a session driven in this process by a virtual clock (no waiting), rendering every
+   block of sound and throwing it away, answering 1 000 phrases.
+"""
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import mido
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent.parent))
+
+from synth.inputs import Event  # noqa: E402
+from synth.live import LiveSettings, NullSink, Session, SoundOutput  # noqa: E402
+from synth.modelfile import load_model  # noqa: E402
+
+PHRASES = 40
+NOTE = 0.15  # seconds per note in the replayed phrases
+PAUSE = 0.6  # seconds of silence after each phrase; the gap is 0.3
+
+
+def percentiles(values):
+    p = np.percentile(values, [50, 90, 99])
+    return f"p50 {p[0]:.2f} ms, p90 {p[1]:.2f} ms, p99 {p[2]:.2f} ms, max {max(values):.2f} ms"
+
+
+def phrase_pitches(index):
+    rng = np.random.default_rng(index)
+    return [int(p) for p in rng.integers(55, 72, 4)]
+
+
+def replay_file(path):
+    midi = mido.MidiFile(ticks_per_beat=480)
+    track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=1_000_000)])  # 1 beat = 1 s
+    midi.tracks.append(track)
+    wait = 0
+    for index in range(PHRASES):
+        for pitch in phrase_pitches(index):
+            track.append(mido.Message("note_on", note=pitch, velocity=90, time=wait))
+            track.append(mido.Message("note_off", note=pitch, time=round(NOTE * 0.8 * 480)))
+            wait = round(NOTE * 0.2 * 480)
+        wait += round(PAUSE * 480)
+    midi.save(path)
+
+
+def real_time_latencies():
+    synth = shutil.which("synth", path=os.path.dirname(sys.executable)) or "synth"
+    with tempfile.TemporaryDirectory() as tmp:
+        replay_file(Path(tmp) / "phrases.mid")
+        started = time.perf_counter()
+        subprocess.run([synth, "live", "--input", "replay:phrases.mid", "--output",
+                        "wav:session.wav", "--log", "log.jsonl", "--gap", "0.3", "--bpm", "300",
+                        "--seed", "1"], cwd=tmp, check=True, capture_output=True,
+                       stdin=subprocess.DEVNULL)
+        took = time.perf_counter() - started
+        log = [json.loads(line) for line in (Path(tmp) / "log.jsonl").read_text().splitlines()]
+    latencies = [entry["latency_ms"] for entry in log]
+    print(f"synth live, {len(log)} phrases replayed in real time ({took:.0f} s), shipped model, "
+          f"session WAV: latency {percentiles(latencies)}")
+
+
+def rss_mib():
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def memory_over_a_long_session(answers=1000):
+    now = [0.0]
+    sound = SoundOutput(NullSink(), origin=0.0)
+    session = Session(load_model(None), sound, LiveSettings(gap=0.3, bpm=300),
+                      clock=lambda: now[0])
+    marks = {}
+    for index in range(answers):
+        for pitch in phrase_pitches(index):
+            for message in (mido.Message("note_on", note=pitch, velocity=90),
+                            mido.Message("note_off", note=pitch)):
+                session.handle(Event(now[0], message))
+                now[0] += NOTE / 2
+                session.tick(now[0])
+        while session.current is not None or session.phrase:  # the gap, then the answer
+            now[0] += 0.01
+            session.tick(now[0])
+        if index + 1 in (10, answers):
+            marks[index + 1] = rss_mib()
+    session.close()
+    latencies = [e.latency_ms for e in session.exchanges]
+    print(f"{answers} answers in one session (virtual clock, every block rendered): latency "
+          f"{percentiles(latencies)}")
+    print(f"process memory: {marks[10]:.1f} MiB after 10 answers, {marks[answers]:.1f} MiB after "
+          f"{answers} ({marks[answers] - marks[10]:+.1f} MiB)")
+
+
+if __name__ == "__main__":
+    real_time_latencies()
+    memory_over_a_long_session()

@@ -1,0 +1,511 @@
+"""`synth live`: call and response. The player plays a phrase; when no key has been held for
+`gap` seconds the model answers with a continuation, conditioned on everything played and
+answered so far (the LSTM state carries on through the session), and listens again.
+
+Never imports TensorFlow: the model runs in NumPy (synth.generate). The answer is drawn,
+scheduled and its first audio block rendered (or first MIDI message sent) within a few
+milliseconds of the phrase end; `latency_ms` in the log measures exactly that span.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import math
+import queue
+import statistics
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import mido
+import numpy as np
+
+from synth import devices, files
+from synth.effects import REVERB_TAIL_SECONDS, Effects, Stream
+from synth.errors import SynthError
+from synth.generate import Melody, Sampling, continue_melody
+from synth.inputs import Event, Input, Take, is_press, is_release
+from synth.modelfile import Model
+from synth.notes import REST, class_to_midi, in_range
+from synth.piano import DEFAULT_VELOCITY, RATE, Voices
+from synth.songs import check_bpm
+
+BLOCK = 256  # frames per audio block: 5.8 ms at 44.1 kHz
+WAV_LAG = 0.02  # a session WAV is rendered this far behind the clock, so every note lands
+DEVICE_AHEAD = 4  # blocks queued for the sound card (23 ms)
+ANSWER = "answer"
+PLAYER = "player"
+
+
+@dataclass(frozen=True)
+class LiveSettings:
+    """How the model listens and answers."""
+
+    gap: float = 0.8  # seconds with no key held that end a phrase
+    respond: int | None = None  # tokens per answer; None = as many as the phrase had
+    interrupt: bool = True  # a key pressed during an answer cuts it short
+    bpm: float = 150.0
+    sampling: Sampling = field(default_factory=Sampling)
+
+    def check(self) -> "LiveSettings":
+        if not (0.05 <= self.gap <= 10 and math.isfinite(self.gap)):
+            raise SynthError(f"--gap {self.gap:g} is out of range: expected 0.05-10 seconds")
+        if self.respond is not None and not 1 <= self.respond <= 256:
+            raise SynthError(f"--respond {self.respond} is out of range: expected 1-256 notes")
+        check_bpm(self.bpm)
+        self.sampling.check()
+        return self
+
+
+class Responder:
+    """The model's side of the conversation: one running melody for the whole session."""
+
+    def __init__(self, model: Model, sampling: Sampling = Sampling()):
+        self.melody = Melody(model)
+        self.sampling = sampling
+        self.rng = np.random.default_rng(sampling.seed)
+        self._trail: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def answer(self, phrase: Sequence[int], count: int) -> list[int]:
+        """Hear `phrase`, then draw `count` tokens that continue it."""
+        logits = self.melody.feed(phrase)
+        self._trail = []
+        return continue_melody(self.melody, logits, count, self.sampling, self.rng, self._trail)
+
+    def heard(self, played: int) -> None:
+        """Only the first `played` tokens of the last answer sounded: forget the rest."""
+        if self._trail:
+            h, c = self._trail[min(played, len(self._trail) - 1)]
+            self.melody.h, self.melody.c = h.copy(), c.copy()
+
+
+@dataclass
+class Strike:
+    """One note of an answer, times in seconds from the answer's start."""
+
+    on: float
+    off: float
+    pitch: int
+    velocity: int
+
+
+def answer_notes(tokens: Sequence[int], bpm: float, velocity: int) -> list[Strike]:
+    """Each pitch token strikes on its step and is held until the next token starts."""
+    step = 60.0 / bpm
+    return [Strike(i * step, (i + 1) * step, class_to_midi(t), velocity)
+            for i, t in enumerate(tokens) if t != REST]
+
+
+# --- outputs ------------------------------------------------------------------------------
+
+
+class WavSink:
+    """Writes the session's sound to a WAV file as it goes; renamed into place at the end."""
+
+    def __init__(self, path: Path):
+        import soundfile
+
+        self.path = Path(path)
+        self._save = files.atomic_path(self.path)
+        tmp = self._save.__enter__()
+        try:
+            self._file = soundfile.SoundFile(tmp, "w", RATE, 2, subtype="PCM_16", format="WAV")
+        except Exception as exc:
+            self._save.__exit__(type(exc), exc, None)
+            raise SynthError(f"{self.path}: cannot write: {exc}") from None
+        self.lag = WAV_LAG
+
+    def write(self, block: np.ndarray) -> None:
+        self._file.write(block)
+
+    def backlog(self) -> int:
+        return 0
+
+    def close(self) -> list[Path]:
+        self._file.close()
+        self._save.__exit__(None, None, None)
+        return [self.path]
+
+
+class NullSink:
+    """Renders and forgets (for benchmarks): the same work as a WAV without the file."""
+
+    lag = WAV_LAG
+
+    def __init__(self) -> None:
+        self.frames = 0
+
+    def write(self, block: np.ndarray) -> None:
+        self.frames += len(block)
+
+    def backlog(self) -> int:
+        return 0
+
+    def close(self) -> list[Path]:
+        return []
+
+
+class DeviceSink:
+    """The sound card, through pedalboard's AudioStream. Its write() blocks until the audio has
+    played, so a thread feeds it from a short queue that the session keeps topped up."""
+
+    lag = None  # rendered ahead of the clock, not behind it
+
+    def __init__(self, name: str, stream_factory=None):
+        if stream_factory is None:
+            from pedalboard.io import AudioStream
+
+            def stream_factory():
+                return AudioStream(output_device_name=name, sample_rate=RATE, buffer_size=BLOCK)
+        try:
+            with devices.quiet_stderr():
+                self._stream = stream_factory()
+        except Exception as exc:
+            raise SynthError(f"audio output {name!r} cannot be opened: "
+                             f"{str(exc).strip() or type(exc).__name__}") from None
+        self.name = name
+        self._queue: queue.Queue[np.ndarray | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._play, daemon=True, name="audio")
+        self._thread.start()
+
+    def _play(self) -> None:
+        with self._stream:
+            while (block := self._queue.get()) is not None:
+                self._stream.write(np.ascontiguousarray(block.T), RATE)
+
+    def write(self, block: np.ndarray) -> None:
+        self._queue.put(block)
+
+    def backlog(self) -> int:
+        return self._queue.qsize()
+
+    def close(self) -> list[Path]:
+        self._queue.put(None)
+        self._thread.join(timeout=10.0)
+        return []
+
+
+class SoundOutput:
+    """The built-in piano and effects, rendered block by block into a sink (a WAV file, the
+    sound card, or nowhere). The player's notes sound too, so the session WAV holds both."""
+
+    def __init__(self, sink, effects: Effects = Effects(), origin: float = 0.0):
+        self.sink = sink
+        self.piano = Voices()
+        self.effects = effects
+        self.fx = Stream(RATE, effects)
+        self.origin = origin  # clock time of frame 0
+
+    def frame(self, t: float) -> int:
+        return max(int(round((t - self.origin) * RATE)), self.piano.position)
+
+    def player_down(self, pitch: int, velocity: int, t: float) -> None:
+        if in_range(pitch):  # the piano has samples for C3-B4 only
+            self.piano.down(pitch, velocity, self.frame(t), PLAYER)
+
+    def player_up(self, pitch: int, t: float) -> None:
+        self.piano.up(pitch, self.frame(t), PLAYER)
+
+    def play(self, notes: Sequence[Strike], t: float) -> None:
+        """Schedule an answer starting at `t`; returns once its first block is rendered."""
+        start = self.frame(t)
+        for note in notes:
+            self.piano.down(note.pitch, note.velocity, start + round(note.on * RATE), ANSWER)
+            self.piano.up(note.pitch, start + round(note.off * RATE), ANSWER)
+        self.render_to(start + BLOCK)
+
+    def cut(self, t: float) -> None:
+        self.piano.cut(ANSWER, self.frame(t))
+
+    def render_to(self, frame: int) -> None:
+        while self.piano.position < frame:
+            self.sink.write(self.fx.process(self.piano.render(BLOCK)))
+
+    def pump(self, now: float) -> None:
+        if self.sink.lag is None:
+            while self.sink.backlog() < DEVICE_AHEAD:
+                self.sink.write(self.fx.process(self.piano.render(BLOCK)))
+        else:
+            self.render_to(int(round((now - self.sink.lag - self.origin) * RATE)))
+
+    def next_due(self) -> float:
+        return math.inf
+
+    def close(self) -> list[Path]:
+        """Let everything ring out (reverb tail included), then close the sink."""
+        self.piano.cut(PLAYER, self.piano.position)
+        tail = int(REVERB_TAIL_SECONDS * self.effects.room_size * RATE) if self.effects.enabled \
+            else 0
+        while self.piano.busy():
+            self.render_to(self.piano.position + BLOCK)
+        self.render_to(self.piano.position + tail)
+        return self.sink.close()
+
+
+class MidiOutput:
+    """Answers sent to a MIDI output port (a synth, a DAW) at their times; the player's own
+    notes are not echoed, the keyboard or the DAW sounds them already."""
+
+    def __init__(self, port, channel: int = 0):
+        self.port = port
+        self.channel = channel
+        self._schedule: list[tuple[float, int, mido.Message]] = []
+        self._order = itertools.count()
+        self._sounding: set[int] = set()
+
+    def player_down(self, pitch: int, velocity: int, t: float) -> None:
+        pass
+
+    def player_up(self, pitch: int, t: float) -> None:
+        pass
+
+    def play(self, notes: Sequence[Strike], t: float) -> None:
+        """Schedule an answer starting at `t`; returns once its first message is sent."""
+        for note in notes:
+            for when, msg in ((note.on, mido.Message("note_on", note=note.pitch,
+                                                     velocity=note.velocity,
+                                                     channel=self.channel)),
+                              (note.off - 1e-6, mido.Message("note_off", note=note.pitch,
+                                                             channel=self.channel))):
+                heapq.heappush(self._schedule, (t + when, next(self._order), msg))
+        self.pump(t)
+
+    def cut(self, t: float) -> None:
+        self._schedule = []
+        for pitch in sorted(self._sounding):
+            self.port.send(mido.Message("note_off", note=pitch, channel=self.channel))
+        self._sounding.clear()
+
+    def pump(self, now: float) -> None:
+        while self._schedule and self._schedule[0][0] <= now:
+            _, _, msg = heapq.heappop(self._schedule)
+            self.port.send(msg)
+            if msg.type == "note_on":
+                self._sounding.add(msg.note)
+            else:
+                self._sounding.discard(msg.note)
+
+    def next_due(self) -> float:
+        return self._schedule[0][0] if self._schedule else math.inf
+
+    def close(self) -> list[Path]:
+        self.pump(math.inf)  # let the last answer finish its notes
+        self.cut(math.inf)
+        self.port.close()
+        return []
+
+
+def open_midi_output(name: str) -> MidiOutput:
+    problems: list[str] = []
+    names = devices.midi_output_names(problems)
+    if not names:
+        why = f" ({problems[0]})" if problems else ""
+        raise SynthError(f"no MIDI output found{why}: use --output audio or --output wav:FILE")
+    port_name = devices.match_port(name, names, "MIDI output",
+                                   "--output audio or --output wav:FILE")
+    try:
+        with devices.quiet_stderr():
+            return MidiOutput(mido.open_output(port_name))
+    except Exception as exc:
+        raise SynthError(f"MIDI output {port_name!r} cannot be opened: "
+                         f"{str(exc).strip() or type(exc).__name__}") from None
+
+
+# --- the session --------------------------------------------------------------------------
+
+
+@dataclass
+class Exchange:
+    """One phrase and the answer to it; a line of the --log file."""
+
+    time: float  # seconds from the start of the session to the phrase end
+    phrase: list[int]
+    answer: list[int]
+    latency_ms: float
+    played: int = 0  # answer tokens that sounded before a cut (all of them if not cut)
+    interrupted: bool = False
+    left_out: int = 0  # phrase notes outside C3-B4
+    start: float = field(default=0.0, repr=False)  # clock time the answer began
+
+    def record(self) -> dict:
+        data = asdict(self)
+        del data["start"]
+        data["latency_ms"] = round(self.latency_ms, 3)
+        data["time"] = round(self.time, 3)
+        return data
+
+
+class AnswerLog:
+    """--log FILE.jsonl: one JSON object per answer, flushed as it comes; the file is moved
+    into place when the session ends (a crash leaves the lines in a hidden file beside it)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._save = files.atomic_path(self.path)
+        self._file = self._save.__enter__().open("w", encoding="utf-8")
+
+    def write(self, exchange: Exchange) -> None:
+        self._file.write(json.dumps(exchange.record()) + "\n")
+        self._file.flush()
+
+    def close(self) -> list[Path]:
+        self._file.close()
+        self._save.__exit__(None, None, None)
+        return [self.path]
+
+
+class Screen:
+    """What the session tells the player; the CLI draws it, tests and benchmarks ignore it."""
+
+    def played(self, pitch: int) -> None: ...
+
+    def answered(self, exchange: Exchange) -> None: ...
+
+    def finished(self, exchange: Exchange) -> None: ...
+
+
+class Session:
+    """Listens to an input and answers phrases until the input ends or Ctrl-C."""
+
+    def __init__(self, model: Model, output, settings: LiveSettings = LiveSettings(),
+                 log: AnswerLog | None = None, screen: Screen | None = None,
+                 clock=time.monotonic):
+        self.settings = settings.check()
+        self.responder = Responder(model, settings.sampling)
+        self.output = output
+        self.log = log
+        self.screen = screen or Screen()
+        self.clock = clock
+        self.origin = clock()
+        self.held: set[int] = set()
+        self.phrase: list[tuple[float, mido.Message]] = []
+        self.last_activity = -math.inf
+        self.current: Exchange | None = None
+        self.exchanges: list[Exchange] = []
+        self.ending = ""
+        self.ended_by = ""
+
+    # When the answer in progress stops sounding.
+    def _answer_end(self) -> float:
+        if self.current is None:
+            return -math.inf
+        return self.current.start + len(self.current.answer) * 60.0 / self.settings.bpm
+
+    def answering(self, now: float) -> bool:
+        return self.current is not None and now < self._answer_end()
+
+    def run(self, source: Input) -> list[Exchange]:
+        """Play the whole session; returns every exchange. Ctrl-C ends it cleanly."""
+        source.start()
+        try:
+            while True:
+                now = self.clock()
+                wake = min(self._next_wake(now), now + BLOCK / RATE)
+                event = source.get(timeout=wake - now)
+                if event is not None:
+                    self.handle(event)
+                self.tick(self.clock())
+                if self.ending and not self.phrase and self.current is None:
+                    self.ended_by = self.ending
+                    break
+        except KeyboardInterrupt:
+            self.ended_by = "Ctrl-C"
+        finally:
+            source.close()
+        return self.exchanges
+
+    def _next_wake(self, now: float) -> float:
+        wake = self.output.next_due()
+        if self.current is not None:
+            wake = min(wake, self._answer_end())
+        if self.phrase and not self.held:
+            wake = min(wake, self.last_activity + self.settings.gap)
+        return wake
+
+    def handle(self, event: Event) -> None:
+        """Take in one event from the input."""
+        msg = event.message
+        if event.is_stop:
+            self.ending = event.reason or "the input ended"
+            return
+        if is_press(msg):
+            if self.settings.interrupt and self.answering(event.time):
+                self._cut(event.time)
+            self.held.add(msg.note)
+            self.phrase.append((event.time, msg))
+            self.output.player_down(msg.note, msg.velocity, event.time)
+            self.screen.played(msg.note)
+        elif is_release(msg):
+            self.held.discard(msg.note)
+            if self.phrase:
+                self.phrase.append((event.time, msg))
+            self.output.player_up(msg.note, event.time)
+        else:
+            return
+        self.last_activity = event.time
+
+    def tick(self, now: float) -> None:
+        """Finish the answer that has played out, answer a phrase that has ended, make sound."""
+        if self.current is not None and now >= self._answer_end():
+            self._finish(len(self.current.answer))
+        if (self.phrase and not self.held and now - self.last_activity >= self.settings.gap
+                and self.current is None):
+            self.respond(now)
+        self.output.pump(now)
+
+    def respond(self, now: float) -> Exchange | None:
+        """The phrase has ended: answer it. Latency runs from here to the first sound ready."""
+        detected = time.perf_counter()
+        begin = self.phrase[0][0]
+        take = Take(bpm=self.settings.bpm,
+                    messages=[(t - begin, m) for t, m in self.phrase],
+                    seconds=self.last_activity - begin)
+        velocities = [m.velocity for _, m in self.phrase if is_press(m)]
+        self.phrase = []
+        tokens, outside = take.tokens()
+        if not tokens:
+            return None  # every note was outside C3-B4: nothing to answer
+        count = self.settings.respond or len(tokens)
+        answer = self.responder.answer(tokens, count)
+        velocity = int(statistics.median(velocities)) if velocities else DEFAULT_VELOCITY
+        self.output.play(answer_notes(answer, self.settings.bpm, velocity), now)
+        latency = (time.perf_counter() - detected) * 1000.0
+        self.current = Exchange(time=now - self.origin, phrase=tokens, answer=answer,
+                                latency_ms=latency, played=len(answer), left_out=len(outside),
+                                start=now)
+        self.screen.answered(self.current)
+        return self.current
+
+    def _cut(self, t: float) -> None:
+        step = 60.0 / self.settings.bpm
+        played = min(int((t - self.current.start) / step) + 1, len(self.current.answer))
+        self.output.cut(t)
+        self.responder.heard(played)
+        self._finish(played, interrupted=True)
+
+    def _finish(self, played: int, interrupted: bool = False) -> None:
+        exchange, self.current = self.current, None
+        exchange.played = played
+        exchange.interrupted = interrupted
+        self.exchanges.append(exchange)
+        if self.log is not None:
+            self.log.write(exchange)
+        self.screen.finished(exchange)
+
+    def close(self) -> list[Path]:
+        """Stop: the answer in progress ends where it is, the outputs are saved."""
+        with files.no_interrupts():
+            now = self.clock()
+            if self.current is not None:
+                if self.answering(now):
+                    self._cut(now)
+                else:
+                    self._finish(len(self.current.answer))
+            written = self.output.close()
+            if self.log is not None:
+                written += self.log.close()
+        return written

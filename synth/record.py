@@ -1,0 +1,121 @@
+"""`synth record`: one take from an input, saved as a song file and its raw MIDI take.
+
+The song file holds the take's tokens (see `inputs.Take`); the raw take keeps every message as
+it was played, timing and velocity included. Both are saved the moment the take ends.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import mido
+
+from synth import files
+from synth.errors import SynthError
+from synth.inputs import Input, Take, is_press
+from synth.midi import Note, take_to_midi, write_midi
+from synth.songs import Song, check_bpm, write_song
+
+TAKES = "takes"
+
+
+def check_count_in(beats: int) -> int:
+    if not 0 <= beats <= 32:
+        raise SynthError(f"--count-in {beats} is out of range: expected 0-32 beats")
+    return beats
+
+
+def check_seconds(seconds: float | None) -> float | None:
+    if seconds is not None and not (0 < seconds <= 3600 and math.isfinite(seconds)):
+        raise SynthError(f"--seconds {seconds:g} is out of range: expected above 0, up to 3600")
+    return seconds
+
+
+def count_in(beats: int, bpm: float, on_beat: Callable[[int], None]) -> None:
+    """Count `beats` beats down at the tempo, calling `on_beat(n)` for n = beats ... 1."""
+    check_count_in(beats)
+    step = 60.0 / check_bpm(bpm)
+    begin = time.monotonic()
+    for index in range(beats):
+        on_beat(beats - index)
+        time.sleep(max(begin + (index + 1) * step - time.monotonic(), 0.0))
+
+
+def record_take(source: Input, bpm: float, seconds: float | None,
+                on_message: Callable[[mido.Message], None] = lambda msg: None,
+                on_start: Callable[[], None] = lambda: None) -> Take:
+    """Listen to `source` until Enter, the end of a replay, `seconds`, or Ctrl-C.
+
+    Ctrl-C ends the take like Enter does: what was played is returned, never lost.
+    """
+    check_bpm(bpm)
+    check_seconds(seconds)
+    take = Take(bpm=bpm)
+    source.start()
+    begin = time.monotonic()
+    deadline = begin + seconds if seconds is not None else math.inf
+    on_start()
+    try:
+        while True:
+            event = source.get(timeout=min(deadline - time.monotonic(), 0.25))
+            if event is None:
+                if time.monotonic() >= deadline:
+                    take.ended_by = f"{seconds:g} seconds"
+                    break
+                continue
+            if event.time >= deadline:
+                take.ended_by = f"{seconds:g} seconds"
+                break
+            if event.is_stop:
+                take.ended_by = event.reason
+                break
+            take.messages.append((event.time - begin, event.message))
+            on_message(event.message)
+    except KeyboardInterrupt:
+        take.ended_by = "Ctrl-C"
+    finally:
+        source.close()
+    end = min(time.monotonic(), deadline)
+    take.seconds = max(end - begin, take.messages[-1][0] if take.messages else 0.0)
+    return take
+
+
+@dataclass
+class Saved:
+    song_path: Path | None  # None when every note lay outside C3-B4
+    take_path: Path
+    tokens: list[int]
+    outside: list[Note]
+
+
+def free_name(dataset: Path, name: str) -> str:
+    """`name` as a file name, numbered (-2, -3, ...) if a song or take already uses it."""
+    stem = files.slug(name)
+    candidate, number = stem, 2
+    while ((dataset / f"{candidate}.txt").exists()
+           or (dataset / TAKES / f"{candidate}.mid").exists()):
+        candidate = f"{stem}-{number}"
+        number += 1
+    return candidate
+
+
+def save_take(take: Take, dataset: Path, name: str, source: str) -> Saved | None:
+    """Save the raw take and its song file; None when no note was played at all."""
+    if not any(is_press(msg) for _, msg in take.messages):
+        return None
+    tokens, outside = take.tokens()
+    with files.no_interrupts():
+        stem = free_name(dataset, name)
+        song_path = dataset / f"{stem}.txt"
+        take_path = dataset / TAKES / f"{stem}.mid"
+        write_midi(take_path, take_to_midi(take.messages, take.bpm, name=stem))
+        if tokens:
+            write_song(song_path, Song(tokens=tokens, title=stem, bpm=take.bpm,
+                                       source=f"recorded with synth record from {source}, "
+                                              f"{date.today().isoformat()}"))
+    return Saved(song_path if tokens else None, take_path, tokens, outside)

@@ -1,0 +1,151 @@
+import time
+
+import mido
+import pytest
+
+from conftest import make_midi
+from synth import devices, inputs
+from synth.errors import SynthError
+from synth.inputs import KEY_PITCHES, ReplayInput, Take, keyboard_picture, open_input
+from synth.midi import DRUM_CHANNEL
+from synth.notes import HIGHEST_MIDI, LOWEST_MIDI
+
+C4, E4, G4 = 60, 64, 67
+
+
+def seconds(notes):
+    """make_midi notes given in seconds: at 60 bpm a beat lasts one second."""
+    return {"tempos": [(0.0, 60.0)], "tracks": [notes]}
+
+
+def drain(source, limit=5.0):
+    events = []
+    source.start()
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        event = source.get(timeout=0.1)
+        if event is None:
+            continue
+        events.append(event)
+        if event.is_stop:
+            break
+    source.close()
+    return events
+
+
+def test_replay_plays_the_file_in_real_time_then_stops(tmp_path):
+    path = make_midi(tmp_path / "p.mid", **seconds([(0.0, 0.1, C4), (0.3, 0.4, E4)]))
+    source = ReplayInput(path)
+    began = time.monotonic()
+    events = drain(source)
+    presses = [e for e in events if inputs.is_press(e.message)]
+    assert [e.message.note for e in presses] == [C4, E4]
+    assert presses[1].time - presses[0].time == pytest.approx(0.3, abs=0.02)
+    assert presses[0].time - began < 0.1
+    assert events[-1].is_stop and events[-1].reason == "end of the replayed file"
+    assert events[-1].time - began == pytest.approx(0.4, abs=0.1)
+
+
+def test_replay_speed_plays_faster(tmp_path):
+    path = make_midi(tmp_path / "p.mid", **seconds([(0.0, 0.1, C4), (0.8, 0.9, E4)]))
+    presses = [e for e in drain(ReplayInput(path, speed=4)) if inputs.is_press(e.message)]
+    assert presses[1].time - presses[0].time == pytest.approx(0.2, abs=0.02)
+
+
+def test_replay_leaves_drums_out(tmp_path):
+    midi = mido.MidiFile()
+    track = mido.MidiTrack([mido.Message("note_on", note=36, channel=DRUM_CHANNEL, velocity=99),
+                            mido.Message("note_on", note=C4, velocity=70, time=10),
+                            mido.Message("note_off", note=C4, time=10)])
+    midi.tracks.append(track)
+    midi.save(tmp_path / "d.mid")
+    events = drain(ReplayInput(tmp_path / "d.mid"))
+    assert [e.message.note for e in events if not e.is_stop] == [C4, C4]
+
+
+@pytest.mark.parametrize("speed", [0, -1, 1000])
+def test_replay_speed_out_of_range(tmp_path, speed):
+    path = make_midi(tmp_path / "p.mid", [[(0, 1, C4)]])
+    with pytest.raises(SynthError, match="--speed"):
+        ReplayInput(path, speed=speed)
+
+
+def test_replay_of_nothing_is_refused(tmp_path):
+    with pytest.raises(SynthError, match="no such file"):
+        open_input(f"replay:{tmp_path / 'missing.mid'}")
+    (tmp_path / "bad.mid").write_bytes(b"not midi at all")
+    with pytest.raises(SynthError, match="not a readable MIDI file"):
+        open_input(f"replay:{tmp_path / 'bad.mid'}")
+    empty = make_midi(tmp_path / "empty.mid", [[]])
+    with pytest.raises(SynthError, match="no notes to replay"):
+        open_input(f"replay:{empty}")
+
+
+def test_no_midi_port_names_the_other_inputs(monkeypatch):
+    monkeypatch.setattr(devices, "midi_input_names", lambda problems=None: [])
+    with pytest.raises(SynthError) as caught:
+        open_input(None)
+    assert "no MIDI input found" in str(caught.value)
+    assert "--input keys" in str(caught.value) and "replay:FILE.mid" in str(caught.value)
+
+
+def test_ports_are_found_by_part_of_their_name(monkeypatch):
+    names = ["Digital Piano MIDI 1", "Launchkey Mini MIDI 1"]
+    monkeypatch.setattr(devices, "midi_input_names", lambda problems=None: names)
+    assert open_input("launchkey").name == "Launchkey Mini MIDI 1"
+    assert open_input(None).name == "Digital Piano MIDI 1"  # the first port by default
+    with pytest.raises(SynthError, match="matches several"):
+        open_input("MIDI 1")
+    with pytest.raises(SynthError, match="found: 'Digital Piano MIDI 1', 'Launchkey"):
+        open_input("Nord")
+
+
+def test_speed_is_only_for_replay():
+    with pytest.raises(SynthError, match="--speed only applies"):
+        open_input("keys", speed=2)
+
+
+def test_keys_need_a_terminal(monkeypatch):
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False, raising=False)
+    with pytest.raises(SynthError, match="needs a terminal"):
+        open_input("keys")
+
+
+def test_two_rows_of_keys_are_two_octaves():
+    assert sorted(KEY_PITCHES.values()) == list(range(LOWEST_MIDI, HIGHEST_MIDI + 1))
+    assert KEY_PITCHES["z"] == 48 and KEY_PITCHES["q"] == 60 and KEY_PITCHES["u"] == 71
+    picture = keyboard_picture()
+    assert "z=C3" in picture and "q=C4" in picture and "2=C#4" in picture
+
+
+def take(notes, bpm=60.0):
+    """A take from (start, end, pitch) notes in seconds."""
+    messages = []
+    for start, end, pitch in notes:
+        messages.append((start, mido.Message("note_on", note=pitch, velocity=80)))
+        messages.append((end, mido.Message("note_off", note=pitch)))
+    messages.sort(key=lambda m: m[0])
+    return Take(bpm=bpm, messages=messages, seconds=max(e for _, e, _ in notes))
+
+
+def test_every_press_is_a_token_even_when_notes_overlap():
+    # E4 pressed while C4 is still held, G4 while E4 is: legato playing, three presses.
+    tokens, outside = take([(0, 1.2, C4), (1, 2.3, E4), (2, 3, G4)]).tokens()
+    assert tokens == [13, 17, 20] and outside == []
+
+
+def test_pauses_of_whole_steps_become_rests():
+    # At 120 bpm a step is 0.5 s: a 1-second pause is two rests, a short lift is none.
+    tokens, _ = take([(0, 0.5, C4), (1.5, 2.0, E4), (2.1, 2.5, G4)], bpm=120).tokens()
+    assert tokens == [13, 0, 0, 17, 20]
+
+
+def test_short_staccato_notes_on_the_beat_add_no_rests():
+    tokens, _ = take([(0, 0.1, C4), (1, 1.1, E4), (2, 2.1, G4)]).tokens()
+    assert tokens == [13, 17, 20]
+
+
+def test_notes_out_of_range_are_left_out():
+    tokens, outside = take([(0, 1, C4), (1, 2, 84), (2, 3, 40), (3, 4, G4)]).tokens()
+    assert [n.pitch for n in outside] == [84, 40]
+    assert tokens == [13, 0, 0, 20]  # their steps are silent in the song
