@@ -10,7 +10,6 @@ the 99th percentile), and the process memory after 1 000 answers against after 1
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile

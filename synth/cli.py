@@ -68,7 +68,7 @@ def import_(
 
 
 # Options shared by compose and render, defined once.
-Bpm = Annotated[Optional[float], typer.Option(help="Tempo in steps per minute [default: the "
+Bpm = Annotated[Optional[float], typer.Option(help="Tempo in steps per minute \\[default: the "
                                               "song's own, else 150].")]
 RoomSize = Annotated[float, typer.Option(help="Reverb room size, 0-1.")]
 Wet = Annotated[float, typer.Option(help="Reverb wet level, 0-1.")]
@@ -78,7 +78,7 @@ Humanize = Annotated[float, typer.Option(help="Sloppy pianist: timing and veloci
 MidiOut = Annotated[Optional[Path], typer.Option("--midi", help="Also save a MIDI file.")]
 PlotOut = Annotated[Optional[Path], typer.Option("--plot", help="Also save a piano roll (.png).")]
 Overwrite = Annotated[bool, typer.Option(help="Replace output files that exist.")]
-ModelDir = Annotated[Optional[Path], typer.Option("--model", help="Model folder [default: "
+ModelDir = Annotated[Optional[Path], typer.Option("--model", help="Model folder \\[default: "
                                                   "./model, else the packaged one].")]
 
 
@@ -151,7 +151,7 @@ def _read_primer(text: str) -> list[int]:
 def compose(
     notes: Annotated[int, typer.Option(help="How many new tokens to generate.")] = 200,
     out: Annotated[Optional[Path], typer.Option(help="Audio file to write (.wav, .flac, .ogg) "
-                                                "[default: out/song.wav, numbered]")] = None,
+                                                "\\[default: out/song.wav, numbered]")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Same seed, same song.")] = None,
     temperature: Annotated[float, typer.Option(help="Below 1 safer, above 1 wilder.")] = 1.0,
     top_p: Annotated[float, typer.Option(help="Draw only from the most likely notes holding "
@@ -193,7 +193,7 @@ def compose(
 def render(
     song_file: Annotated[Path, typer.Argument(metavar="FILE", help="A song file (.txt) or a "
                                               "MIDI file.")],
-    out: Annotated[Optional[Path], typer.Option(help="Audio file to write [default: "
+    out: Annotated[Optional[Path], typer.Option(help="Audio file to write \\[default: "
                                                 "out/NAME.wav, numbered]")] = None,
     bpm: Bpm = None,
     midi: MidiOut = None,
@@ -497,11 +497,11 @@ def live(
     speed: Speed = 1.0,
     output: Annotated[Optional[str], typer.Option(
         help="audio (the sound card; default where there is one), audio:DEVICE, midi:PORT, "
-        "or wav:FILE (the whole session, you and the answers) [default: audio, else "
+        "or wav:FILE (the whole session, you and the answers) \\[default: audio, else "
         "out/live.wav]")] = None,
     gap: Annotated[float, typer.Option(help="Seconds with no key held that end a "
                                        "phrase.")] = 0.8,
-    respond: Annotated[Optional[int], typer.Option(help="Notes per answer [default: as many "
+    respond: Annotated[Optional[int], typer.Option(help="Notes per answer \\[default: as many "
                                                    "as the phrase had].")] = None,
     interrupt: Annotated[bool, typer.Option(help="Keys played during an answer cut it "
                                             "short.")] = True,

@@ -3,7 +3,6 @@ how much its compositions copy the training songs. NumPy only: no TensorFlow nee
 
 from __future__ import annotations
 
-
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,7 +10,7 @@ from pathlib import Path
 
 from synth.errors import SynthError
 from synth.generate import Sampling, compose, score_songs
-from synth.modelfile import load_model
+from synth.modelfile import Model, load_model
 from synth.ngram import best_baseline
 from synth.songs import Song, load_dataset, transpositions
 

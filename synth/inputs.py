@@ -152,6 +152,7 @@ class ReplayInput(Input):
 
     def start(self) -> None:
         self._spawn(self._play)
+        watch_enter(self)
 
     def _play(self) -> None:
         begin = time.monotonic()

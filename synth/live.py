@@ -168,16 +168,22 @@ class DeviceSink:
             raise SynthError(f"audio output {name!r} cannot be opened: "
                              f"{str(exc).strip() or type(exc).__name__}") from None
         self.name = name
+        self.error = ""
         self._queue: queue.Queue[np.ndarray | None] = queue.Queue()
         self._thread = threading.Thread(target=self._play, daemon=True, name="audio")
         self._thread.start()
 
     def _play(self) -> None:
-        with self._stream:
-            while (block := self._queue.get()) is not None:
-                self._stream.write(np.ascontiguousarray(block.T), RATE)
+        try:
+            with self._stream:
+                while (block := self._queue.get()) is not None:
+                    self._stream.write(np.ascontiguousarray(block.T), RATE)
+        except Exception as exc:  # the device went away: tell the session on its next write
+            self.error = f"{str(exc).strip() or type(exc).__name__}"
 
     def write(self, block: np.ndarray) -> None:
+        if self.error:
+            raise SynthError(f"audio output {self.name!r} stopped: {self.error}")
         self._queue.put(block)
 
     def backlog(self) -> int:

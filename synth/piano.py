@@ -144,8 +144,8 @@ class Voices:
                 continue
             segment = voice.sample[a - voice.start : b - voice.start] * np.float32(voice.gain)
             if voice.release is not None and b > voice.release:
-                fade_from = max(a, voice.release)
-                segment[fade_from - a :] *= self.curve[fade_from - voice.release : b - voice.release]
+                fade = max(a, voice.release)
+                segment[fade - a :] *= self.curve[fade - voice.release : b - voice.release]
             out[a - begin : b - begin] += segment
         self.voices = alive
         self.position = stop

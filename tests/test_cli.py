@@ -12,8 +12,17 @@ from synth.songs import read_song
 def test_help_lists_the_commands(cli):
     code, out, _ = cli("--help")
     assert code == 0
-    for command in ("import", "devices"):
+    for command in ("record", "live", "compose", "render", "train", "evaluate", "import",
+                    "devices"):
         assert command in out
+
+
+@pytest.mark.parametrize("command,default", [("compose", "[default: ./model"),
+                                             ("live", "[default: as many"),
+                                             ("live", "[default: audio, else")])
+def test_help_shows_written_defaults(cli, command, default):
+    code, out, _ = cli(command, "--help")
+    assert code == 0 and default in " ".join(out.replace("│", " ").split())
 
 
 def test_import_saves_songs_and_reports_each_file(cli, tmp_path):

@@ -149,3 +149,11 @@ def test_notes_out_of_range_are_left_out():
     tokens, outside = take([(0, 1, C4), (1, 2, 84), (2, 3, 40), (3, 4, G4)]).tokens()
     assert [n.pitch for n in outside] == [84, 40]
     assert tokens == [13, 0, 0, 20]  # their steps are silent in the song
+
+
+def test_the_shipped_example_phrases_replay():
+    from pathlib import Path
+
+    source = ReplayInput(Path(__file__).parent.parent / "examples" / "phrases.mid")
+    presses = [m for _, m in source.timeline if inputs.is_press(m)]
+    assert len(presses) == 36 and all(LOWEST_MIDI <= m.note <= HIGHEST_MIDI for m in presses)

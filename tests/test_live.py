@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import soundfile
 
-from conftest import make_midi, random_weights
+from conftest import random_weights
 from test_record import replay, synth_process, wait_for_output
+from synth.errors import SynthError
 from synth.generate import Melody, Sampling
 from synth.inputs import Event
 from synth.live import (BLOCK, DeviceSink, Exchange, LiveSettings, MidiOutput, NullSink,
@@ -325,6 +326,20 @@ def test_device_sink_feeds_the_stream_in_order():
         sink.write(np.full((BLOCK, 2), value, dtype=np.float32))
     sink.close()
     assert written == [((2, BLOCK), RATE, pytest.approx(v)) for v in (0.1, 0.2, 0.3)]
+
+
+def test_a_device_that_fails_is_reported():
+    class Broken:
+        def __enter__(self):
+            raise RuntimeError("device unplugged")
+
+        def __exit__(self, *exc):
+            pass
+
+    sink = DeviceSink("fake", stream_factory=Broken)
+    sink._thread.join(timeout=5)
+    with pytest.raises(SynthError, match="audio output 'fake' stopped: device unplugged"):
+        sink.write(np.zeros((BLOCK, 2), dtype=np.float32))
 
 
 def test_exchange_log_lines_are_plain_json():
