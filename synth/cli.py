@@ -339,14 +339,12 @@ def _sigterm_as_ctrl_c():
         signal.signal(signal.SIGTERM, previous)
 
 
-def _open_input(spec: Optional[str], speed: float, bpm: float):
-    from synth.inputs import KeysInput, keyboard_picture, open_input
+def _show_input(source) -> None:
+    from synth.inputs import KeysInput, keyboard_picture
 
-    source = open_input(spec, speed, hold=60.0 / bpm)
     console.print(f"Listening to the {source.description}.")
     if isinstance(source, KeysInput):
         console.print(keyboard_picture())
-    return source
 
 
 def _note_shower():
@@ -380,6 +378,7 @@ def record(
     dataset: Annotated[Path, typer.Option(help="Dataset folder to save into.")] = Path("dataset"),
 ) -> None:
     """Record one song from a keyboard into the dataset; Enter or Ctrl-C ends the take."""
+    from synth.inputs import open_input
     from synth.notes import midi_name, tokens_to_names
     from synth.record import (check_count_in, check_seconds, count_in as count, record_take,
                               save_take)
@@ -388,7 +387,8 @@ def record(
     check_bpm(bpm)
     check_count_in(count_in)
     check_seconds(seconds)
-    source = _open_input(input, speed, bpm)
+    source = open_input(input, speed, hold=60.0 / bpm)
+    _show_input(source)
     limit = f", or after {seconds:g} s" if seconds else ""
     console.print(f"Enter or Ctrl-C ends the take{limit}.")
     if count_in:
@@ -423,7 +423,7 @@ OUTPUT_FORMS = "audio, audio:DEVICE, midi:PORT or wav:FILE"
 def _open_output(spec: Optional[str], effects, overwrite: bool, origin: float):
     """The --output of live: the sound card, a MIDI port or a session WAV."""
     from synth import files
-    from synth.devices import audio_output_names
+    from synth.devices import audio_output_names, reason
     from synth.live import DeviceSink, SoundOutput, WavSink, open_midi_output
 
     if spec is None:
@@ -451,7 +451,7 @@ def _open_output(spec: Optional[str], effects, overwrite: bool, origin: float):
         problems: list[str] = []
         found = audio_output_names(problems)
         if not found:
-            why = f" ({problems[0]})" if problems else ""
+            why = reason(problems)
             raise SynthError(f"no audio output found{why}: use --output wav:FILE to save the "
                              "session, or --output midi:PORT")
         from synth.devices import match_port
@@ -523,6 +523,7 @@ def live(
 
     from synth.files import refuse_existing
     from synth.generate import Sampling
+    from synth.inputs import open_input
     from synth.live import AnswerLog, LiveSettings, Session
     from synth.modelfile import load_model
 
@@ -534,9 +535,10 @@ def live(
             raise SynthError(f"--log {log}: expected a .jsonl file")
         refuse_existing(log, overwrite)
     melody_model = load_model(model)
-    source = _open_input(input, speed, bpm)
+    source = open_input(input, speed, hold=60.0 / bpm)
     origin = time.monotonic()
     sound = _open_output(output, effects, overwrite, origin)
+    _show_input(source)
     session = Session(melody_model, sound, settings, AnswerLog(log) if log else None,
                       _LiveScreen())
     console.print(f"Play a phrase and pause for {gap:g} s; the model answers. Ctrl-C ends.")

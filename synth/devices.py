@@ -81,6 +81,13 @@ def list_devices() -> Devices:
     return found
 
 
+def reason(problems: list[str]) -> str:
+    """Why nothing was found, for an error message: ' (the system's words)', or nothing."""
+    if not problems:
+        return ""
+    return f" ({problems[0].split(': ', 1)[-1].strip().rstrip('.')})"
+
+
 def match_port(spec: str, names: list[str], kind: str, others: str) -> str:
     """The device called `spec`: an exact name, else the one name containing it (any case).
     `kind` names the sort of device in errors, `others` what to use instead."""
@@ -92,5 +99,7 @@ def match_port(spec: str, names: list[str], kind: str, others: str) -> str:
     if len(matches) > 1:
         raise SynthError(f"{kind} {spec!r} matches several: {', '.join(map(repr, matches))}; "
                          "give more of the name")
-    found = ", ".join(repr(n) for n in names) if names else "none"
+    if not names:
+        raise SynthError(f"no {kind} called {spec!r}: none was found; use {others}")
+    found = ", ".join(repr(n) for n in names)
     raise SynthError(f"no {kind} called {spec!r} (found: {found}); use one of those or {others}")

@@ -305,7 +305,7 @@ def open_input(spec: str | None, speed: float = 1.0, hold: float = 0.4) -> Input
     names = devices.midi_input_names(problems)
     if spec is None:
         if not names:
-            why = f" ({problems[0]})" if problems else ""
+            why = devices.reason(problems)
             raise SynthError(f"no MIDI input found{why}: connect a keyboard, or use "
                              f"{OTHER_INPUTS}")
         return PortInput(names[0])

@@ -309,7 +309,7 @@ def open_midi_output(name: str) -> MidiOutput:
     problems: list[str] = []
     names = devices.midi_output_names(problems)
     if not names:
-        why = f" ({problems[0]})" if problems else ""
+        why = devices.reason(problems)
         raise SynthError(f"no MIDI output found{why}: use --output audio or --output wav:FILE")
     port_name = devices.match_port(name, names, "MIDI output",
                                    "--output audio or --output wav:FILE")
@@ -435,8 +435,10 @@ class Session:
     def handle(self, event: Event) -> None:
         """Take in one event from the input."""
         msg = event.message
-        if event.is_stop:
+        if event.is_stop:  # keys still held are let go, so the last phrase can end
             self.ending = event.reason or "the input ended"
+            for pitch in sorted(self.held):
+                self.handle(Event(event.time, mido.Message("note_off", note=pitch)))
             return
         if is_press(msg):
             if self.settings.interrupt and self.answering(event.time):

@@ -243,6 +243,19 @@ def test_a_phrase_ends_only_after_the_gap_with_no_key_held():
     assert output.calls[-1][0] == "play" and output.calls[-1][2] == 1.8
 
 
+def test_the_end_of_the_input_lets_held_keys_go_and_answers_the_last_phrase():
+    clock, output = Clock(), Recorder()
+    session = Session(model(), output, LiveSettings(gap=0.2), clock=clock)
+    session.handle(press(0.0, C4))  # never released in the file
+    session.handle(Event(1.0, None, "end of the replayed file"))
+    clock.now = 1.25
+    session.tick(1.25)
+    assert session.current.phrase == [13] and ("up", C4, 1.0) in output.calls
+    clock.now = 5.0
+    session.tick(5.0)
+    assert session.current is None and len(session.exchanges) == 1
+
+
 def test_the_melody_state_carries_through_the_session():
     responder = Responder(model(), Sampling(seed=3))
     first = responder.answer([13, 17, 20], 4)
