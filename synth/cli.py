@@ -538,9 +538,14 @@ def live(
     source = open_input(input, speed, hold=60.0 / bpm)
     origin = time.monotonic()
     sound = _open_output(output, effects, overwrite, origin)
+    try:
+        answers = AnswerLog(log) if log else None
+    except SynthError:
+        if hasattr(sound, "sink") and hasattr(sound.sink, "abandon"):
+            sound.sink.abandon()
+        raise
     _show_input(source)
-    session = Session(melody_model, sound, settings, AnswerLog(log) if log else None,
-                      _LiveScreen())
+    session = Session(melody_model, sound, settings, answers, _LiveScreen())
     console.print(f"Play a phrase and pause for {gap:g} s; the model answers. Ctrl-C ends.")
     with _sigterm_as_ctrl_c():
         try:

@@ -111,7 +111,10 @@ class WavSink:
 
         self.path = Path(path)
         self._save = files.atomic_path(self.path)
-        tmp = self._save.__enter__()
+        try:
+            tmp = self._save.__enter__()
+        except OSError as exc:
+            raise SynthError(f"{self.path}: cannot write: {exc.strerror or exc}") from None
         try:
             self._file = soundfile.SoundFile(tmp, "w", RATE, 2, subtype="PCM_16", format="WAV")
         except Exception as exc:
@@ -129,6 +132,11 @@ class WavSink:
         self._file.close()
         self._save.__exit__(None, None, None)
         return [self.path]
+
+    def abandon(self) -> None:
+        """Remove the unfinished file (the session never started)."""
+        self._file.close()
+        self._save.__exit__(SynthError, SynthError("abandoned"), None)
 
 
 class NullSink:
@@ -352,7 +360,10 @@ class AnswerLog:
     def __init__(self, path: Path):
         self.path = Path(path)
         self._save = files.atomic_path(self.path)
-        self._file = self._save.__enter__().open("w", encoding="utf-8")
+        try:
+            self._file = self._save.__enter__().open("w", encoding="utf-8")
+        except OSError as exc:
+            raise SynthError(f"{self.path}: cannot write: {exc.strerror or exc}") from None
 
     def write(self, exchange: Exchange) -> None:
         self._file.write(json.dumps(exchange.record()) + "\n")
@@ -362,6 +373,10 @@ class AnswerLog:
         self._file.close()
         self._save.__exit__(None, None, None)
         return [self.path]
+
+    def abandon(self) -> None:
+        self._file.close()
+        self._save.__exit__(SynthError, SynthError("abandoned"), None)
 
 
 class Screen:

@@ -165,6 +165,15 @@ def test_saved_outputs_are_never_overwritten(cli, tmp_path, tiny_model):
     assert Path("log.jsonl").read_text() == "precious\n" and not Path("s.wav").exists()
 
 
+def test_a_log_that_cannot_be_written_leaves_nothing_behind(cli, tmp_path):
+    source = replay(tmp_path / "p.mid", [(0, 0.1, C4)])
+    Path("a-file").write_text("")
+    code, _, err = cli("live", "--input", source, "--output", "wav:s.wav", "--log",
+                       "a-file/log.jsonl")
+    assert code == 2 and "a-file" in err
+    assert sorted(p.name for p in Path(".").iterdir()) == ["a-file", "p.mid"]  # no stray WAV
+
+
 def test_a_broken_model_is_refused(cli, tmp_path):
     Path("model").mkdir()
     Path("model/manifest.json").write_text("{not json")
