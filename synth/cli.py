@@ -325,11 +325,8 @@ def _sigterm_as_ctrl_c():
     """A polite kill ends a take or session the way Ctrl-C does: saved, not lost."""
     import signal
 
-    def stop(signum, frame):
-        raise KeyboardInterrupt
-
     try:
-        previous = signal.signal(signal.SIGTERM, stop)
+        previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     except ValueError:  # not the main thread: leave signals alone
         yield
         return
@@ -347,19 +344,21 @@ def _show_input(source) -> None:
         console.print(keyboard_picture())
 
 
-def _note_shower():
-    """Prints each key press as a note name; notes outside C3-B4 are flagged."""
-    from synth.inputs import is_press
+def _note_label(pitch: int) -> str:
+    """A played note's name; notes outside C3-B4 flagged, as they are left out."""
     from synth.notes import in_range, midi_name
 
+    name = midi_name(pitch)
+    return name if in_range(pitch) else f"[yellow]{name}(outside C3-B4, left out)[/yellow]"
+
+
+def _note_shower():
+    """Prints each key press as a note name."""
+    from synth.inputs import is_press
+
     def show(msg) -> None:
-        if not is_press(msg):
-            return
-        name = midi_name(msg.note)
-        if in_range(msg.note):
-            console.print(name, end=" ")
-        else:
-            console.print(f"[yellow]{name}(outside C3-B4, left out)[/yellow]", end=" ")
+        if is_press(msg):
+            console.print(_note_label(msg.note), end=" ")
 
     return show
 
@@ -417,50 +416,6 @@ def record(
                       "inside C3-B4")
 
 
-OUTPUT_FORMS = "audio, audio:DEVICE, midi:PORT or wav:FILE"
-
-
-def _open_output(spec: Optional[str], effects, overwrite: bool, origin: float):
-    """The --output of live: the sound card, a MIDI port or a session WAV."""
-    from synth import files
-    from synth.devices import audio_output_names, reason
-    from synth.live import DeviceSink, SoundOutput, WavSink, open_midi_output
-
-    if spec is None:
-        found = audio_output_names()
-        if found:
-            spec = "audio"
-        else:
-            path = files.unique_path(Path("out"), "live", ".wav")
-            console.print(f"No sound card found: the session is saved to {path}.")
-            spec = f"wav:{path}"
-    kind, _, rest = spec.partition(":")
-    if kind == "wav" and rest:
-        from synth.audio import check_audio_path
-        from synth.files import refuse_existing
-
-        path = Path(rest)
-        if path.suffix.lower() != ".wav":
-            raise SynthError(f"--output {spec}: the session is saved as WAV: expected a .wav file")
-        check_audio_path(path)
-        refuse_existing(path, overwrite)
-        return SoundOutput(WavSink(path), effects, origin)
-    if kind == "midi" and rest:
-        return open_midi_output(rest)
-    if kind == "audio":
-        problems: list[str] = []
-        found = audio_output_names(problems)
-        if not found:
-            why = reason(problems)
-            raise SynthError(f"no audio output found{why}: use --output wav:FILE to save the "
-                             "session, or --output midi:PORT")
-        from synth.devices import match_port
-
-        name = match_port(rest, found, "audio output", "--output wav:FILE") if rest else found[0]
-        return SoundOutput(DeviceSink(name), effects, origin)
-    raise SynthError(f"--output {spec!r} is not understood: expected {OUTPUT_FORMS}")
-
-
 class _LiveScreen:
     """Draws the conversation: what you played, then what the model answered."""
 
@@ -468,14 +423,10 @@ class _LiveScreen:
         self.line_open = False
 
     def played(self, pitch: int) -> None:
-        from synth.notes import in_range, midi_name
-
         if not self.line_open:
             console.print("[bold]you  [/bold]", end=" ")
             self.line_open = True
-        name = midi_name(pitch)
-        console.print(name if in_range(pitch) else f"[yellow]{name}(outside C3-B4)[/yellow]",
-                      end=" ")
+        console.print(_note_label(pitch), end=" ")
 
     def answered(self, exchange) -> None:
         from synth.notes import tokens_to_names
@@ -524,25 +475,28 @@ def live(
     from synth.files import refuse_existing
     from synth.generate import Sampling
     from synth.inputs import open_input
-    from synth.live import AnswerLog, LiveSettings, Session
+    from synth.live import AnswerLog, LiveSettings, Session, default_output, open_output
     from synth.modelfile import load_model
 
     settings = LiveSettings(gap=gap, respond=respond, interrupt=interrupt, bpm=bpm,
                             sampling=Sampling(temperature, top_p, seed)).check()
     effects = _effects(room_size, wet, cutoff, no_fx)
     if log is not None:
-        if log.suffix.lower() not in (".jsonl", ".json", ".log", ".txt"):
+        if log.suffix.lower() != ".jsonl":
             raise SynthError(f"--log {log}: expected a .jsonl file")
         refuse_existing(log, overwrite)
+    if output is None:
+        output = default_output()
+        if output != "audio":
+            console.print(f"No sound card found: the session is saved to {output[4:]}.")
     melody_model = load_model(model)
     source = open_input(input, speed, hold=60.0 / bpm)
-    origin = time.monotonic()
-    sound = _open_output(output, effects, overwrite, origin)
+    answers = AnswerLog(log) if log else None
     try:
-        answers = AnswerLog(log) if log else None
+        sound = open_output(output, effects, time.monotonic(), overwrite)
     except SynthError:
-        if hasattr(sound, "sink") and hasattr(sound.sink, "abandon"):
-            sound.sink.abandon()
+        if answers is not None:
+            answers.abandon()
         raise
     _show_input(source)
     session = Session(melody_model, sound, settings, answers, _LiveScreen())

@@ -81,25 +81,21 @@ def list_devices() -> Devices:
     return found
 
 
-def reason(problems: list[str]) -> str:
-    """Why nothing was found, for an error message: ' (the system's words)', or nothing."""
-    if not problems:
-        return ""
-    return f" ({problems[0].split(': ', 1)[-1].strip().rstrip('.')})"
-
-
-def match_port(spec: str, names: list[str], kind: str, others: str) -> str:
-    """The device called `spec`: an exact name, else the one name containing it (any case).
-    `kind` names the sort of device in errors, `others` what to use instead."""
-    if spec in names:
-        return spec
+def choose(spec: str | None, names: list[str], kind: str, others: str,
+           problems: list[str] | None = None) -> str:
+    """The device called `spec` (an exact name, else the one name containing it, any case),
+    or the first one found when `spec` is None. Errors name what was found and, in `others`,
+    what to use instead; `problems` says why nothing could be listed."""
+    if not names:
+        why = f" ({problems[0].split(': ', 1)[-1].strip().rstrip('.')})" if problems else ""
+        raise SynthError(f"no {kind} found{why}: use {others}")
+    if spec is None or spec in names:
+        return spec or names[0]
     matches = [n for n in names if spec.lower() in n.lower()]
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:
         raise SynthError(f"{kind} {spec!r} matches several: {', '.join(map(repr, matches))}; "
                          "give more of the name")
-    if not names:
-        raise SynthError(f"no {kind} called {spec!r}: none was found; use {others}")
     found = ", ".join(repr(n) for n in names)
     raise SynthError(f"no {kind} called {spec!r} (found: {found}); use one of those or {others}")

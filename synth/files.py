@@ -7,8 +7,9 @@ import os
 import re
 import signal
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from synth.errors import SynthError
 
@@ -68,12 +69,44 @@ def refuse_existing(path: Path, overwrite: bool) -> None:
 
 def unique_path(folder: Path, name: str, suffix: str) -> Path:
     """`folder/name.suffix`, or `folder/name-2.suffix`, `-3`, ... if that is taken."""
-    candidate = Path(folder) / f"{name}{suffix}"
-    number = 2
-    while candidate.exists():
-        candidate = Path(folder) / f"{name}-{number}{suffix}"
+    return Path(folder) / f"{free_name(name, [(Path(folder), suffix)])}{suffix}"
+
+
+def free_name(name: str, places: Sequence[tuple[Path, str]]) -> str:
+    """`name`, or `name-2`, `-3`, ...: the first that no (folder, suffix) place holds yet."""
+    candidate, number = name, 2
+    while any((Path(folder) / f"{candidate}{suffix}").exists() for folder, suffix in places):
+        candidate = f"{name}-{number}"
         number += 1
     return candidate
+
+
+class Growing:
+    """A file written bit by bit over a session (a WAV, a log): it grows under a temporary
+    name beside `path` and is renamed into place by finish(); abandon() removes it. A crash
+    leaves what was written in the hidden temporary file, never a half file at `path`."""
+
+    def __init__(self, path: Path, opener: Callable[[Path], Any]):
+        self.path = Path(path)
+        self._save = atomic_path(self.path)
+        try:
+            tmp = self._save.__enter__()
+        except OSError as exc:
+            raise SynthError(f"{self.path}: cannot write: {exc.strerror or exc}") from None
+        try:
+            self.file = opener(tmp)
+        except Exception as exc:
+            self._save.__exit__(type(exc), exc, None)
+            raise SynthError(f"{self.path}: cannot write: {exc}") from None
+
+    def finish(self) -> Path:
+        self.file.close()
+        self._save.__exit__(None, None, None)
+        return self.path
+
+    def abandon(self) -> None:
+        self.file.close()
+        self._save.__exit__(SynthError, SynthError("abandoned"), None)
 
 
 def slug(text: str) -> str:

@@ -123,12 +123,6 @@ class Input:
         self._threads.append(thread)
         thread.start()
 
-    def __enter__(self) -> "Input":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
 
 class ReplayInput(Input):
     """A MIDI file played into the command in real time, as if someone were playing it."""
@@ -282,12 +276,11 @@ class KeysInput(Input):
 def keyboard_picture() -> str:
     """The computer-keyboard layout, to show on screen before playing."""
     lines = []
-    for row, base in reversed(KEY_ROWS.items()):
-        black = [(k, base + i) for i, k in enumerate(row) if (base + i) % 12 in (1, 3, 6, 8, 10)]
-        white = [(k, base + i) for i, k in enumerate(row) if (base + i) % 12 not in
-                 (1, 3, 6, 8, 10)]
-        lines.append("   " + "  ".join(f"{k}={midi_name(p):<3}" for k, p in black))
-        lines.append(" " + "  ".join(f"{k}={midi_name(p):<3}" for k, p in white))
+    for row in reversed(KEY_ROWS):
+        keys = [(key, KEY_PITCHES[key]) for key in row]
+        for indent, black in (("   ", True), (" ", False)):
+            lines.append(indent + "  ".join(f"{k}={midi_name(p):<3}" for k, p in keys
+                                            if ("#" in midi_name(p)) == black))
     lines.append(" Enter ends, Ctrl-C stops")
     return "\n".join(lines)
 
@@ -303,10 +296,4 @@ def open_input(spec: str | None, speed: float = 1.0, hold: float = 0.4) -> Input
         return KeysInput(hold=hold)
     problems: list[str] = []
     names = devices.midi_input_names(problems)
-    if spec is None:
-        if not names:
-            why = devices.reason(problems)
-            raise SynthError(f"no MIDI input found{why}: connect a keyboard, or use "
-                             f"{OTHER_INPUTS}")
-        return PortInput(names[0])
-    return PortInput(devices.match_port(spec, names, "MIDI input", OTHER_INPUTS))
+    return PortInput(devices.choose(spec, names, "MIDI input", OTHER_INPUTS, problems))

@@ -106,37 +106,22 @@ def answer_notes(tokens: Sequence[int], bpm: float, velocity: int) -> list[Strik
 class WavSink:
     """Writes the session's sound to a WAV file as it goes; renamed into place at the end."""
 
+    lag = WAV_LAG
+
     def __init__(self, path: Path):
         import soundfile
 
-        self.path = Path(path)
-        self._save = files.atomic_path(self.path)
-        try:
-            tmp = self._save.__enter__()
-        except OSError as exc:
-            raise SynthError(f"{self.path}: cannot write: {exc.strerror or exc}") from None
-        try:
-            self._file = soundfile.SoundFile(tmp, "w", RATE, 2, subtype="PCM_16", format="WAV")
-        except Exception as exc:
-            self._save.__exit__(type(exc), exc, None)
-            raise SynthError(f"{self.path}: cannot write: {exc}") from None
-        self.lag = WAV_LAG
+        self.wav = files.Growing(path, lambda tmp: soundfile.SoundFile(
+            tmp, "w", RATE, 2, subtype="PCM_16", format="WAV"))
 
     def write(self, block: np.ndarray) -> None:
-        self._file.write(block)
+        self.wav.file.write(block)
 
     def backlog(self) -> int:
         return 0
 
     def close(self) -> list[Path]:
-        self._file.close()
-        self._save.__exit__(None, None, None)
-        return [self.path]
-
-    def abandon(self) -> None:
-        """Remove the unfinished file (the session never started)."""
-        self._file.close()
-        self._save.__exit__(SynthError, SynthError("abandoned"), None)
+        return [self.wav.finish()]
 
 
 class NullSink:
@@ -144,11 +129,8 @@ class NullSink:
 
     lag = WAV_LAG
 
-    def __init__(self) -> None:
-        self.frames = 0
-
     def write(self, block: np.ndarray) -> None:
-        self.frames += len(block)
+        pass
 
     def backlog(self) -> int:
         return 0
@@ -187,7 +169,7 @@ class DeviceSink:
                 while (block := self._queue.get()) is not None:
                     self._stream.write(np.ascontiguousarray(block.T), RATE)
         except Exception as exc:  # the device went away: tell the session on its next write
-            self.error = f"{str(exc).strip() or type(exc).__name__}"
+            self.error = str(exc).strip() or type(exc).__name__
 
     def write(self, block: np.ndarray) -> None:
         if self.error:
@@ -240,9 +222,9 @@ class SoundOutput:
             self.sink.write(self.fx.process(self.piano.render(BLOCK)))
 
     def pump(self, now: float) -> None:
-        if self.sink.lag is None:
+        if self.sink.lag is None:  # the sound card: keep a few blocks queued ahead
             while self.sink.backlog() < DEVICE_AHEAD:
-                self.sink.write(self.fx.process(self.piano.render(BLOCK)))
+                self.render_to(self.piano.position + BLOCK)
         else:
             self.render_to(int(round((now - self.sink.lag - self.origin) * RATE)))
 
@@ -313,20 +295,45 @@ class MidiOutput:
         return []
 
 
-def open_midi_output(name: str) -> MidiOutput:
-    problems: list[str] = []
-    names = devices.midi_output_names(problems)
-    if not names:
-        why = devices.reason(problems)
-        raise SynthError(f"no MIDI output found{why}: use --output audio or --output wav:FILE")
-    port_name = devices.match_port(name, names, "MIDI output",
-                                   "--output audio or --output wav:FILE")
-    try:
-        with devices.quiet_stderr():
-            return MidiOutput(mido.open_output(port_name))
-    except Exception as exc:
-        raise SynthError(f"MIDI output {port_name!r} cannot be opened: "
-                         f"{str(exc).strip() or type(exc).__name__}") from None
+AS_WAV = "--output wav:FILE (the session as a WAV)"
+
+
+def default_output() -> str:
+    """The sound card where there is one, else a new WAV in out/."""
+    if devices.audio_output_names():
+        return "audio"
+    return f"wav:{files.unique_path(Path('out'), 'live', '.wav')}"
+
+
+def open_output(spec: str, effects: Effects = Effects(), origin: float = 0.0,
+                overwrite: bool = False):
+    """The --output of live: `audio` or `audio:DEVICE` (the sound card), `midi:PORT`, or
+    `wav:FILE` (the whole session). Raises SynthError naming what exists."""
+    kind, _, rest = spec.partition(":")
+    if kind == "wav" and rest:
+        if Path(rest).suffix.lower() != ".wav":
+            raise SynthError(f"--output {spec}: the session is saved as WAV: expected a .wav file")
+        files.refuse_existing(Path(rest), overwrite)
+        return SoundOutput(WavSink(Path(rest)), effects, origin)
+    if kind == "midi" and rest:
+        problems: list[str] = []
+        names = devices.midi_output_names(problems)
+        name = devices.choose(rest, names, "MIDI output", f"{AS_WAV} or --output audio",
+                              problems)
+        try:
+            with devices.quiet_stderr():
+                return MidiOutput(mido.open_output(name))
+        except Exception as exc:
+            raise SynthError(f"MIDI output {name!r} cannot be opened: "
+                             f"{str(exc).strip() or type(exc).__name__}") from None
+    if kind == "audio":
+        problems = []
+        names = devices.audio_output_names(problems)
+        name = devices.choose(rest or None, names, "audio output",
+                              f"{AS_WAV} or --output midi:PORT", problems)
+        return SoundOutput(DeviceSink(name), effects, origin)
+    raise SynthError(f"--output {spec!r} is not understood: expected audio, audio:DEVICE, "
+                     "midi:PORT or wav:FILE")
 
 
 # --- the session --------------------------------------------------------------------------
@@ -343,11 +350,9 @@ class Exchange:
     played: int = 0  # answer tokens that sounded before a cut (all of them if not cut)
     interrupted: bool = False
     left_out: int = 0  # phrase notes outside C3-B4
-    start: float = field(default=0.0, repr=False)  # clock time the answer began
 
     def record(self) -> dict:
         data = asdict(self)
-        del data["start"]
         data["latency_ms"] = round(self.latency_ms, 3)
         data["time"] = round(self.time, 3)
         return data
@@ -358,25 +363,17 @@ class AnswerLog:
     into place when the session ends (a crash leaves the lines in a hidden file beside it)."""
 
     def __init__(self, path: Path):
-        self.path = Path(path)
-        self._save = files.atomic_path(self.path)
-        try:
-            self._file = self._save.__enter__().open("w", encoding="utf-8")
-        except OSError as exc:
-            raise SynthError(f"{self.path}: cannot write: {exc.strerror or exc}") from None
+        self.log = files.Growing(path, lambda tmp: tmp.open("w", encoding="utf-8"))
 
     def write(self, exchange: Exchange) -> None:
-        self._file.write(json.dumps(exchange.record()) + "\n")
-        self._file.flush()
+        self.log.file.write(json.dumps(exchange.record()) + "\n")
+        self.log.file.flush()
 
     def close(self) -> list[Path]:
-        self._file.close()
-        self._save.__exit__(None, None, None)
-        return [self.path]
+        return [self.log.finish()]
 
     def abandon(self) -> None:
-        self._file.close()
-        self._save.__exit__(SynthError, SynthError("abandoned"), None)
+        self.log.abandon()
 
 
 class Screen:
@@ -410,11 +407,14 @@ class Session:
         self.ending = ""
         self.ended_by = ""
 
-    # When the answer in progress stops sounding.
+    def _answer_start(self) -> float:
+        return self.origin + self.current.time
+
     def _answer_end(self) -> float:
+        """When the answer in progress stops sounding."""
         if self.current is None:
             return -math.inf
-        return self.current.start + len(self.current.answer) * 60.0 / self.settings.bpm
+        return self._answer_start() + len(self.current.answer) * 60.0 / self.settings.bpm
 
     def answering(self, now: float) -> bool:
         return self.current is not None and now < self._answer_end()
@@ -498,14 +498,13 @@ class Session:
         self.output.play(answer_notes(answer, self.settings.bpm, velocity), now)
         latency = (time.perf_counter() - detected) * 1000.0
         self.current = Exchange(time=now - self.origin, phrase=tokens, answer=answer,
-                                latency_ms=latency, played=len(answer), left_out=len(outside),
-                                start=now)
+                                latency_ms=latency, played=len(answer), left_out=len(outside))
         self.screen.answered(self.current)
         return self.current
 
     def _cut(self, t: float) -> None:
         step = 60.0 / self.settings.bpm
-        played = min(int((t - self.current.start) / step) + 1, len(self.current.answer))
+        played = min(int((t - self._answer_start()) / step) + 1, len(self.current.answer))
         self.output.cut(t)
         self.responder.heard(played)
         self._finish(played, interrupted=True)

@@ -153,8 +153,7 @@ def rests_for_gap(gap_steps: float) -> int:
 def rests_between(previous: Note, note: Note) -> int:
     """Rests between two notes of a line: one per whole step of silence, but never more than
     the onsets leave room for (a short staccato note in a one-step slot adds no rest)."""
-    onsets_apart = note.start - previous.start
-    room = int(math.floor(onsets_apart + 0.5)) - 1 if math.isfinite(onsets_apart) else 0
+    room = int(math.floor(note.start - previous.start + 0.5)) - 1  # steps between onsets
     return max(0, min(rests_for_gap(note.start - previous.end), room))
 
 

@@ -93,24 +93,13 @@ class Saved:
     outside: list[Note]
 
 
-def free_name(dataset: Path, name: str) -> str:
-    """`name` as a file name, numbered (-2, -3, ...) if a song or take already uses it."""
-    stem = files.slug(name)
-    candidate, number = stem, 2
-    while ((dataset / f"{candidate}.txt").exists()
-           or (dataset / TAKES / f"{candidate}.mid").exists()):
-        candidate = f"{stem}-{number}"
-        number += 1
-    return candidate
-
-
 def save_take(take: Take, dataset: Path, name: str, source: str) -> Saved | None:
     """Save the raw take and its song file; None when no note was played at all."""
     if not any(is_press(msg) for _, msg in take.messages):
         return None
     tokens, outside = take.tokens()
     with files.no_interrupts():
-        stem = free_name(dataset, name)
+        stem = files.free_name(files.slug(name), [(dataset, ".txt"), (dataset / TAKES, ".mid")])
         song_path = dataset / f"{stem}.txt"
         take_path = dataset / TAKES / f"{stem}.mid"
         write_midi(take_path, take_to_midi(take.messages, take.bpm, name=stem))

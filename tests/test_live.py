@@ -366,7 +366,7 @@ def test_a_device_that_fails_is_reported():
 
 def test_exchange_log_lines_are_plain_json():
     exchange = Exchange(time=1.23456, phrase=[13], answer=[17, 0], latency_ms=1.23456,
-                        played=2, start=99.0)
+                        played=2)
     assert exchange.record() == {"time": 1.235, "phrase": [13], "answer": [17, 0],
                                  "latency_ms": 1.235, "played": 2, "interrupted": False,
                                  "left_out": 0}
