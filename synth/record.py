@@ -63,12 +63,9 @@ def record_take(source: Input, bpm: float, seconds: float | None,
     try:
         while True:
             event = source.get(timeout=min(deadline - time.monotonic(), 0.25))
-            if event is None:
-                if time.monotonic() >= deadline:
-                    take.ended_by = f"{seconds:g} seconds"
-                    break
+            if event is None and time.monotonic() < deadline:
                 continue
-            if event.time >= deadline:
+            if event is None or event.time >= deadline:
                 take.ended_by = f"{seconds:g} seconds"
                 break
             if event.is_stop:
