@@ -10,18 +10,19 @@ import numpy as np
 from synth import files
 from synth.effects import Effects, apply
 from synth.errors import SynthError
+from synth.events import Event
 from synth.piano import RATE, Performance, render_notes
 
 FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG"}
 
 
-def render_song(tokens: Sequence[int], performance: Performance = Performance(),
+def render_song(events: Sequence[Event], performance: Performance = Performance(),
                 effects: Effects = Effects(), velocities: Sequence[int] | None = None
                 ) -> np.ndarray:
     """A song as stereo float32 audio at 44.1 kHz, through the piano and the effects."""
-    if not tokens:
-        raise SynthError("nothing to render: the song has no tokens")
-    return apply(render_notes(tokens, performance, velocities), RATE, effects)
+    if not events:
+        raise SynthError("nothing to render: the song has no events")
+    return apply(render_notes(events, performance, velocities), RATE, effects)
 
 
 def check_audio_path(path: Path) -> Path:

@@ -46,7 +46,8 @@ def import_(
     """Turn MIDI files into song files: one melody line each, moved into C3-B4."""
     from synth import files, midi, songs
 
-    table = Table("file", "notes", "folded", "dropped", "rests", "shift", "saved as")
+    table = Table("file", "notes", "folded", "dropped", "rests", "quantised", "clamped",
+                  "shift", "saved as")
     failures: list[str] = []
     midi_paths = midi.find_midi_files(paths)
     if not midi_paths:
@@ -58,17 +59,18 @@ def import_(
             songs.write_song(out, song)
         except SynthError as exc:
             failures.append(str(exc))
-            table.add_row(str(path), "-", "-", "-", "-", "-", "[red]failed[/red]")
+            table.add_row(str(path), "-", "-", "-", "-", "-", "-", "-", "[red]failed[/red]")
             continue
         table.add_row(str(path), str(report.kept), str(report.folded), str(report.dropped),
-                      str(report.rests), f"{report.octaves:+d} oct", str(out))
+                      str(report.rests), str(report.moved), str(report.clamped),
+                      f"{report.octaves:+d} oct", str(out))
     console.print(table)
     if failures:
         raise SynthError("\n".join(failures))
 
 
 # Options shared by compose and render, defined once.
-Bpm = Annotated[Optional[float], typer.Option(help="Tempo in steps per minute \\[default: the "
+Bpm = Annotated[Optional[float], typer.Option(help="Tempo in beats per minute \\[default: the "
                                               "song's own, else 150].")]
 RoomSize = Annotated[float, typer.Option(help="Reverb room size, 0-1.")]
 Wet = Annotated[float, typer.Option(help="Reverb wet level, 0-1.")]
@@ -106,7 +108,7 @@ def _outputs(out: Path, extra: list[Optional[Path]], overwrite: bool) -> None:
         refuse_existing(path, overwrite)
 
 
-def _write_song_outputs(tokens: list[int], performance, effects, out: Path,
+def _write_song_outputs(events: list, performance, effects, out: Path,
                         midi_out: Optional[Path], tokens_out: Optional[Path],
                         plot_out: Optional[Path], primer_length: int = 0,
                         title: str = "") -> list[Path]:
@@ -114,50 +116,54 @@ def _write_song_outputs(tokens: list[int], performance, effects, out: Path,
     from synth.audio import render_song, save_audio
 
     written = []
-    save_audio(out, render_song(tokens, performance, effects))
+    save_audio(out, render_song(events, performance, effects))
     written.append(out)
     if midi_out is not None:
-        from synth.midi import tokens_to_midi, write_midi
+        from synth.midi import events_to_midi, write_midi
 
-        write_midi(midi_out, tokens_to_midi(tokens, performance.bpm))
+        write_midi(midi_out, events_to_midi(events, performance.bpm))
         written.append(midi_out)
     if tokens_out is not None:
         from synth.songs import Song, write_song
 
-        write_song(tokens_out, Song(tokens=tokens, title=title, bpm=performance.bpm,
+        write_song(tokens_out, Song(events=list(events), title=title, bpm=performance.bpm,
                                     source="composed by synth"))
         written.append(tokens_out)
     if plot_out is not None:
         from synth.plot import piano_roll
 
-        piano_roll(plot_out, tokens, performance.bpm, primer_length, title)
+        piano_roll(plot_out, events, performance.bpm, primer_length, title)
         written.append(plot_out)
     return written
 
 
-def _read_primer(text: str) -> list[int]:
-    """A primer: note names or classes, or a song file (.txt) or MIDI file to continue."""
-    from synth.notes import parse_tokens
+def _read_primer(text: str) -> list:
+    """A primer: note names or classes (with lengths, 'C4:1.5 D4:0.5'), or a song file (.txt)
+    or MIDI file to continue."""
+    from synth.events import parse_events
 
     path = Path(text)
     if path.suffix.lower() in (".txt", ".mid", ".midi") or path.is_file():
         from synth.midi import read_melody
 
-        return read_melody(path).tokens
-    return parse_tokens(text)
+        return read_melody(path).events
+    return parse_events(text)
 
 
 @app.command()
 def compose(
-    notes: Annotated[int, typer.Option(help="How many new tokens to generate.")] = 200,
+    notes: Annotated[int, typer.Option(help="How many new events (notes and rests) to "
+                                       "generate.")] = 200,
     out: Annotated[Optional[Path], typer.Option(help="Audio file to write (.wav, .flac, .ogg) "
                                                 "\\[default: out/song.wav, numbered]")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Same seed, same song.")] = None,
     temperature: Annotated[float, typer.Option(help="Below 1 safer, above 1 wilder.")] = 1.0,
-    top_p: Annotated[float, typer.Option(help="Draw only from the most likely notes holding "
-                                         "this much probability.")] = 1.0,
-    primer: Annotated[Optional[str], typer.Option(help="Notes to continue: 'C4 E4 G4', classes, "
-                                                  "a song file or a MIDI file.")] = None,
+    top_p: Annotated[float, typer.Option(help="Draw only from the most likely notes and "
+                                         "lengths holding this much probability.")] = 1.0,
+    primer: Annotated[Optional[str], typer.Option(help="Notes to continue: 'C4:1.5 D4:0.5 E4', "
+                                                  "classes, a song file or a MIDI file.")] = None,
+    even: Annotated[bool, typer.Option("--even", help="Every length one beat (no "
+                                       "rhythm).")] = False,
     bpm: Bpm = None,
     midi: MidiOut = None,
     tokens: Annotated[Optional[Path], typer.Option("--tokens", help="Also save the song file "
@@ -170,22 +176,29 @@ def compose(
 ) -> None:
     """Compose a new melody with the model and render it with the piano."""
     from synth import files
-    from synth.generate import Sampling, compose as generate
+    from synth.events import even as evenly, total_beats
+    from synth.generate import Sampling, check_notes, compose as generate
     from synth.modelfile import load_model
 
+    check_notes(notes)
     out = out or files.unique_path(Path("out"), "song", ".wav")
     performance = _performance(bpm or 150.0, humanize, seed)
     effects = _effects(room_size, wet, cutoff, no_fx)
     _outputs(out, [midi, tokens, plot], overwrite)
     sampling = Sampling(temperature=temperature, top_p=top_p, seed=seed).check()
-    primer_tokens = _read_primer(primer) if primer else []
+    primer_events = _read_primer(primer) if primer else []
     melody = load_model(model)
-    song = primer_tokens + generate(melody, notes, primer_tokens, sampling)
+    if not melody.has_lengths and not even:
+        console.print(f"This model ({melody.path}) predicts notes only, not lengths (format 1): "
+                      "every note lasts one beat. Retrain it with `synth train` for rhythm.")
+    song = primer_events + generate(melody, notes, primer_events, sampling)
+    if even:
+        song = evenly(song)
     written = _write_song_outputs(song, performance, effects, out, midi, tokens, plot,
-                                  len(primer_tokens), title="composed by synth")
-    seconds = len(song) * 60.0 / performance.bpm
-    primed = f" after a {len(primer_tokens)}-token primer" if primer_tokens else ""
-    console.print(f"{notes} notes{primed}, {seconds:.1f} s at {performance.bpm:g} bpm -> "
+                                  len(primer_events), title="composed by synth")
+    seconds = total_beats(song) * 60.0 / performance.bpm
+    primed = f" after a {len(primer_events)}-event primer" if primer_events else ""
+    console.print(f"{notes} events{primed}, {seconds:.1f} s at {performance.bpm:g} bpm -> "
                   f"{', '.join(map(str, written))}")
 
 
@@ -212,10 +225,10 @@ def render(
     performance = _performance(bpm or song.bpm or 150.0, humanize, seed)
     effects = _effects(room_size, wet, cutoff, no_fx)
     _outputs(out, [midi, plot], overwrite)
-    written = _write_song_outputs(song.tokens, performance, effects, out, midi, None, plot,
+    written = _write_song_outputs(song.events, performance, effects, out, midi, None, plot,
                                   title=song.name)
-    seconds = len(song.tokens) * 60.0 / performance.bpm
-    console.print(f"{len(song.tokens)} steps, {seconds:.1f} s at {performance.bpm:g} bpm -> "
+    seconds = song.seconds(performance.bpm)
+    console.print(f"{len(song.events)} events, {seconds:.1f} s at {performance.bpm:g} bpm -> "
                   f"{', '.join(map(str, written))}")
 
 
@@ -233,20 +246,29 @@ class _RichReporter:
         self.task = self.progress.add_task("training", total=epochs * batches, stats="")
 
     def batch(self, epoch: int, batch: int, logs: dict[str, float]) -> None:
-        stats = f"epoch {epoch + 1}  loss {logs.get('loss', 0):.3f}  " \
-                f"acc {logs.get('accuracy', 0):.3f}{self.last}"
+        stats = f"epoch {epoch + 1}  loss {logs.get('loss', 0):.3f}{self.last}"
         self.progress.update(self.task, completed=epoch * self.batches + batch + 1, stats=stats)
 
     def epoch(self, epoch: int, logs: dict[str, float]) -> None:
         if "val_loss" in logs:
-            self.last = f"  held-out loss {logs['val_loss']:.3f}  acc {logs['val_accuracy']:.3f}"
+            self.last = f"  held-out loss {logs['val_loss']:.3f}"
         self.progress.update(self.task, completed=(epoch + 1) * self.batches)
 
 
-def _metrics_table(title: str, rows: list[tuple[str, str, str, str]]) -> Table:
-    table = Table("model", "loss (nats)", "accuracy", "bits per note", title=title)
-    for row in rows:
-        table.add_row(*row)
+def _metrics_table(title: str, metrics, baselines, name: str = "LSTM",
+                   classes_only: bool = False) -> Table:
+    """Bits per event (class, length given the class, joint) and accuracies, beside the
+    n-gram baselines."""
+    table = Table("model", "class bits", "length bits", "joint bits", "class acc.",
+                  "length acc.", title=title)
+    m = metrics
+    length = "-" if classes_only else f"{m.length_bits:.3f}"
+    table.add_row(name, f"{m.class_bits:.3f}", length,
+                  "-" if classes_only else f"[bold]{m.joint_bits:.3f}[/bold]",
+                  f"{m.class_accuracy:.1%}", "-" if classes_only else f"{m.length_accuracy:.1%}")
+    b = baselines
+    table.add_row(f"Kneser-Ney n-grams (classes {b.class_order}, lengths {b.length_order})",
+                  f"{b.class_bits:.3f}", f"{b.length_bits:.3f}", f"{b.joint_bits:.3f}", "-", "-")
     return table
 
 
@@ -282,10 +304,8 @@ def train(
         result = fit(songs, model, settings, _RichReporter(progress))
     m = result.held_out
     console.print(_metrics_table(
-        f"{result.evaluated_on}: {m.notes} notes, best epoch {result.best_epoch} of "
-        f"{result.epochs_run}",
-        [("LSTM", f"{m.loss:.3f}", f"{m.accuracy:.1%}", f"{m.bits_per_note:.3f}"),
-         (f"{result.baseline_order}-gram Kneser-Ney", "-", "-", f"{result.baseline_bits:.3f}")]))
+        f"{result.evaluated_on}: {m.events} events, best epoch {result.best_epoch} of "
+        f"{result.epochs_run} (bits per event; length given the class)", m, result.baselines))
     console.print(f"model written to {model}/")
 
 
@@ -304,13 +324,15 @@ def evaluate(
     report = run(dataset, training, model, songs_to_compose)
     m = report.model
     console.print(_metrics_table(
-        f"{dataset}: {len(report.songs)} songs, {m.notes} notes",
-        [("LSTM", f"{m.loss:.3f}", f"{m.accuracy:.1%}", f"{m.bits_per_note:.3f}"),
-         (f"{report.baseline_order}-gram Kneser-Ney", "-", "-", f"{report.baseline_bits:.3f}")]))
+        f"{dataset}: {len(report.songs)} songs, {m.events} events (bits per event; length "
+        "given the class)", m, report.baselines, classes_only=report.classes_only))
+    if report.classes_only:
+        console.print("This model predicts notes only (format 1): it has no length scores.")
     if report.overlap:
         console.print(f"note: {report.overlap} of these songs are also training songs")
-    console.print(f"copying: {report.copied:.1%} of 8-note runs in {songs_to_compose} composed "
-                  f"songs stand verbatim in the training songs")
+    console.print(f"copying: {report.copied:.1%} of 8-event runs in {songs_to_compose} composed "
+                  f"songs stand verbatim in the training songs (the songs scored that are not "
+                  f"training songs: {report.copied_by_songs:.1%})")
 
 
 # Options shared by record and live.
@@ -378,7 +400,8 @@ def record(
 ) -> None:
     """Record one song from a keyboard into the dataset; Enter or Ctrl-C ends the take."""
     from synth.inputs import open_input
-    from synth.notes import midi_name, tokens_to_names
+    from synth.events import events_to_names
+    from synth.notes import midi_name
     from synth.record import (check_count_in, check_seconds, count_in as count, record_take,
                               save_take)
     from synth.songs import check_bpm
@@ -405,11 +428,11 @@ def record(
         names = " ".join(midi_name(n.pitch) for n in saved.outside)
         errors.print(f"[yellow]warning:[/yellow] {len(saved.outside)} note(s) outside C3-B4 "
                      f"left out of the song (the raw take keeps them): {names}", soft_wrap=True)
-    rests = saved.tokens.count(0)
-    console.print(f"Take ended by {take.ended_by}: {len(saved.tokens) - rests} notes, {rests} "
+    rests = sum(e.is_rest for e in saved.events)
+    console.print(f"Take ended by {take.ended_by}: {len(saved.events) - rests} notes, {rests} "
                   f"rests, {take.seconds:.1f} s.")
-    if saved.tokens:
-        console.print(tokens_to_names(saved.tokens))
+    if saved.events:
+        console.print(events_to_names(saved.events))
         console.print(f"saved {saved.song_path} and {saved.take_path}")
     else:
         console.print(f"saved the raw take {saved.take_path}; no song file, as no note was "
@@ -429,11 +452,11 @@ class _LiveScreen:
         console.print(_note_label(pitch), end=" ")
 
     def answered(self, exchange) -> None:
-        from synth.notes import tokens_to_names
+        from synth.events import events_to_names
 
         console.print()
         self.line_open = False
-        console.print(f"[bold]synth[/bold]  {tokens_to_names(exchange.answer)}  "
+        console.print(f"[bold]synth[/bold]  {events_to_names(exchange.answer)}  "
                       f"[dim]({exchange.latency_ms:.1f} ms)[/dim]")
 
     def finished(self, exchange) -> None:

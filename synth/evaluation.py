@@ -1,5 +1,8 @@
-"""`synth evaluate`: the model's scores on any folder of songs beside an n-gram baseline, and
-how much its compositions copy the training songs. NumPy only: no TensorFlow needed."""
+"""`synth evaluate`: the model's scores on any folder of songs beside n-gram baselines, and how
+much its compositions copy the training songs. NumPy only: no TensorFlow needed.
+
+Scores are bits per event: for the class, for the length given the class, and their sum.
+"""
 
 from __future__ import annotations
 
@@ -9,44 +12,85 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from synth.errors import SynthError
+from synth.events import NUM_LENGTHS, Event
 from synth.generate import Sampling, compose, score_songs
 from synth.modelfile import Model, load_model
 from synth.ngram import best_baseline
 from synth.songs import Song, load_dataset, transpositions
 
-RUN = 8  # notes in a run checked for copying
-COMPOSED_NOTES = 100
+RUN = 8  # events in a run checked for copying
+COMPOSED_EVENTS = 100
 
 
 @dataclass
 class Metrics:
-    loss: float  # nats per predicted note
-    accuracy: float
-    bits_per_note: float
-    notes: int
+    """How well a model predicts songs, per event after each song's first."""
+
+    events: int
+    loss: float  # nats per event, class and length together (the training loss)
+    class_bits: float
+    length_bits: float  # the length, given the class
+    joint_bits: float
+    class_accuracy: float
+    length_accuracy: float  # given the class
 
 
-def metrics_of(model: Model, songs: Sequence[Sequence[int]]) -> Metrics:
-    """Loss, accuracy and bits per note of a model on songs, computed by the NumPy cell."""
-    logp, hit = score_songs(model, songs)
-    if logp.size == 0:
-        raise SynthError("no notes to evaluate on: the songs need at least 2 tokens each")
-    loss = float(-logp.mean())
-    return Metrics(loss, float(hit.mean()), loss / math.log(2), int(logp.size))
+def metrics_of(model: Model, songs: Sequence[Sequence[Event]]) -> Metrics:
+    """The model's scores on songs, computed by the NumPy cell."""
+    scores = score_songs(model, songs)
+    if scores.classes.size == 0:
+        raise SynthError("no events to evaluate on: the songs need at least 2 events each")
+    bits = 1 / math.log(2)
+    return Metrics(events=int(scores.classes.size), loss=float(-scores.joint.mean()),
+                   class_bits=float(-scores.classes.mean() * bits),
+                   length_bits=float(-scores.lengths.mean() * bits),
+                   joint_bits=float(-scores.joint.mean() * bits),
+                   class_accuracy=float(scores.class_hit.mean()),
+                   length_accuracy=float(scores.length_hit.mean()))
+
+
+@dataclass
+class Baselines:
+    """Kneser-Ney n-grams fitted to the training songs: one over classes (on every
+    transposition, as the LSTM sees them), one over lengths; each at its best order."""
+
+    class_order: int
+    class_bits: float
+    length_order: int
+    length_bits: float
+
+    @property
+    def joint_bits(self) -> float:
+        return self.class_bits + self.length_bits
+
+
+def baselines(training: Sequence[Sequence[Event]], scored: Sequence[Sequence[Event]]
+              ) -> Baselines:
+    """The n-gram baselines fitted to `training` (already transposed or not: transpositions
+    leave lengths alone, so repeated length sequences are fitted once) and scored on `scored`."""
+    classes = [[e.cls for e in song] for song in training]
+    unique_lengths = list({tuple(e.quarters - 1 for e in song): None for song in training})
+    class_model, class_bits = best_baseline(classes, [[e.cls for e in s] for s in scored])
+    length_model, length_bits = best_baseline(
+        unique_lengths, [[e.quarters - 1 for e in s] for s in scored], size=NUM_LENGTHS)
+    return Baselines(class_model.order, class_bits, length_model.order, length_bits)
 
 
 @dataclass
 class Report:
     songs: list[Song]
     model: Metrics
-    baseline_bits: float
-    baseline_order: int
-    copied: float  # share of composed 8-note runs found verbatim in the training songs
+    baselines: Baselines
+    copied: float  # share of composed 8-event runs found verbatim in the training songs
+    copied_by_songs: float  # the same share for the songs scored: what real songs share
     overlap: int  # songs scored that are also training songs
+    classes_only: bool  # a format-1 model: its length scores mean nothing
 
 
-def copy_share(composed: list[list[int]], training: list[list[int]], run: int = RUN) -> float:
-    """Share of `run`-token windows of the composed songs that occur in a training song."""
+def copy_share(composed: Sequence[Sequence[Event]], training: Sequence[Sequence[Event]],
+               run: int = RUN) -> float:
+    """Share of `run`-event windows (class and length) of the composed songs that occur in a
+    training song."""
     known = {tuple(s[i : i + run]) for s in training for i in range(len(s) - run + 1)}
     windows = [tuple(s[i : i + run]) for s in composed for i in range(len(s) - run + 1)]
     return sum(w in known for w in windows) / len(windows) if windows else 0.0
@@ -59,15 +103,16 @@ def evaluate(dataset: Path, training: Path, model_dir: Path | None = None,
     train_songs = load_dataset(training)
     held_out = set(model.manifest.get("training", {}).get("held_out_songs", []))
     fit_songs = [s for s in train_songs if s.name not in held_out] or train_songs
-    scored = metrics_of(model, [s.tokens for s in songs])
-    augmented = [t for s in fit_songs for t in transpositions(s.tokens)]
-    baseline, bits = best_baseline(augmented, [s.tokens for s in songs])
-    composed = [compose(model, COMPOSED_NOTES, sampling=Sampling(seed=seed))
+    scored = metrics_of(model, [s.events for s in songs])
+    augmented = [t for s in fit_songs for t in transpositions(s.events)]
+    compared = baselines(augmented, [s.events for s in songs])
+    composed = [compose(model, COMPOSED_EVENTS, sampling=Sampling(seed=seed))
                 for seed in range(songs_to_compose)]
-    fit_tokens = {tuple(s.tokens) for s in fit_songs}
-    overlap = sum(tuple(s.tokens) in fit_tokens for s in songs)
-    return Report(songs=songs, model=scored, baseline_bits=bits, baseline_order=baseline.order,
-                  copied=copy_share(composed, [s.tokens for s in fit_songs]), overlap=overlap)
-
-
-
+    fit_events = [s.events for s in fit_songs]
+    fit_set = {tuple(s) for s in fit_events}
+    overlap = sum(tuple(s.events) in fit_set for s in songs)
+    outside = [s.events for s in songs if tuple(s.events) not in fit_set]
+    return Report(songs=songs, model=scored, baselines=compared,
+                  copied=copy_share(composed, fit_events),
+                  copied_by_songs=copy_share(outside, fit_events), overlap=overlap,
+                  classes_only=not model.has_lengths)

@@ -1,8 +1,11 @@
-"""Generation in NumPy: the trained LSTM cell, run note by note, and sampling (SPEC section 5).
+"""Generation in NumPy: the trained LSTM cell, run event by event, and sampling (SPEC section 5).
 
-Never imports TensorFlow. The cell is Keras's LSTM (gates i, f, c, o; sigmoid and tanh) with a
-one-hot input, so the input product is a row lookup. Sigmoid gates are computed as
-0.5 * tanh(x / 2) + 0.5 so one tanh call serves all four gates.
+Never imports TensorFlow. The cell is Keras's LSTM (gates i, f, c, o; sigmoid and tanh) whose
+input is the class one-hot beside the length one-hot, so the input product is the sum of two
+rows. Sigmoid gates are computed as 0.5 * tanh(x / 2) + 0.5 so one tanh call serves all four
+gates. After each event the class head's logits and the hidden state's part of the length
+head's logits come out of one matrix product; the length head then adds the row of the class
+chosen. A format-1 model (classes only) reads classes and gives every event one beat.
 """
 
 from __future__ import annotations
@@ -13,13 +16,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from synth.errors import SynthError
+from synth.events import BEAT, NUM_LENGTHS, Event, encode
 from synth.modelfile import Model
 from synth.notes import NUM_CLASSES
+
+MAX_NOTES = 100_000  # --notes above this is a mistake, not a song
 
 
 @dataclass(frozen=True)
 class Sampling:
-    """How to draw the next note from the model's distribution."""
+    """How to draw the next event (its class, then its length) from the model."""
 
     temperature: float = 1.0
     top_p: float = 1.0
@@ -35,29 +41,49 @@ class Sampling:
 
 
 class Melody:
-    """A running LSTM: feed notes, read the next-note distribution; the state carries on."""
+    """A running LSTM: feed events, read the next event's distributions; the state carries on."""
 
     def __init__(self, model: Model):
         w = model.weights
         units = model.units
+        self.units = units
+        self.has_lengths = model.has_lengths
         # Halve the sigmoid gates' pre-activations so tanh computes them (see module doc).
         scale = np.full(4 * units, 0.5, dtype=np.float32)
         scale[2 * units : 3 * units] = 1.0
-        self._input = ((w["lstm_kernel"] + w["lstm_bias"]) * scale).astype(np.float32)
+        kernel = w["lstm_kernel"] * scale
+        self._class_in = np.ascontiguousarray((kernel[:NUM_CLASSES] + w["lstm_bias"] * scale),
+                                              dtype=np.float32)
+        # Length rows of the input (zeros for a classes-only model, which never reads them).
+        self._length_in = np.ascontiguousarray(kernel[NUM_CLASSES:], dtype=np.float32) \
+            if self.has_lengths else np.zeros((NUM_LENGTHS, 4 * units), dtype=np.float32)
         self._recurrent = np.ascontiguousarray(w["lstm_recurrent_kernel"] * scale,
                                                dtype=np.float32)
         self._gate_mul = scale.copy()  # 0.5 on sigmoid gates, 1 on the cell gate
         self._gate_add = np.where(scale == 0.5, 0.5, 0.0).astype(np.float32)
-        self._dense = np.ascontiguousarray(w["dense_kernel"], dtype=np.float32)
-        self._dense_bias = w["dense_bias"].astype(np.float32)
-        self.units = units
+        # One product gives the class logits and the hidden state's share of the length logits.
+        if self.has_lengths:
+            head = np.concatenate([w["dense_kernel"], w["length_kernel"][:units]], axis=1)
+            bias = np.concatenate([w["dense_bias"], w["length_bias"]])
+            self._length_by_class = np.ascontiguousarray(w["length_kernel"][units:],
+                                                         dtype=np.float32)
+        else:
+            head = np.concatenate([w["dense_kernel"], np.zeros((units, NUM_LENGTHS))], axis=1)
+            bias = np.concatenate([w["dense_bias"], np.full(NUM_LENGTHS, -1e9)])
+            bias[NUM_CLASSES + BEAT - 1] = 0.0  # every length one beat
+            self._length_by_class = np.zeros((NUM_CLASSES, NUM_LENGTHS), dtype=np.float32)
+        self._head = np.ascontiguousarray(head, dtype=np.float32)
+        self._head_bias = bias.astype(np.float32)
         self.start_probs = model.start_probs
+        self.start_lengths = model.start_lengths if self.has_lengths else \
+            np.eye(NUM_LENGTHS)[np.full(NUM_CLASSES, BEAT - 1)]
         self.reset()
 
     def reset(self) -> None:
         """Forget everything heard so far."""
         self.h = np.zeros(self.units, dtype=np.float32)
         self.c = np.zeros(self.units, dtype=np.float32)
+        self.out: np.ndarray | None = None  # class logits, then hidden length logits
         self._z = np.empty(4 * self.units, dtype=np.float32)
 
     def update(self, z: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -70,22 +96,36 @@ class Melody:
         c = z[..., u : 2 * u] * c + z[..., :u] * z[..., 2 * u : 3 * u]
         return z[..., 3 * u :] * np.tanh(c), c
 
-    def logits(self, h: np.ndarray) -> np.ndarray:
-        return h @ self._dense + self._dense_bias
+    def inputs(self, classes: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """Input rows (bias included, gates scaled) of events given as class and length-class
+        indices (any shape)."""
+        return self._class_in[classes] + self._length_in[lengths]
 
-    def step(self, token: int) -> np.ndarray:
-        """Feed one token; returns the logits of the next token."""
+    def heads(self, h: np.ndarray) -> np.ndarray:
+        """Class logits and the hidden state's share of the length logits, side by side."""
+        return h @ self._head + self._head_bias
+
+    def step(self, cls: int, length_index: int) -> np.ndarray:
+        """Feed one event (class, length class); returns the heads' output (see `heads`)."""
         z = np.dot(self.h, self._recurrent, out=self._z)
-        z += self._input[token]
+        z += self._class_in[cls]
+        z += self._length_in[length_index]
         self.h, self.c = self.update(z, self.c)
-        return self.logits(self.h)
+        self.out = self.h @ self._head
+        self.out += self._head_bias
+        return self.out
 
-    def feed(self, tokens: Sequence[int]) -> np.ndarray | None:
-        """Feed several tokens; returns the logits after the last one (None if none given)."""
-        logits = None
-        for token in tokens:
-            logits = self.step(int(token))
-        return logits
+    def feed(self, events: Sequence[Event]) -> None:
+        """Hear several events; the next draw continues after the last of them."""
+        for event in events:
+            self.step(event.cls, event.quarters - 1)
+
+    def class_logits(self) -> np.ndarray:
+        return self.out[:NUM_CLASSES]
+
+    def length_logits(self, cls: int) -> np.ndarray:
+        """Logits of the length of the next event, given that its class is `cls`."""
+        return self.out[NUM_CLASSES:] + self._length_by_class[cls]
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -96,8 +136,10 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
 
 
 def draw(probs: np.ndarray, top_p: float, rng: np.random.Generator) -> int:
-    """Draw a class; with top_p < 1, only from the smallest set holding that much probability."""
+    """Draw an index; with top_p < 1, only from the smallest set holding that much probability.
+    `probs` need not sum to 1."""
     if top_p < 1.0:
+        probs = probs / probs.sum()
         order = np.argsort(-probs, kind="stable")
         keep = int(np.searchsorted(np.cumsum(probs[order]), top_p)) + 1
         kept = np.zeros_like(probs)
@@ -105,73 +147,136 @@ def draw(probs: np.ndarray, top_p: float, rng: np.random.Generator) -> int:
         probs = kept
     cumulative = np.cumsum(probs)
     return int(min(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right"),
-                   NUM_CLASSES - 1))
+                   len(probs) - 1))
 
 
-def continue_melody(melody: Melody, logits: np.ndarray | None, count: int, sampling: Sampling,
-                    rng: np.random.Generator, trail: list | None = None) -> list[int]:
-    """Draw `count` tokens after `logits`, feeding each back so the state carries on.
+def _draw_logits(logits: np.ndarray, sampling: Sampling, rng: np.random.Generator) -> int:
+    """Draw from softmax(logits / temperature) without normalising (the fast path)."""
+    scaled = logits * np.float32(1.0 / sampling.temperature)
+    scaled -= scaled.max()
+    return draw(np.exp(scaled), sampling.top_p, rng)
 
-    With `trail`, the state (h, c) before the first token and after each one is appended to
-    it, so a caller can go back to where any prefix of the continuation left the melody.
+
+def next_event(melody: Melody, sampling: Sampling, rng: np.random.Generator) -> Event:
+    """Draw the next event: its class, then its length given that class."""
+    if melody.out is None:  # nothing heard yet: open the way training songs open
+        cls = draw(melody.start_probs, sampling.top_p, rng)
+        return Event(cls, draw(melody.start_lengths[cls], sampling.top_p, rng) + 1)
+    cls = _draw_logits(melody.class_logits(), sampling, rng)
+    return Event(cls, _draw_logits(melody.length_logits(cls), sampling, rng) + 1)
+
+
+def continue_melody(melody: Melody, count: int, sampling: Sampling, rng: np.random.Generator,
+                    trail: list | None = None) -> list[Event]:
+    """Draw `count` events after what the melody has heard, feeding each back in.
+
+    With `trail`, the state (h, c, out) before the first event and after each one is appended
+    to it, so a caller can go back to where any prefix of the continuation left the melody.
     """
-    out: list[int] = []
+    out: list[Event] = []
     if trail is not None:
-        trail.append((melody.h.copy(), melody.c.copy()))
+        trail.append(state(melody))
     for _ in range(count):
-        if logits is None:  # nothing heard yet: open the way training songs open
-            token = draw(melody.start_probs, sampling.top_p, rng)
-        else:
-            token = draw(softmax(logits, sampling.temperature), sampling.top_p, rng)
-        out.append(token)
-        logits = melody.step(token)
+        event = next_event(melody, sampling, rng)
+        out.append(event)
+        melody.step(event.cls, event.quarters - 1)
         if trail is not None:
-            trail.append((melody.h.copy(), melody.c.copy()))
+            trail.append(state(melody))
     return out
 
 
-def compose(model: Model, notes: int, primer: Sequence[int] = (),
-            sampling: Sampling = Sampling()) -> list[int]:
-    """`notes` new tokens after the primer (the primer warms the state up and is not repeated)."""
+def state(melody: Melody) -> tuple:
+    """A copy of where the melody is, for `restore`."""
+    return (melody.h.copy(), melody.c.copy(), None if melody.out is None else melody.out.copy())
+
+
+def restore(melody: Melody, saved: tuple) -> None:
+    h, c, out = saved
+    melody.h, melody.c = h.copy(), c.copy()
+    melody.out = None if out is None else out.copy()
+
+
+def check_notes(notes: int) -> int:
+    if not 1 <= notes <= MAX_NOTES:
+        raise SynthError(f"--notes {notes} is out of range: expected 1-{MAX_NOTES}")
+    return notes
+
+
+def compose(model: Model, notes: int, primer: Sequence[Event] = (),
+            sampling: Sampling = Sampling()) -> list[Event]:
+    """`notes` new events after the primer (the primer warms the state up and is not repeated).
+    A classes-only model gives every event one beat."""
     sampling.check()
-    if notes < 1:
-        raise SynthError(f"--notes {notes} is too few: expected at least 1")
+    check_notes(notes)
     melody = Melody(model)
-    rng = np.random.default_rng(sampling.seed)
-    return continue_melody(melody, melody.feed(primer), notes, sampling, rng)
+    melody.feed(primer)
+    return continue_melody(melody, notes, sampling, np.random.default_rng(sampling.seed))
 
 
-def score_songs(model: Model, songs: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
-    """Log-probability (natural log) of every token 1..n-1 of every song, and whether it was the
-    model's top choice; both flattened over songs.
+@dataclass
+class Scores:
+    """Natural-log probabilities of events 1..n-1 of every song, flattened over songs."""
+
+    classes: np.ndarray  # log p(class | history)
+    lengths: np.ndarray  # log p(length | history, class)
+    class_hit: np.ndarray  # the class was the model's top choice
+    length_hit: np.ndarray  # the length was the top choice given the class
+
+    @property
+    def joint(self) -> np.ndarray:
+        return self.classes + self.lengths
+
+
+def score_songs(model: Model, songs: Sequence[Sequence[Event]]) -> Scores:
+    """How well the model predicts every event after the first of every song.
 
     Songs run side by side as one batch, so a whole dataset takes one pass of matrix products.
+    A classes-only model puts all its length probability on one beat.
     """
-    songs = [np.asarray(s, dtype=np.int64) for s in songs if len(s) > 1]
+    songs = [s for s in songs if len(s) > 1]
     if not songs:
-        return np.zeros(0), np.zeros(0, dtype=bool)
+        empty = np.zeros(0)
+        return Scores(empty, empty, empty.astype(bool), empty.astype(bool))
     melody = Melody(model)
     longest = max(len(s) for s in songs)
     batch = len(songs)
+    cls = np.zeros((batch, longest), dtype=np.int64)
+    lengths = np.full((batch, longest), BEAT - 1, dtype=np.int64)
+    for i, song in enumerate(songs):
+        cls[i, : len(song)], lengths[i, : len(song)] = encode(song)
     h = np.zeros((batch, melody.units), dtype=np.float32)
     c = np.zeros((batch, melody.units), dtype=np.float32)
-    padded = np.zeros((batch, longest), dtype=np.int64)
-    for i, s in enumerate(songs):
-        padded[i, : len(s)] = s
-    out = np.zeros((batch, longest - 1), dtype=np.float64)
-    hit = np.zeros((batch, longest - 1), dtype=bool)
+    rows = np.arange(batch)
+    shape = (batch, longest - 1)
+    logp_class, logp_length = np.zeros(shape), np.zeros(shape)
+    class_hit, length_hit = np.zeros(shape, dtype=bool), np.zeros(shape, dtype=bool)
     for t in range(longest - 1):
-        h, c = melody.update(h @ melody._recurrent + melody._input[padded[:, t]], c)
-        logits = melody.logits(h).astype(np.float64)
-        logits -= logits.max(axis=1, keepdims=True)
-        logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
-        out[:, t] = logp[np.arange(batch), padded[:, t + 1]]
-        hit[:, t] = logits.argmax(axis=1) == padded[:, t + 1]
+        h, c = melody.update(h @ melody._recurrent + melody.inputs(cls[:, t], lengths[:, t]), c)
+        out = melody.heads(h).astype(np.float64)
+        target_class, target_length = cls[:, t + 1], lengths[:, t + 1]
+        class_logits = out[:, :NUM_CLASSES]
+        length_logits = out[:, NUM_CLASSES:] + melody._length_by_class[target_class]
+        logp_class[:, t] = _log_softmax(class_logits)[rows, target_class]
+        logp_length[:, t] = _log_softmax(length_logits)[rows, target_length]
+        class_hit[:, t] = class_logits.argmax(axis=1) == target_class
+        length_hit[:, t] = length_logits.argmax(axis=1) == target_length
     keep = np.arange(longest - 1)[None, :] < np.array([len(s) - 1 for s in songs])[:, None]
-    return out[keep], hit[keep]
+    return Scores(logp_class[keep], logp_length[keep], class_hit[keep], length_hit[keep])
 
 
-def next_token_probs(model: Model, tokens: Sequence[int]) -> np.ndarray:
-    """The model's distribution over the token after each prefix: shape (len(tokens), 25)."""
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    logits = logits - logits.max(axis=1, keepdims=True)
+    return logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+
+
+def next_event_probs(model: Model, events: Sequence[Event]) -> tuple[np.ndarray, np.ndarray]:
+    """After each prefix of `events`: the class distribution (n, 25), and the length
+    distribution given the class that actually follows (n - 1, 32; the last has no class)."""
     melody = Melody(model)
-    return np.stack([softmax(melody.step(int(t))) for t in tokens])
+    class_probs, length_probs = [], []
+    for index, event in enumerate(events):
+        melody.step(event.cls, event.quarters - 1)
+        class_probs.append(softmax(melody.class_logits()))
+        if index + 1 < len(events):
+            length_probs.append(softmax(melody.length_logits(events[index + 1].cls)))
+    return np.array(class_probs), np.array(length_probs).reshape(-1, NUM_LENGTHS)

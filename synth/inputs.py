@@ -22,8 +22,9 @@ import mido
 
 from synth import devices
 from synth.errors import SynthError
-from synth.midi import (DRUM_CHANNEL, Note, notes_to_tokens, pair_notes, played_line,
-                        read_midi)
+from synth.events import Event
+from synth.midi import (CHORD_SECONDS, DRUM_CHANNEL, Note, line_events, pair_notes,
+                        played_line, read_midi)
 from synth.notes import midi_name
 from synth.piano import DEFAULT_VELOCITY
 
@@ -62,13 +63,19 @@ def is_release(msg: mido.Message | None) -> bool:
                                 (msg.type == "note_on" and msg.velocity == 0))
 
 
+# A silence of at least half a beat after a key is let go is a rest; shorter is articulation.
+MIN_REST_BEATS = 0.5
+
+
 @dataclass
 class Take:
     """What was played: messages at their times in seconds from its start (a recorded take, or
     one phrase in live play).
 
-    Its tokens: one per key press (a press while another key is held ends that note), a rest
-    for every whole step of silence between notes, notes outside C3-B4 left out.
+    Its events, on the quarter-beat grid at the take's bpm: keys struck within 40 ms are one
+    chord (its top note); a note lasts until the next press when played legato, or as long as
+    it was held when at least half a beat of silence follows, that silence becoming a rest;
+    the last note lasts as long as it was held; notes outside C3-B4 are left out.
     """
 
     bpm: float
@@ -77,15 +84,15 @@ class Take:
     ended_by: str = ""
 
     def notes(self) -> list[Note]:
-        """Every note played, times in steps at the take's bpm."""
+        """Every note played, times in beats at the take's bpm."""
         per_second = self.bpm / 60.0
         return pair_notes(((t * per_second, m) for t, m in self.messages),
                           self.seconds * per_second)
 
-    def tokens(self) -> tuple[list[int], list[Note]]:
-        """The song's tokens, and the notes left out because they lie outside C3-B4."""
-        line, outside = played_line(self.notes())
-        return notes_to_tokens(line, shift=False), outside
+    def events(self) -> tuple[list[Event], list[Note]]:
+        """The song's events, and the notes left out because they lie outside C3-B4."""
+        line, outside = played_line(self.notes(), chord=CHORD_SECONDS * self.bpm / 60.0)
+        return line_events(line, shift=False, min_rest=MIN_REST_BEATS), outside
 
 
 class Input:

@@ -27,10 +27,11 @@ import numpy as np
 from synth import devices, files
 from synth.effects import REVERB_TAIL_SECONDS, Effects, Stream
 from synth.errors import SynthError
-from synth.generate import Melody, Sampling, continue_melody
+from synth import events as ev
+from synth.generate import Melody, Sampling, continue_melody, restore
 from synth.inputs import Event, Input, Take, is_press, is_release
 from synth.modelfile import Model
-from synth.notes import REST, class_to_midi, in_range
+from synth.notes import class_to_midi, in_range
 from synth.piano import DEFAULT_VELOCITY, RATE, Voices
 from synth.songs import check_bpm
 
@@ -68,19 +69,18 @@ class Responder:
         self.melody = Melody(model)
         self.sampling = sampling
         self.rng = np.random.default_rng(sampling.seed)
-        self._trail: list[tuple[np.ndarray, np.ndarray]] = []
+        self._trail: list[tuple] = []
 
-    def answer(self, phrase: Sequence[int], count: int) -> list[int]:
-        """Hear `phrase`, then draw `count` tokens that continue it."""
-        logits = self.melody.feed(phrase)
+    def answer(self, phrase: Sequence[ev.Event], count: int) -> list[ev.Event]:
+        """Hear `phrase`, then draw `count` events that continue it."""
+        self.melody.feed(phrase)
         self._trail = []
-        return continue_melody(self.melody, logits, count, self.sampling, self.rng, self._trail)
+        return continue_melody(self.melody, count, self.sampling, self.rng, self._trail)
 
     def heard(self, played: int) -> None:
-        """Only the first `played` tokens of the last answer sounded: forget the rest."""
+        """Only the first `played` events of the last answer sounded: forget the rest."""
         if self._trail:
-            h, c = self._trail[min(played, len(self._trail) - 1)]
-            self.melody.h, self.melody.c = h.copy(), c.copy()
+            restore(self.melody, self._trail[min(played, len(self._trail) - 1)])
 
 
 @dataclass
@@ -93,11 +93,11 @@ class Strike:
     velocity: int
 
 
-def answer_notes(tokens: Sequence[int], bpm: float, velocity: int) -> list[Strike]:
-    """Each pitch token strikes on its step and is held until the next token starts."""
-    step = 60.0 / bpm
-    return [Strike(i * step, (i + 1) * step, class_to_midi(t), velocity)
-            for i, t in enumerate(tokens) if t != REST]
+def answer_notes(events: Sequence[ev.Event], bpm: float, velocity: int) -> list[Strike]:
+    """Each pitch event strikes at its start and is held for its length."""
+    quarter = 60.0 / bpm / ev.QUARTERS_PER_BEAT
+    return [Strike(start * quarter, (start + e.quarters) * quarter, class_to_midi(e.cls), velocity)
+            for e, start in zip(events, ev.starts(events)) if not e.is_rest]
 
 
 # --- outputs ------------------------------------------------------------------------------
@@ -344,8 +344,8 @@ class Exchange:
     """One phrase and the answer to it; a line of the --log file."""
 
     time: float  # seconds from the start of the session to the phrase end
-    phrase: list[int]
-    answer: list[int]
+    phrase: list[ev.Event]
+    answer: list[ev.Event]
     latency_ms: float
     played: int = 0  # answer tokens that sounded before a cut (all of them if not cut)
     interrupted: bool = False
@@ -353,6 +353,10 @@ class Exchange:
 
     def record(self) -> dict:
         data = asdict(self)
+        data["phrase"] = [e.cls for e in self.phrase]
+        data["answer"] = [e.cls for e in self.answer]
+        data["phrase_lengths"] = [e.beats for e in self.phrase]
+        data["answer_lengths"] = [e.beats for e in self.answer]
         data["latency_ms"] = round(self.latency_ms, 3)
         data["time"] = round(self.time, 3)
         return data
@@ -414,7 +418,7 @@ class Session:
         """When the answer in progress stops sounding."""
         if self.current is None:
             return -math.inf
-        return self._answer_start() + len(self.current.answer) * 60.0 / self.settings.bpm
+        return self._answer_start() + ev.total_beats(self.current.answer) * 60.0 / self.settings.bpm
 
     def answering(self, now: float) -> bool:
         return self.current is not None and now < self._answer_end()
@@ -489,7 +493,7 @@ class Session:
                     seconds=self.last_activity - begin)
         velocities = [m.velocity for _, m in self.phrase if is_press(m)]
         self.phrase = []
-        tokens, outside = take.tokens()
+        tokens, outside = take.events()
         if not tokens:
             return None  # every note was outside C3-B4: nothing to answer
         count = self.settings.respond or len(tokens)
@@ -503,8 +507,9 @@ class Session:
         return self.current
 
     def _cut(self, t: float) -> None:
-        step = 60.0 / self.settings.bpm
-        played = min(int((t - self._answer_start()) / step) + 1, len(self.current.answer))
+        quarter = 60.0 / self.settings.bpm / ev.QUARTERS_PER_BEAT
+        elapsed = (t - self._answer_start()) / quarter
+        played = sum(start <= elapsed for start in ev.starts(self.current.answer))
         self.output.cut(t)
         self.responder.heard(played)
         self._finish(played, interrupted=True)

@@ -1,13 +1,13 @@
 """MIDI files in and out (mido): melody extraction for `synth import`, export for `--midi`.
 
 Importing keeps one melody line (the highest sounding note where notes overlap), shifts it by
-whole octaves into C3-B4, folds stray notes in by octave and turns silent gaps into rests, one
-rest per whole step (beat) of silence at the file's tempo.
+whole octaves into C3-B4, folds stray notes in by octave, and turns it into events: onsets and
+note ends on the quarter-beat grid of the file's own beats (ticks per beat, so the tempo does
+not change them), silences as rests.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,20 +16,19 @@ import mido
 
 from synth import files
 from synth.errors import SynthError
-from synth.notes import (HIGHEST_MIDI, LOWEST_MIDI, REST, class_to_midi, in_range,
-                         midi_to_class)
+from synth.events import MAX_QUARTERS, QUARTERS_PER_BEAT, Event, rests, starts, to_grid
+from synth.notes import HIGHEST_MIDI, LOWEST_MIDI, class_to_midi, in_range, midi_to_class
 from synth.songs import Song, check_bpm
 
 DRUM_CHANNEL = 9  # General MIDI channel 10 carries percussion, never melody
 TICKS_PER_BEAT = 480
 DEFAULT_VELOCITY = 80
-# A silence shorter than three quarters of a step is articulation, not a rest.
-REST_TOLERANCE = 0.25
+CHORD_SECONDS = 0.04  # keys struck closer together than this are one chord
 
 
 @dataclass(frozen=True)
 class Note:
-    """One sounding note; times in beats (steps) from the start of the file."""
+    """One sounding note; times in beats from the start of the file (or take)."""
 
     start: float
     end: float
@@ -42,10 +41,12 @@ class ImportReport:
     """What `import` did to one file, for the user to see."""
 
     path: Path
-    kept: int = 0  # melody notes that became tokens
+    kept: int = 0  # melody notes that became events
     folded: int = 0  # notes moved by an octave (beyond the whole-song shift) into C3-B4
-    dropped: int = 0  # notes hidden under a higher note
-    rests: int = 0  # rest tokens added for silent gaps
+    dropped: int = 0  # notes hidden under a higher note, or on the same grid point as the next
+    rests: int = 0  # rest events added for silent gaps
+    moved: int = 0  # lengths changed by quantising to the quarter-beat grid
+    clamped: int = 0  # notes longer than 8 beats, held 8 beats (the rest of the time a rest)
     octaves: int = 0  # whole-song shift, in octaves
     bpm: float = 120.0
     out: Path | None = None
@@ -143,55 +144,84 @@ def fold_into_range(pitch: int) -> int:
     return pitch
 
 
-def rests_for_gap(gap_steps: float) -> int:
-    """Rests for a silence of `gap_steps` steps: one per whole step, with a little tolerance."""
-    if not math.isfinite(gap_steps) or gap_steps <= 0:
-        return 0
-    return int(math.floor(gap_steps + REST_TOLERANCE))
+def line_events(melody: Sequence[Note], report: ImportReport | None = None,
+                shift: bool = True, min_rest: float = 0.0) -> list[Event]:
+    """Events of a monophonic line of notes (times in beats), on the quarter-beat grid.
 
-
-def rests_between(previous: Note, note: Note) -> int:
-    """Rests between two notes of a line: one per whole step of silence, but never more than
-    the onsets leave room for (a short staccato note in a one-step slot adds no rest)."""
-    room = int(math.floor(note.start - previous.start + 0.5)) - 1  # steps between onsets
-    return max(0, min(rests_for_gap(note.start - previous.end), room))
-
-
-def notes_to_tokens(melody: Sequence[Note], report: ImportReport | None = None,
-                    shift: bool = True) -> list[int]:
-    """Tokens for a monophonic line of notes (times in steps), rests added for silences.
-
-    With `shift` the line moves by whole octaves into C3-B4 and stray notes fold in by octave;
-    without it the notes must already be in range.
+    A note lasts until the next onset, unless its key was let go and silence follows for at
+    least `min_rest` beats (and a whole grid step): then it lasts as long as it was held and
+    the silence is a rest. The last note lasts as long as it was held. Notes longer than
+    8 beats are held 8 beats and the rest of their time is a rest. Two notes on one grid
+    point keep the later. With `shift` the line moves by whole octaves into C3-B4 and stray
+    notes fold in by octave; without it the notes must already be in range.
     """
     report = report or ImportReport(path=Path("<notes>"))
-    if not melody:
+    onsets = [to_grid(n.start) for n in melody]
+    line = [(n, q) for i, (n, q) in enumerate(zip(melody, onsets))
+            if i + 1 == len(melody) or onsets[i + 1] > q]
+    report.dropped += len(melody) - len(line)
+    if not line:
         return []
-    octaves = best_octave_shift([n.pitch for n in melody]) if shift else 0
+    octaves = best_octave_shift([n.pitch for n, _ in line]) if shift else 0
     report.octaves = octaves
-    tokens: list[int] = []
-    previous: Note | None = None
-    for note in melody:
-        if previous is not None:
-            rests = rests_between(previous, note)
-            tokens.extend([REST] * rests)
-            report.rests += rests
+    events: list[Event] = []
+    for index, (note, onset) in enumerate(line):
+        after = line[index + 1] if index + 1 < len(line) else None
+        held = max(to_grid(note.end) - onset, 1)
+        if after is None:
+            length, exact, silence = held, note.end - note.start, 0
+        elif held < after[1] - onset and after[0].start - note.end >= min_rest:
+            length, exact = held, note.end - note.start
+            silence = after[1] - onset - held
+        else:
+            length, exact, silence = after[1] - onset, after[0].start - note.start, 0
+        report.moved += abs(length - exact * QUARTERS_PER_BEAT) > 1e-6
+        if length > MAX_QUARTERS:
+            report.clamped += 1
+            silence += length - MAX_QUARTERS
+            length = MAX_QUARTERS
         shifted = note.pitch + 12 * octaves
         folded = fold_into_range(shifted) if shift else shifted
         report.folded += folded != shifted
-        tokens.append(midi_to_class(folded))
+        events.append(Event(midi_to_class(folded), length))
         report.kept += 1
-        previous = note
-    return tokens
+        gap = rests(silence)
+        events.extend(gap)
+        report.rests += len(gap)
+    return events
 
 
-def played_line(notes: Iterable[Note]) -> tuple[list[Note], list[Note]]:
-    """A played take as one line, one note per key press in order: a press while another key
-    is held ends that note (last-note priority, as on a monophonic synth). Returns the line
-    and the notes outside C3-B4, which are left out of it."""
+def chords_to_top(notes: Iterable[Note], window: float) -> tuple[list[Note], int]:
+    """Keys struck within `window` (in the notes' time unit) of the first of them are one
+    chord: its top note, starting with the first key. Returns the notes and how many went."""
+    out: list[Note] = []
+    group: list[Note] = []
+    merged = 0
+
+    def flush() -> None:
+        nonlocal merged
+        if group:
+            top = max(group, key=lambda n: (n.pitch, -n.start))
+            out.append(Note(group[0].start, top.end, top.pitch, top.velocity))
+            merged += len(group) - 1
+
+    for note in sorted(notes, key=lambda n: (n.start, n.pitch)):
+        if group and note.start - group[0].start > window:
+            flush()
+            group = []
+        group.append(note)
+    flush()
+    return out, merged
+
+
+def played_line(notes: Iterable[Note], chord: float = 0.0) -> tuple[list[Note], list[Note]]:
+    """A played take as one line, one note per key press in order: keys struck within `chord`
+    of each other are one chord (its top note), and a press while another key is held ends
+    that note (last-note priority, as on a monophonic synth). Returns the line and the notes
+    outside C3-B4, which are left out of it."""
     ordered = sorted(notes, key=lambda n: (n.start, n.pitch))
     outside = [n for n in ordered if not in_range(n.pitch)]
-    inside = [n for n in ordered if in_range(n.pitch)]
+    inside, _ = chords_to_top([n for n in ordered if in_range(n.pitch)], chord)
     line = [Note(n.start, min(n.end, after.start), n.pitch, n.velocity)
             for n, after in zip(inside, inside[1:])]
     return line + inside[-1:], outside
@@ -230,9 +260,9 @@ def import_midi(path: Path) -> tuple[Song, ImportReport]:
         raise SynthError(f"{path}: holds no notes to import (drums on channel 10 are ignored)")
     melody, dropped = melody_line(notes)
     report = ImportReport(path=path, dropped=dropped, bpm=bpm)
-    tokens = notes_to_tokens(melody, report)
+    events = line_events(melody, report)
     title = _track_name(midi) or path.stem.replace("_", " ")
-    song = Song(tokens=tokens, title=title, source=f"imported from {path.name}",
+    song = Song(events=events, title=title, source=f"imported from {path.name}",
                 bpm=bpm if 20 <= bpm <= 400 else None)
     return song, report
 
@@ -266,26 +296,30 @@ def find_midi_files(paths: Iterable[Path]) -> list[Path]:
     return found
 
 
-def tokens_to_midi(tokens: Sequence[int], bpm: float,
+def events_to_midi(events: Sequence[Event], bpm: float,
                    velocities: Sequence[int] | None = None) -> mido.MidiFile:
-    """A type-0 MIDI file of a song: each note strikes on its step and lasts one step."""
+    """A type-0 MIDI file of a song: each note strikes at its start and is released after its
+    length; rests are silence."""
     check_bpm(bpm)
     midi = mido.MidiFile(type=0, ticks_per_beat=TICKS_PER_BEAT)
     track = mido.MidiTrack()
     midi.tracks.append(track)
     track.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm), time=0))
     track.append(mido.Message("program_change", program=0, time=0))
-    wait = 0
-    for index, token in enumerate(tokens):
-        if token == REST:
-            wait += TICKS_PER_BEAT
+    tick = TICKS_PER_BEAT // QUARTERS_PER_BEAT
+    now = 0
+    for index, (event, start) in enumerate(zip(events, starts(events))):
+        if event.is_rest:
             continue
         velocity = velocities[index] if velocities is not None else DEFAULT_VELOCITY
-        note = class_to_midi(token)
-        track.append(mido.Message("note_on", note=note, velocity=int(velocity), time=wait))
-        track.append(mido.Message("note_off", note=note, velocity=0, time=TICKS_PER_BEAT))
-        wait = 0
-    track.append(mido.MetaMessage("end_of_track", time=wait))
+        note = class_to_midi(event.cls)
+        track.append(mido.Message("note_on", note=note, velocity=int(velocity),
+                                  time=start * tick - now))
+        track.append(mido.Message("note_off", note=note, velocity=0,
+                                  time=event.quarters * tick))
+        now = (start + event.quarters) * tick
+    end = sum(e.quarters for e in events) * tick
+    track.append(mido.MetaMessage("end_of_track", time=max(end - now, 0)))
     return midi
 
 

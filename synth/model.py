@@ -1,8 +1,11 @@
 """The Keras model and its training: the only module that imports TensorFlow (SPEC section 5).
 
-tokens -> one-hot -> LSTM(256) -> Dropout(0.2) -> Dense(25, softmax), trained with teacher
-forcing over whole songs cut into chunks, every in-range transposition of each training song,
-held-out songs chosen by seed, early stopping on held-out loss with the best weights kept.
+events -> class one-hot beside length one-hot -> LSTM(256) -> Dropout(0.2) -> two softmax
+heads: Dense(25) for the next event's class, and Dense(32) for its length, which reads the
+hidden state beside the next class's one-hot (in training the true next class: teacher
+forcing). The loss is the sum of the two cross-entropies, over whole songs cut into chunks,
+every in-range transposition of each training song (lengths unchanged), held-out songs chosen
+by seed, early stopping on held-out loss with the best weights kept.
 Nothing on the compose or live path imports this module.
 """
 
@@ -20,9 +23,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from synth.errors import SynthError
-from synth.evaluation import Metrics, metrics_of
+from synth.evaluation import Baselines, Metrics, baselines, metrics_of
+from synth.events import NUM_LENGTHS, Event, encode, format_length
 from synth.modelfile import Model, save_model
-from synth.ngram import best_baseline
 from synth.notes import NUM_CLASSES, REST, class_name
 from synth.songs import Song, transpositions
 
@@ -79,8 +82,7 @@ class Reporter(Protocol):
 @dataclass
 class TrainResult:
     held_out: Metrics
-    baseline_bits: float
-    baseline_order: int
+    baselines: Baselines
     held_out_songs: list[str]
     epochs_run: int
     best_epoch: int
@@ -88,38 +90,42 @@ class TrainResult:
     manifest: dict[str, Any] = field(default_factory=dict)
 
 
-def chunks(songs: Sequence[Sequence[int]], length: int) -> tuple[np.ndarray, ...]:
-    """Teacher-forcing arrays: inputs, targets and weights (0 on padding), `length` steps each.
-
-    Each song is cut into consecutive chunks, so one pass reads each token once.
-    """
-    xs, ys, ws = [], [], []
+def chunks(songs: Sequence[Sequence[Event]], length: int) -> tuple[np.ndarray, ...]:
+    """Teacher-forcing arrays, `length` events each: input classes, input lengths, next
+    classes (the targets, which the length head also reads), next lengths, and weights (0 on
+    padding). Each song is cut into consecutive chunks, so one pass reads each event once."""
+    rows: list[list[np.ndarray]] = [[], [], [], [], []]
     for song in songs:
-        song = list(song)
+        cls, lengths = encode(song)
         for start in range(0, len(song) - 1, length):
-            x = song[start : start + length]
-            y = song[start + 1 : start + length + 1]
-            x = x[: len(y)]
-            pad = length - len(y)
-            xs.append(x + [REST] * pad)
-            ys.append(y + [REST] * pad)
-            ws.append([1.0] * len(y) + [0.0] * pad)
-    if not xs:
-        raise SynthError("the songs are too short to learn from: each needs at least 2 tokens")
-    return (np.array(xs, dtype=np.int32), np.array(ys, dtype=np.int32),
-            np.array(ws, dtype=np.float32))
+            stop = min(start + length, len(song) - 1)
+            pad = length - (stop - start)
+            for row, part in zip(rows, (cls[start:stop], lengths[start:stop],
+                                        cls[start + 1 : stop + 1], lengths[start + 1 : stop + 1],
+                                        np.ones(stop - start, dtype=np.float32))):
+                row.append(np.pad(part, (0, pad)))
+    if not rows[0]:
+        raise SynthError("the songs are too short to learn from: each needs at least 2 events")
+    return tuple(np.array(row, dtype=np.float32 if i == 4 else np.int32)
+                 for i, row in enumerate(rows))
 
 
 def whole_batches(arrays: tuple[np.ndarray, ...], batch_size: int) -> tuple[np.ndarray, ...]:
     """Pad with weight-0 chunks to a whole number of batches, so that distribution strategies
     can split every batch evenly across replicas (they fail on a ragged last batch)."""
-    x, y, w = arrays
-    missing = -len(x) % batch_size
+    missing = -len(arrays[0]) % batch_size
     if not missing:
         return arrays
-    pad = np.zeros((missing, x.shape[1]), dtype=x.dtype)
-    return (np.concatenate([x, pad]), np.concatenate([y, pad]),
-            np.concatenate([w, pad.astype(w.dtype)]))
+    return tuple(np.concatenate([a, np.zeros((missing, *a.shape[1:]), dtype=a.dtype)])
+                 for a in arrays)
+
+
+def keras_data(arrays: tuple[np.ndarray, ...]) -> tuple[dict, dict, dict]:
+    """(inputs, targets, sample weights) as the Keras model names them."""
+    cls, lengths, next_cls, next_lengths, weights = arrays
+    return ({"classes": cls, "lengths": lengths, "next_classes": next_cls},
+            {"class": next_cls, "length": next_lengths},
+            {"class": weights, "length": weights})
 
 
 def split_songs(songs: Sequence[Song], fraction: float, seed: int) -> tuple[list[Song], list[Song]]:
@@ -136,7 +142,8 @@ def split_songs(songs: Sequence[Song], fraction: float, seed: int) -> tuple[list
 def data_digest(songs: Sequence[Song]) -> str:
     digest = hashlib.sha256()
     for song in songs:
-        digest.update(" ".join(map(str, song.tokens)).encode() + b"\n")
+        digest.update(" ".join(f"{e.cls}:{format_length(e.quarters)}"
+                               for e in song.events).encode() + b"\n")
     return digest.hexdigest()
 
 
@@ -176,18 +183,30 @@ def build_keras_model(units: int = 256, dropout: float = 0.2, learning_rate: flo
     import keras
     from keras import layers
 
-    tokens = keras.Input(shape=(None,), dtype="int32", name="tokens")
-    one_hot = layers.Lambda(lambda t: keras.ops.one_hot(t, NUM_CLASSES), name="one_hot")(tokens)
-    hidden = layers.LSTM(units, return_sequences=True, name="lstm")(one_hot)
+    classes = keras.Input(shape=(None,), dtype="int32", name="classes")
+    lengths = keras.Input(shape=(None,), dtype="int32", name="lengths")
+    next_classes = keras.Input(shape=(None,), dtype="int32", name="next_classes")
+    event = layers.Lambda(lambda pair: keras.ops.concatenate(
+        [keras.ops.one_hot(pair[0], NUM_CLASSES), keras.ops.one_hot(pair[1], NUM_LENGTHS)],
+        axis=-1), name="one_hot")([classes, lengths])
+    hidden = layers.LSTM(units, return_sequences=True, name="lstm")(event)
     hidden = layers.Dropout(dropout, name="dropout")(hidden)
-    probs = layers.Dense(NUM_CLASSES, activation="softmax", name="dense")(hidden)
-    model = keras.Model(tokens, probs, name="synth_melody")
+    class_probs = layers.Dense(NUM_CLASSES, activation="softmax", name="dense")(hidden)
+    with_class = layers.Lambda(lambda pair: keras.ops.concatenate(
+        [pair[0], keras.ops.one_hot(pair[1], NUM_CLASSES)], axis=-1),
+        name="hidden_and_class")([hidden, next_classes])
+    length_probs = layers.Dense(NUM_LENGTHS, activation="softmax", name="length")(with_class)
+    model = keras.Model([classes, lengths, next_classes],
+                        {"class": class_probs, "length": length_probs}, name="synth_melody")
+
+    def loss():
+        # Padding has weight 0: average over real events only, so the loss shown is the true
+        # nats per event.
+        return keras.losses.SparseCategoricalCrossentropy(reduction="mean_with_sample_weight")
+
     model.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                  # Padding has weight 0: average over real notes only, so the loss shown is
-                  # the true nats per note.
-                  loss=keras.losses.SparseCategoricalCrossentropy(
-                      reduction="mean_with_sample_weight"),
-                  weighted_metrics=["accuracy"])
+                  loss={"class": loss(), "length": loss()},
+                  weighted_metrics={"class": ["accuracy"], "length": ["accuracy"]})
     return model
 
 
@@ -195,14 +214,17 @@ def keras_weights(model) -> dict[str, np.ndarray]:
     """The Keras model's weights under the names of the model folder."""
     kernel, recurrent, bias = model.get_layer("lstm").get_weights()
     dense_kernel, dense_bias = model.get_layer("dense").get_weights()
+    length_kernel, length_bias = model.get_layer("length").get_weights()
     return {"lstm_kernel": kernel, "lstm_recurrent_kernel": recurrent, "lstm_bias": bias,
-            "dense_kernel": dense_kernel, "dense_bias": dense_bias}
+            "dense_kernel": dense_kernel, "dense_bias": dense_bias,
+            "length_kernel": length_kernel, "length_bias": length_bias}
 
 
 def set_keras_weights(model, weights: dict[str, np.ndarray]) -> None:
     model.get_layer("lstm").set_weights([weights["lstm_kernel"], weights["lstm_recurrent_kernel"],
                                          weights["lstm_bias"]])
     model.get_layer("dense").set_weights([weights["dense_kernel"], weights["dense_bias"]])
+    model.get_layer("length").set_weights([weights["length_kernel"], weights["length_bias"]])
 
 
 def _callback(reporter: Reporter | None):
@@ -223,18 +245,31 @@ def _callback(reporter: Reporter | None):
     return Progress()
 
 
+def opening(songs: Sequence[Song]) -> tuple[list[float], list[list[float]]]:
+    """How training songs open: the first class, and the first length given that class (each
+    row smoothed towards all first lengths, so a class no song opens with still has one)."""
+    first = np.bincount([s.events[0].cls for s in songs], minlength=NUM_CLASSES) + 0.0
+    lengths = np.zeros((NUM_CLASSES, NUM_LENGTHS))
+    for song in songs:
+        lengths[song.events[0].cls, song.events[0].quarters - 1] += 1
+    prior = lengths.sum(axis=0) / lengths.sum()
+    lengths += prior
+    return ((first / first.sum()).tolist(),
+            (lengths / lengths.sum(axis=1, keepdims=True)).round(6).tolist())
+
+
 def train(songs: Sequence[Song], out: Path, settings: TrainSettings,
           reporter: Reporter | None = None) -> TrainResult:
     """Train on songs and write the model folder atomically; the old model survives a failure."""
     settings.check()
-    songs = [s for s in songs if len(s.tokens) > 1]
+    songs = [s for s in songs if len(s.events) > 1]
     if not songs:
-        raise SynthError("the dataset has no song of 2 tokens or more: nothing to learn from")
+        raise SynthError("the dataset has no song of 2 events or more: nothing to learn from")
     train_songs, held_songs = split_songs(songs, settings.val_fraction, settings.seed)
-    train_tokens = [t for s in train_songs for t in transpositions(s.tokens)]
-    x, y, w = whole_batches(chunks(train_tokens, settings.chunk), settings.batch_size)
-    validation = whole_batches(chunks([s.tokens for s in held_songs], settings.chunk),
-                               settings.batch_size) if held_songs else None
+    augmented = [t for s in train_songs for t in transpositions(s.events)]
+    data = whole_batches(chunks(augmented, settings.chunk), settings.batch_size)
+    validation = keras_data(whole_batches(chunks([s.events for s in held_songs], settings.chunk),
+                                          settings.batch_size)) if held_songs else None
 
     tf = _tensorflow(settings.cpu_devices)
     import keras
@@ -247,9 +282,10 @@ def train(songs: Sequence[Song], out: Path, settings: TrainSettings,
     monitor = "val_loss" if validation else "loss"
     stopper = keras.callbacks.EarlyStopping(monitor=monitor, patience=settings.patience,
                                             restore_best_weights=True)
-    batches = math.ceil(len(x) / settings.batch_size)
+    batches = math.ceil(len(data[0]) / settings.batch_size)
     if reporter:
         reporter.start(settings.epochs, batches)
+    x, y, w = keras_data(data)
     history = net.fit(x, y, sample_weight=w, batch_size=settings.batch_size,
                       epochs=settings.epochs, shuffle=True, verbose=0,
                       validation_data=validation, callbacks=[stopper, _callback(reporter)])
@@ -257,34 +293,39 @@ def train(songs: Sequence[Song], out: Path, settings: TrainSettings,
     best_epoch = int(np.argmin(losses)) + 1
 
     weights = keras_weights(net)
-    first = np.bincount([s.tokens[0] for s in train_songs], minlength=NUM_CLASSES) + 0.0
-    trained = Model(weights=weights, manifest={"start_probs": (first / first.sum()).tolist()})
-    eval_songs = held_songs or train_songs
-    scores = metrics_of(trained, [s.tokens for s in eval_songs])
-    baseline, baseline_bits = best_baseline(train_tokens, [s.tokens for s in eval_songs])
-    result = TrainResult(held_out=scores, baseline_bits=baseline_bits,
-                         baseline_order=baseline.order,
+    start_probs, start_lengths = opening(train_songs)
+    trained = Model(weights=weights, manifest={"start_probs": start_probs,
+                                               "start_lengths": start_lengths})
+    eval_songs = [s.events for s in (held_songs or train_songs)]
+    scores = metrics_of(trained, eval_songs)
+    compared = baselines(augmented, eval_songs)
+    result = TrainResult(held_out=scores, baselines=compared,
                          held_out_songs=[s.name for s in held_songs],
                          epochs_run=len(losses), best_epoch=best_epoch,
                          evaluated_on="held-out songs" if held_songs else "training songs")
     result.manifest = {
         "vocabulary": {"classes": NUM_CLASSES, "rest": REST, "lowest_midi": 48,
-                       "names": [class_name(t) for t in range(NUM_CLASSES)]},
-        "architecture": {"input": "one-hot", "lstm_units": settings.units,
-                         "dropout": settings.dropout, "output": "dense softmax",
+                       "names": [class_name(t) for t in range(NUM_CLASSES)],
+                       "lengths": NUM_LENGTHS, "length_unit": "quarter beat",
+                       "length_class": "quarter beats - 1 (0 = 1/4 beat ... 31 = 8 beats)"},
+        "architecture": {"input": "class one-hot (25) beside length one-hot (32)",
+                         "lstm_units": settings.units, "dropout": settings.dropout,
+                         "output": "dense softmax over classes; dense softmax over lengths "
+                                   "reading the hidden state beside the next class one-hot",
                          "gates": "keras order i, f, c, o; sigmoid recurrent activation"},
         "training": {"data_digest": data_digest(songs), "songs": len(songs),
                      "training_songs": len(train_songs), "held_out_songs": result.held_out_songs,
-                     "training_tokens_augmented": int(w.sum()), "epochs_run": len(losses),
+                     "training_events_augmented": int(data[4].sum()), "epochs_run": len(losses),
                      "best_epoch": best_epoch, "settings": asdict(settings),
-                     "augmentation": "every transposition inside C3-B4",
+                     "loss": "class cross-entropy + length cross-entropy",
+                     "augmentation": "every transposition inside C3-B4, lengths unchanged",
                      "trained_at": datetime.datetime.now(datetime.UTC).isoformat(
                          timespec="seconds")},
-        "metrics": {"evaluated_on": result.evaluated_on, "loss": scores.loss,
-                    "accuracy": scores.accuracy, "bits_per_note": scores.bits_per_note,
-                    "notes": scores.notes, "baseline": "interpolated Kneser-Ney n-gram",
-                    "baseline_order": baseline.order, "baseline_bits_per_note": baseline_bits},
-        "start_probs": trained.manifest["start_probs"],
+        "metrics": {"evaluated_on": result.evaluated_on, **asdict(scores),
+                    "baselines": asdict(compared)},
+        "memory": {"short_term": None},
+        "start_probs": start_probs,
+        "start_lengths": start_lengths,
     }
     if _is_chief(settings.strategy):
         save_model(out, weights, result.manifest)

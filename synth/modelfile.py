@@ -1,5 +1,10 @@
 """The model folder: NumPy weights (.npz, never pickled) plus a JSON manifest. NumPy only.
 
+Format 2 (SPEC section 5) reads class and length and predicts both: the LSTM's input is the
+class one-hot beside the length one-hot, and a length head sees the hidden state and the class
+chosen. Format 1 models read and predict classes only; they still load, and compose with every
+length one beat.
+
 Saving is atomic: the weights go to a content-named file first, then the manifest that names
 them replaces the old one in one rename, then stale weights are removed. At every moment the
 manifest names a complete weights file, so an interrupted `synth train` leaves the old model.
@@ -18,19 +23,23 @@ import numpy as np
 
 from synth import files
 from synth.errors import SynthError
+from synth.events import INPUT_SIZE, NUM_LENGTHS
 from synth.notes import NUM_CLASSES
 
 FORMAT = "synth-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # what `synth train` writes
+CLASSES_ONLY = 1  # the format before rhythm: still loaded
+READABLE_VERSIONS = (CLASSES_ONLY, FORMAT_VERSION)
 MANIFEST = "manifest.json"
 WEIGHT_NAMES = ("lstm_kernel", "lstm_recurrent_kernel", "lstm_bias", "dense_kernel", "dense_bias")
+LENGTH_WEIGHTS = ("length_kernel", "length_bias")
 PACKAGED_MODEL = Path(__file__).parent / "default_model"
 HOW_TO_TRAIN = "train one with `synth train` or pass --model DIR"
 
 
 @dataclass
 class Model:
-    """A trained melody model: the weights of one LSTM layer and a softmax layer."""
+    """A trained melody model: one LSTM layer, a class softmax and (format 2) a length softmax."""
 
     weights: dict[str, np.ndarray]
     manifest: dict[str, Any] = field(default_factory=dict)
@@ -39,6 +48,21 @@ class Model:
     @property
     def units(self) -> int:
         return int(self.weights["lstm_recurrent_kernel"].shape[0])
+
+    @property
+    def has_lengths(self) -> bool:
+        """Whether the model reads and predicts lengths (format 2), not classes only."""
+        return "length_kernel" in self.weights
+
+    @property
+    def start_lengths(self) -> np.ndarray:
+        """How long the first events of training songs are, per first class: (25, 32)."""
+        probs = np.asarray(self.manifest.get("start_lengths", []), dtype=np.float64)
+        if probs.shape != (NUM_CLASSES, NUM_LENGTHS) or not np.isfinite(probs).all() or \
+                (probs < 0).any() or (probs.sum(axis=1) <= 0).any():
+            probs = np.zeros((NUM_CLASSES, NUM_LENGTHS))
+            probs[:, 3] = 1.0  # one beat
+        return probs / probs.sum(axis=1, keepdims=True)
 
     @property
     def start_probs(self) -> np.ndarray:
@@ -51,19 +75,27 @@ class Model:
 
 
 def check_weights(weights: dict[str, np.ndarray], where: str) -> None:
-    """Shapes and values a 25-class one-layer LSTM must have."""
-    missing = [n for n in WEIGHT_NAMES if n not in weights]
+    """Shapes and values a one-layer LSTM over 25 classes (and 32 lengths) must have."""
+    lengths = any(n in weights for n in LENGTH_WEIGHTS)
+    names = WEIGHT_NAMES + (LENGTH_WEIGHTS if lengths else ())
+    missing = [n for n in names if n not in weights]
     if missing:
         raise SynthError(f"{where}: weights {', '.join(missing)} are missing; {HOW_TO_TRAIN}")
     units = weights["lstm_recurrent_kernel"].shape[0] if weights["lstm_recurrent_kernel"].ndim else 0
-    expected = {"lstm_kernel": (NUM_CLASSES, 4 * units),
+    inputs = INPUT_SIZE if lengths else NUM_CLASSES
+    expected = {"lstm_kernel": (inputs, 4 * units),
                 "lstm_recurrent_kernel": (units, 4 * units), "lstm_bias": (4 * units,),
                 "dense_kernel": (units, NUM_CLASSES), "dense_bias": (NUM_CLASSES,)}
+    if lengths:
+        expected.update({"length_kernel": (units + NUM_CLASSES, NUM_LENGTHS),
+                         "length_bias": (NUM_LENGTHS,)})
+    kind = f"a {NUM_CLASSES}-class, {NUM_LENGTHS}-length LSTM" if lengths else \
+        f"a {NUM_CLASSES}-class LSTM"
     for name, shape in expected.items():
         array = weights[name]
         if units == 0 or array.shape != shape:
             raise SynthError(f"{where}: weight {name} has shape {array.shape}, expected {shape} "
-                             f"(a {NUM_CLASSES}-class LSTM); {HOW_TO_TRAIN}")
+                             f"({kind}); {HOW_TO_TRAIN}")
         if array.dtype.kind != "f" or not np.isfinite(array).all():
             raise SynthError(f"{where}: weight {name} holds non-finite or non-float values; "
                              f"{HOW_TO_TRAIN}")
@@ -73,13 +105,15 @@ def save_model(folder: Path, weights: dict[str, np.ndarray], manifest: dict[str,
     """Write a model folder atomically; returns the manifest's path."""
     folder = Path(folder)
     check_weights(weights, str(folder))
+    names = WEIGHT_NAMES + (LENGTH_WEIGHTS if "length_kernel" in weights else ())
+    version = FORMAT_VERSION if "length_kernel" in weights else CLASSES_ONLY
     buffer = io.BytesIO()
-    np.savez(buffer, **{n: np.asarray(weights[n], dtype=np.float32) for n in WEIGHT_NAMES})
+    np.savez(buffer, **{n: np.asarray(weights[n], dtype=np.float32) for n in names})
     data = buffer.getvalue()
     digest = hashlib.sha256(data).hexdigest()
     weights_name = f"weights-{digest[:16]}.npz"
     files.write_bytes(folder / weights_name, data)
-    manifest = {**manifest, "format": FORMAT, "format_version": FORMAT_VERSION,
+    manifest = {**manifest, "format": FORMAT, "format_version": version,
                 "weights": {"file": weights_name, "sha256": digest}}
     files.write_text(folder / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     for stale in folder.glob("weights-*.npz"):
@@ -111,10 +145,11 @@ def load_model(folder: Path | None = None) -> Model:
                          f"{HOW_TO_TRAIN}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise SynthError(f"{manifest_path}: not a synth model manifest; {HOW_TO_TRAIN}")
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise SynthError(f"{manifest_path}: model format version "
-                         f"{manifest.get('format_version')!r} is not {FORMAT_VERSION}, the one "
-                         f"this synth reads; {HOW_TO_TRAIN}")
+    version = manifest.get("format_version")
+    if version not in READABLE_VERSIONS:
+        raise SynthError(f"{manifest_path}: model format version {version!r} is not one this "
+                         f"synth reads ({', '.join(map(str, READABLE_VERSIONS))}); "
+                         f"{HOW_TO_TRAIN}")
     entry = manifest.get("weights")
     name = entry.get("file") if isinstance(entry, dict) else None
     if not isinstance(name, str) or "/" in name or "\\" in name or not name.endswith(".npz"):
@@ -134,4 +169,7 @@ def load_model(folder: Path | None = None) -> Model:
         raise SynthError(f"{weights_path}: not a readable weights file ({exc}); "
                          f"{HOW_TO_TRAIN}") from None
     check_weights(weights, str(weights_path))
+    if ("length_kernel" in weights) != (version == FORMAT_VERSION):
+        raise SynthError(f"{weights_path}: its weights do not match model format {version}; "
+                         f"{HOW_TO_TRAIN}")
     return Model(weights=weights, manifest=manifest, path=folder)

@@ -1,7 +1,7 @@
 """The built-in sampled piano (SPEC sections 2 and 6): NumPy and soundfile only.
 
-Each pitch token strikes its recorded sample at the start of its step, the key is held until
-the next token starts, then released: a short raised-cosine fade (the damper) with no click.
+Each pitch event strikes its recorded sample at its start, the key is held for the event's
+length, then released: a short raised-cosine fade (the damper) with no click.
 Release tails overlap freely. Velocity scales loudness; humanize adds a sloppy pianist's
 timing and velocity wobble.
 """
@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from synth.errors import SynthError
-from synth.notes import REST, class_to_midi
+from synth.events import QUARTERS_PER_BEAT, Event, starts
+from synth.notes import class_to_midi
 
 RATE = 44_100
 SAMPLES = Path(__file__).parent / "assets" / "piano"
@@ -57,13 +58,13 @@ def _release_curve(length: int) -> np.ndarray:
     return (0.5 + 0.5 * np.cos(np.linspace(0.0, np.pi, length))).astype(np.float32)
 
 
-def onsets(tokens: Sequence[int], performance: Performance) -> np.ndarray:
-    """Start time in samples of every step (humanized if asked)."""
-    step = 60.0 / performance.bpm
-    times = np.arange(len(tokens)) * step
+def onsets(events: Sequence[Event], performance: Performance) -> np.ndarray:
+    """Start time in samples of every event (humanized if asked)."""
+    quarter = 60.0 / performance.bpm / QUARTERS_PER_BEAT
+    times = np.asarray(starts(events), dtype=np.float64) * quarter
     if performance.humanize > 0:
         rng = np.random.default_rng(performance.seed)
-        jitter = rng.normal(0.0, 0.010 * performance.humanize, len(tokens))
+        jitter = rng.normal(0.0, 0.010 * performance.humanize, len(events))
         times = np.maximum(times + np.clip(jitter, -0.03, 0.03), 0.0)
     return np.round(times * RATE).astype(np.int64)
 
@@ -152,23 +153,29 @@ class Voices:
         return out
 
 
-def render_notes(tokens: Sequence[int], performance: Performance = Performance(),
+def frames_per_quarter(bpm: float) -> float:
+    return 60.0 / bpm / QUARTERS_PER_BEAT * RATE
+
+
+def render_notes(events: Sequence[Event], performance: Performance = Performance(),
                  velocities: Sequence[int] | None = None) -> np.ndarray:
     """Dry piano audio of a song: mono float32, ending when the last release has rung out."""
-    step = int(round(60.0 / performance.bpm * RATE))
-    starts = onsets(tokens, performance)
+    quarter = frames_per_quarter(performance.bpm)
+    begin = onsets(events, performance)
     if velocities is None:
-        velocities = [DEFAULT_VELOCITY] * len(tokens)
+        velocities = [DEFAULT_VELOCITY] * len(events)
     velocities = np.asarray(velocities, dtype=np.float64)
     if performance.humanize > 0:
         rng = np.random.default_rng(None if performance.seed is None else performance.seed + 1)
         velocities = velocities + rng.normal(0.0, 7.0 * performance.humanize, len(velocities))
     velocities = np.clip(velocities, 1, 127)
     piano = Voices()
-    for index, token in enumerate(tokens):
-        if token == REST:
+    end = 0
+    for index, (event, start) in enumerate(zip(events, starts(events))):
+        end = round((start + event.quarters) * quarter)
+        if event.is_rest:
             continue
-        pitch = class_to_midi(int(token))
-        piano.down(pitch, velocities[index], starts[index])
-        piano.up(pitch, (index + 1) * step)  # the next token starts: the key comes up
-    return piano.render(len(tokens) * step + piano.release_frames + int(0.05 * RATE))
+        pitch = class_to_midi(int(event.cls))
+        piano.down(pitch, velocities[index], begin[index])
+        piano.up(pitch, end)  # the note's length is over: the key comes up
+    return piano.render(end + piano.release_frames + int(0.05 * RATE))

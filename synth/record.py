@@ -1,6 +1,6 @@
 """`synth record`: one take from an input, saved as a song file and its raw MIDI take.
 
-The song file holds the take's tokens (see `inputs.Take`); the raw take keeps every message as
+The song file holds the take's events, classes and lengths (see `inputs.Take`); the raw take keeps every message as
 it was played, timing and velocity included. Both are saved the moment the take ends.
 """
 
@@ -17,6 +17,7 @@ import mido
 
 from synth import files
 from synth.errors import SynthError
+from synth.events import Event
 from synth.inputs import Input, Take, is_press
 from synth.midi import Note, take_to_midi, write_midi
 from synth.songs import Song, check_bpm, write_song
@@ -86,7 +87,7 @@ def record_take(source: Input, bpm: float, seconds: float | None,
 class Saved:
     song_path: Path | None  # None when every note lay outside C3-B4
     take_path: Path
-    tokens: list[int]
+    events: list[Event]
     outside: list[Note]
 
 
@@ -94,14 +95,14 @@ def save_take(take: Take, dataset: Path, name: str, source: str) -> Saved | None
     """Save the raw take and its song file; None when no note was played at all."""
     if not any(is_press(msg) for _, msg in take.messages):
         return None
-    tokens, outside = take.tokens()
+    events, outside = take.events()
     with files.no_interrupts():
         stem = files.free_name(files.slug(name), [(dataset, ".txt"), (dataset / TAKES, ".mid")])
         song_path = dataset / f"{stem}.txt"
         take_path = dataset / TAKES / f"{stem}.mid"
         write_midi(take_path, take_to_midi(take.messages, take.bpm, name=stem))
-        if tokens:
-            write_song(song_path, Song(tokens=tokens, title=stem, bpm=take.bpm,
+        if events:
+            write_song(song_path, Song(events=events, title=stem, bpm=take.bpm,
                                        source=f"recorded with synth record from {source}, "
                                               f"{date.today().isoformat()}"))
-    return Saved(song_path if tokens else None, take_path, tokens, outside)
+    return Saved(song_path if events else None, take_path, events, outside)

@@ -1,7 +1,9 @@
 """Song files and the dataset folder (SPEC section 3): read, validate strictly, write atomically.
 
-A song file holds whitespace-separated classes 0-24; lines starting with '#' are comments, and
-'# title:', '# source:' and '# bpm:' comments carry the song's metadata.
+A song file holds whitespace-separated events, each `C` or `C:L`: a class 0-24 and optionally
+its length in beats (`13:2`, `0:0.5`, `15:3/2`); `C` alone lasts one beat, and writers leave
+`:1` out, so a song without rhythm is still plain integers. Lines starting with '#' are
+comments, and '# title:', '# source:' and '# bpm:' comments carry the song's metadata.
 """
 
 from __future__ import annotations
@@ -13,19 +15,20 @@ from pathlib import Path
 
 from synth import files
 from synth.errors import SynthError
+from synth.events import BEAT, Event, check_event, format_event, parse_length, total_beats
 from synth.notes import NUM_CLASSES, REST
 
 DEFAULT_BPM = 150.0
 MIN_BPM, MAX_BPM = 20.0, 400.0
-TOKENS_PER_LINE = 16
+EVENTS_PER_LINE = 16
 MAX_PROBLEMS = 10  # per file: enough to see the pattern, not a wall of text
 
 
 @dataclass
 class Song:
-    """A melody: one class per step, plus what the file says about it."""
+    """A melody: its events (class and length), plus what the file says about it."""
 
-    tokens: list[int]
+    events: list[Event]
     title: str = ""
     source: str = ""
     bpm: float | None = None
@@ -35,6 +38,17 @@ class Song:
     @property
     def name(self) -> str:
         return self.title or (self.path.stem if self.path else "untitled")
+
+    @property
+    def classes(self) -> list[int]:
+        return [e.cls for e in self.events]
+
+    @property
+    def beats(self) -> float:
+        return total_beats(self.events)
+
+    def seconds(self, bpm: float | None = None) -> float:
+        return self.beats * 60.0 / (bpm or self.bpm or DEFAULT_BPM)
 
 
 def check_bpm(bpm: float, where: str = "--bpm") -> float:
@@ -53,29 +67,51 @@ def parse_song(text: str, path: Path | str = "<text>") -> Song:
 
 
 def _problems_and_song(text: str, path: Path) -> Song | list[str]:
-    tokens: list[int] = []
+    events: list[Event] = []
     problems: list[str] = []
-    song = Song(tokens=tokens, path=path)
+    song = Song(events=events, path=path)
     for line_no, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
         if stripped.startswith("#"):
             _read_comment(song, stripped, f"{path}:{line_no}:{line.index('#') + 1}", problems)
             continue
         for match in re.finditer(r"\S+", line):
-            word, where = match.group(), f"{path}:{line_no}:{match.start() + 1}"
-            if word.isascii() and word.isdigit() and int(word) < NUM_CLASSES:
-                tokens.append(int(word))
-            elif word.isascii() and word.isdigit():
-                problems.append(f"{where}: class {_shorten(word)} is out of range: expected 0-24")
+            word, column = match.group(), match.start() + 1
+            cls_text, colon, length_text = word.partition(":")
+            where = f"{path}:{line_no}:{column}"
+            if cls_text.isascii() and cls_text.isdigit() and int(cls_text) < NUM_CLASSES:
+                cls = int(cls_text)
+            elif cls_text.isascii() and cls_text.isdigit():
+                problems.append(f"{where}: class {_shorten(cls_text)} is out of range: "
+                                "expected 0-24")
+                continue
             else:
-                problems.append(f"{where}: '{_shorten(word)}' is not a class: expected an "
-                                "integer 0-24 (0 = rest, 1-24 = C3-B4)")
-    if not tokens and not problems:
-        problems.append(f"{path}:1:1: the song holds no notes: expected integers 0-24")
+                problems.append(f"{where}: '{_shorten(word)}' is not an event: expected a class "
+                                "0-24 (0 = rest, 1-24 = C3-B4), optionally with a length in "
+                                "beats such as 13:2")
+                continue
+            quarters = BEAT
+            if colon:
+                try:
+                    quarters = parse_length(length_text)
+                except SynthError as exc:
+                    where = f"{path}:{line_no}:{column + len(cls_text) + 1}"
+                    problems.append(f"{where}: {_shorten_message(str(exc), length_text)}")
+                    continue
+            events.append(Event(cls, quarters))
+    if not events and not problems:
+        problems.append(f"{path}:1:1: the song holds no notes: expected events like 13 or 13:2")
     if len(problems) > MAX_PROBLEMS:
         hidden = len(problems) - MAX_PROBLEMS
         problems = problems[:MAX_PROBLEMS] + [f"{path}: … and {hidden} more problems"]
     return problems or song
+
+
+def _shorten_message(message: str, value: str) -> str:
+    """A length error with an overlong or unprintable value shortened as class errors are."""
+    return message.replace(value.strip(), _shorten(value.strip())) if value.strip() else \
+        "length is missing after ':': expected a multiple of 1/4 beat from 1/4 to 8 " \
+        "(like 2, 0.5, 1.5 or 3/2)"
 
 
 def _read_comment(song: Song, comment: str, where: str, problems: list[str]) -> None:
@@ -119,7 +155,7 @@ def read_text(path: Path) -> str:
         line = data[: exc.start].count(b"\n") + 1
         column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
         raise SynthError(f"{path}:{line}:{column}: byte 0x{data[exc.start]:02x} is not text: "
-                         "expected a UTF-8 text file of integers 0-24") from None
+                         "expected a UTF-8 text file of events like 13 or 13:2") from None
 
 
 def read_song(path: Path) -> Song:
@@ -128,7 +164,7 @@ def read_song(path: Path) -> Song:
 
 
 def format_song(song: Song) -> str:
-    """The text of a song file: metadata comments, then 16 tokens a line."""
+    """The text of a song file: metadata comments, then 16 events a line (`:1` left out)."""
     lines = []
     if song.title:
         lines.append(f"# title: {song.title}")
@@ -137,17 +173,18 @@ def format_song(song: Song) -> str:
     if song.bpm is not None:
         lines.append(f"# bpm: {song.bpm:g}")
     lines.extend(song.comments)
-    for start in range(0, len(song.tokens), TOKENS_PER_LINE):
-        lines.append(" ".join(str(t) for t in song.tokens[start : start + TOKENS_PER_LINE]))
+    for start in range(0, len(song.events), EVENTS_PER_LINE):
+        lines.append(" ".join(format_event(e) for e in song.events[start : start + EVENTS_PER_LINE]))
     return "\n".join(lines) + "\n"
 
 
 def write_song(path: Path, song: Song) -> None:
-    """Write a song file atomically, after checking every token is a class."""
-    bad = [t for t in song.tokens if not (isinstance(t, int) and 0 <= t < NUM_CLASSES)]
-    if bad:
-        raise SynthError(f"{path}: cannot save class {bad[0]!r}: expected integers 0-24")
-    if not song.tokens:
+    """Write a song file atomically, after checking every event."""
+    try:
+        song.events = [check_event(e) for e in song.events]
+    except SynthError as exc:
+        raise SynthError(f"{path}: cannot save: {exc}") from None
+    if not song.events:
         raise SynthError(f"{path}: cannot save a song with no notes")
     files.write_text(path, format_song(song))
 
@@ -177,11 +214,12 @@ def load_dataset(folder: Path) -> list[Song]:
     return songs
 
 
-def transpositions(tokens: Sequence[int]) -> list[list[int]]:
-    """Every transposition of a song that keeps all its notes inside C3-B4 (itself included)."""
-    pitches = [t for t in tokens if t != REST]
+def transpositions(events: Sequence[Event]) -> list[list[Event]]:
+    """Every transposition of a song that keeps all its notes inside C3-B4 (itself included);
+    lengths are unchanged."""
+    pitches = [e.cls for e in events if e.cls != REST]
     if not pitches:
-        return [list(tokens)]
+        return [list(events)]
     low, high = min(pitches), max(pitches)
-    return [[t if t == REST else t + shift for t in tokens]
+    return [[e if e.cls == REST else Event(e.cls + shift, e.quarters) for e in events]
             for shift in range(1 - low, NUM_CLASSES - high)]

@@ -70,13 +70,18 @@ def cli(capsys, tmp_path, monkeypatch):
     return lambda *args: run_cli([str(a) for a in args], capsys)
 
 
-def random_weights(units: int = 16, seed: int = 0, scale: float = 0.5) -> dict:
-    """Weights of a small random LSTM in the model folder's layout."""
+def random_weights(units: int = 16, seed: int = 0, scale: float = 0.5,
+                   lengths: bool = True) -> dict:
+    """Weights of a small random LSTM in the model folder's layout: format 2 (classes and
+    lengths) by default, format 1 (classes only) with lengths=False."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
-    shapes = {"lstm_kernel": (25, 4 * units), "lstm_recurrent_kernel": (units, 4 * units),
+    shapes = {"lstm_kernel": (57 if lengths else 25, 4 * units),
+              "lstm_recurrent_kernel": (units, 4 * units),
               "lstm_bias": (4 * units,), "dense_kernel": (units, 25), "dense_bias": (25,)}
+    if lengths:
+        shapes.update({"length_kernel": (units + 25, 32), "length_bias": (32,)})
     return {k: (rng.normal(0, scale, s)).astype(np.float32) for k, s in shapes.items()}
 
 
