@@ -6,6 +6,7 @@ import pytest
 import sys
 
 from conftest import make_midi
+from synth.events import Event, events_of
 from synth.songs import read_song
 
 
@@ -31,8 +32,9 @@ def test_import_saves_songs_and_reports_each_file(cli, tmp_path):
     make_midi(tmp_path / "more" / "two.mid", [[(0, 1, 84), (3, 4, 86)]])
     code, out, err = cli("import", "one.mid", "more")
     assert code == 0, err
-    assert read_song(tmp_path / "dataset" / "one.txt").tokens == [13, 17]
-    assert read_song(tmp_path / "dataset" / "two.txt").tokens == [13, 0, 0, 15]
+    assert read_song(tmp_path / "dataset" / "one.txt").events == events_of([13, 17])
+    assert read_song(tmp_path / "dataset" / "two.txt").events == \
+        [Event(13, 4), Event(0, 8), Event(15, 4)]
     assert "one.mid" in out and "two.mid" in out and "-2 oct" in out
 
 
@@ -42,7 +44,7 @@ def test_import_never_overwrites_an_existing_song(cli, tmp_path):
     (tmp_path / "dataset" / "one.txt").write_text("1 2 3\n")
     assert cli("import", "one.mid")[0] == 0
     assert (tmp_path / "dataset" / "one.txt").read_text() == "1 2 3\n"
-    assert read_song(tmp_path / "dataset" / "one-2.txt").tokens == [13]
+    assert read_song(tmp_path / "dataset" / "one-2.txt").classes == [13]
 
 
 def test_a_corrupt_file_is_one_error_and_the_others_still_import(cli, tmp_path):
@@ -50,7 +52,7 @@ def test_a_corrupt_file_is_one_error_and_the_others_still_import(cli, tmp_path):
     (tmp_path / "bad.mid").write_bytes(b"garbage")
     code, out, err = cli("import", "bad.mid", "good.mid")
     assert code == 2
-    assert read_song(tmp_path / "dataset" / "good.txt").tokens == [15]
+    assert read_song(tmp_path / "dataset" / "good.txt").classes == [15]
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "bad.mid: not a readable MIDI file" in lines[0]
     assert "Traceback" not in err
@@ -89,25 +91,53 @@ def test_debug_shows_the_traceback(cli, tmp_path):
 def test_compose_with_the_shipped_model_writes_everything(cli, tmp_path):
     import soundfile
 
-    code, out, err = cli("compose", "--notes", "24", "--seed", "3", "--primer", "C4 E4 G4",
-                         "--out", "a.wav", "--midi", "a.mid", "--tokens", "a.txt",
-                         "--plot", "a.png", "--bpm", "120")
+    code, out, err = cli("compose", "--notes", "24", "--seed", "3", "--primer",
+                         "C4:1.5 E4:0.5 G4:2", "--out", "a.wav", "--midi", "a.mid", "--tokens",
+                         "a.txt", "--plot", "a.png", "--bpm", "120")
     assert code == 0, err
-    assert "24 notes after a 3-token primer" in out
+    assert "24 events after a 3-event primer" in out
     song = read_song(tmp_path / "a.txt")
-    assert song.tokens[:3] == [13, 17, 20] and len(song.tokens) == 27 and song.bpm == 120
+    assert song.events[:3] == [Event(13, 6), Event(17, 2), Event(20, 8)]
+    assert len(song.events) == 27 and song.bpm == 120
     info = soundfile.info(tmp_path / "a.wav")
-    assert info.samplerate == 44_100 and info.duration >= 27 * 0.5
+    assert info.samplerate == 44_100 and info.duration >= song.beats * 0.5
     from synth.midi import import_midi
 
-    inner = song.tokens[:]
-    while inner[-1] == 0:  # a MIDI file has no trace of rests after its last note
+    inner = song.events[:]
+    while inner[-1].is_rest:  # a MIDI file has no trace of rests after its last note
         inner.pop()
-    assert import_midi(tmp_path / "a.mid")[0].tokens == inner
+    assert import_midi(tmp_path / "a.mid")[0].events == inner
     assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
-    cli("compose", "--notes", "24", "--seed", "3", "--primer", "C4 E4 G4", "--out", "b.wav",
-        "--tokens", "b.txt", "--bpm", "120")
-    assert read_song(tmp_path / "b.txt").tokens == song.tokens  # same seed, same song
+    cli("compose", "--notes", "24", "--seed", "3", "--primer", "C4:1.5 E4:0.5 G4:2", "--out",
+        "b.wav", "--tokens", "b.txt", "--bpm", "120")
+    assert read_song(tmp_path / "b.txt").events == song.events  # same seed, same song
+
+
+def test_compose_draws_lengths_and_even_gives_every_note_one_beat(cli, tmp_path, tiny_model):
+    code, out, err = cli("compose", "--model", tiny_model, "--notes", "60", "--seed", "1",
+                         "--out", "a.wav", "--tokens", "a.txt")
+    assert code == 0, err
+    assert len({e.quarters for e in read_song(tmp_path / "a.txt").events}) > 1
+    code, out, err = cli("compose", "--model", tiny_model, "--notes", "60", "--seed", "1",
+                         "--out", "b.wav", "--tokens", "b.txt", "--even")
+    assert code == 0, err
+    even = read_song(tmp_path / "b.txt")
+    assert {e.quarters for e in even.events} == {4}
+    assert even.classes == read_song(tmp_path / "a.txt").classes
+    lines = [ln for ln in (tmp_path / "b.txt").read_text().splitlines() if not ln.startswith("#")]
+    assert all(word.isdigit() for ln in lines for word in ln.split())  # plain, as before rhythm
+
+
+def test_a_classes_only_model_composes_one_beat_notes_and_says_so(cli, tmp_path):
+    from conftest import random_weights
+    from synth.modelfile import save_model
+
+    save_model(tmp_path / "old", random_weights(lengths=False), {})
+    code, out, err = cli("compose", "--model", "old", "--notes", "12", "--out", "a.wav",
+                         "--tokens", "a.txt")
+    assert code == 0, err
+    assert "predicts notes only" in " ".join(out.split())
+    assert {e.quarters for e in read_song(tmp_path / "a.txt").events} == {4}
 
 
 def test_compose_defaults_to_numbered_files_in_out(cli, tmp_path):
@@ -127,11 +157,13 @@ def test_compose_primer_from_a_song_file(cli, tmp_path):
     (tmp_path / "p.txt").write_text("13 15 17\n")
     code, out, err = cli("compose", "--notes", "4", "--primer", "p.txt", "--out", "x.wav")
     assert code == 0, err
-    assert "3-token primer" in out
+    assert "3-event primer" in out
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--notes", "0"], "--notes 0 is too few"),
+    (["--notes", "0"], "--notes 0 is out of range"),
+    (["--notes", "100001"], "--notes 100001 is out of range"),
+    (["--primer", "C4:0.3"], "length 0.3 is not a multiple of 1/4 beat"),
     (["--temperature", "0"], "--temperature 0 is out of range"),
     (["--bpm", "1000"], "tempo 1000 is out of range"),
     (["--primer", "C4 H9"], "'H9' is not a note name"),
@@ -149,11 +181,11 @@ def test_compose_bad_input_is_one_line_and_status_2(cli, args, message):
 def test_render_a_song_file_and_a_midi_file(cli, tmp_path):
     import soundfile
 
-    (tmp_path / "s.txt").write_text("# bpm: 100\n13 0 17 20\n")
+    (tmp_path / "s.txt").write_text("# bpm: 100\n13:2 0:0.5 17:1.5 20\n")
     code, out, err = cli("render", "s.txt", "--out", "s.wav", "--no-fx", "--midi", "s.mid")
     assert code == 0, err
-    assert "100 bpm" in out
-    assert soundfile.info(tmp_path / "s.wav").duration >= 4 * 0.6
+    assert "100 bpm" in out and "3.0 s" in out  # 5 beats at 100 bpm
+    assert soundfile.info(tmp_path / "s.wav").duration >= 5 * 0.6
     code, out, err = cli("render", "s.mid", "--out", "m.flac")
     assert code == 0, err
     assert soundfile.info(tmp_path / "m.flac").samplerate == 44_100

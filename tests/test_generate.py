@@ -7,67 +7,135 @@ import pytest
 
 from conftest import make_midi, random_weights
 from synth.errors import SynthError
-from synth.generate import (Sampling, compose, draw, next_token_probs, score_songs,
+from synth.events import BEAT, Event
+from synth.generate import (Sampling, compose, draw, next_event_probs, score_songs,
                             softmax)
 from synth.modelfile import Model, load_model
 
 ROOT = Path(__file__).parent.parent
 
 
-def reference_lstm(weights, tokens):
-    """A plain, slow LSTM written from the Keras equations, to check the fast cell against."""
+def reference_lstm(weights, events):
+    """A plain, slow LSTM written from the Keras equations, to check the fast cell against:
+    the class distribution after each event, and the length distribution given the class
+    that follows."""
     u = weights["lstm_recurrent_kernel"].shape[0]
+    lengths = "length_kernel" in weights
     h, c = np.zeros(u), np.zeros(u)
     sig = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
-    out = []
-    for t in tokens:
-        z = np.eye(25)[t] @ weights["lstm_kernel"] + h @ weights["lstm_recurrent_kernel"] \
+    class_probs, length_probs = [], []
+    for index, event in enumerate(events):
+        x = np.eye(25)[event.cls]
+        if lengths:
+            x = np.concatenate([x, np.eye(32)[event.quarters - 1]])
+        z = x @ weights["lstm_kernel"] + h @ weights["lstm_recurrent_kernel"] \
             + weights["lstm_bias"]
         i, f, g, o = sig(z[:u]), sig(z[u:2 * u]), np.tanh(z[2 * u:3 * u]), sig(z[3 * u:])
         c = f * c + i * g
         h = o * np.tanh(c)
-        out.append(softmax(h @ weights["dense_kernel"] + weights["dense_bias"]))
-    return np.array(out)
+        class_probs.append(softmax(h @ weights["dense_kernel"] + weights["dense_bias"]))
+        if lengths and index + 1 < len(events):
+            with_class = np.concatenate([h, np.eye(25)[events[index + 1].cls]])
+            length_probs.append(softmax(with_class @ weights["length_kernel"]
+                                        + weights["length_bias"]))
+    return np.array(class_probs), np.array(length_probs)
 
 
-def test_fast_cell_matches_the_lstm_equations():
+def song(*pairs):
+    return [Event(c, q) for c, q in pairs]
+
+
+RHYTHMIC = song((13, 4), (0, 2), (5, 8), (24, 1), (1, 6), (13, 32), (13, 3), (7, 4)) * 4
+
+
+def test_fast_cell_matches_the_lstm_equations_for_both_heads():
     weights = random_weights(units=16, scale=0.8)
-    tokens = [13, 0, 5, 24, 1, 13, 13, 7] * 4
-    got = next_token_probs(Model(weights), tokens)
-    assert np.allclose(got, reference_lstm(weights, tokens), atol=1e-5)
+    got_classes, got_lengths = next_event_probs(Model(weights), RHYTHMIC)
+    want_classes, want_lengths = reference_lstm(weights, RHYTHMIC)
+    assert np.allclose(got_classes, want_classes, atol=1e-5)
+    assert np.allclose(got_lengths, want_lengths, atol=1e-5)
+
+
+def test_a_classes_only_model_reads_classes_and_gives_every_length_one_beat():
+    weights = random_weights(units=16, scale=0.8, lengths=False)
+    got_classes, got_lengths = next_event_probs(Model(weights), RHYTHMIC)
+    assert np.allclose(got_classes, reference_lstm(weights, RHYTHMIC)[0], atol=1e-5)
+    assert np.allclose(got_lengths[:, BEAT - 1], 1.0)
+    composed = compose(Model(weights), 40, RHYTHMIC[:3], Sampling(seed=1))
+    assert {e.quarters for e in composed} == {BEAT}
+
+
+def test_lengths_change_what_a_rhythm_model_predicts():
+    model = Model(random_weights(units=16, scale=0.8))
+    a = next_event_probs(model, song((13, 4), (15, 4)))[0][-1]
+    b = next_event_probs(model, song((13, 2), (15, 8)))[0][-1]
+    assert not np.allclose(a, b)
 
 
 def test_batched_scoring_matches_step_by_step():
     model = Model(random_weights(seed=3))
-    songs = [[13, 15, 17, 0, 18], [1, 2], [24, 23, 22, 21, 20, 19, 18]]
-    logp, hit = score_songs(model, songs)
-    expected, expected_hit = [], []
-    for song in songs:
-        probs = next_token_probs(model, song[:-1])
-        expected += [np.log(p[t]) for p, t in zip(probs, song[1:])]
-        expected_hit += [p.argmax() == t for p, t in zip(probs, song[1:])]
-    assert np.allclose(logp, expected, atol=1e-5)
-    assert hit.tolist() == expected_hit
+    songs = [song((13, 4), (15, 2), (17, 2), (0, 4), (18, 16)), song((1, 1), (2, 32)),
+             RHYTHMIC[:7]]
+    scores = score_songs(model, songs)
+    classes, lengths, class_hit, length_hit = [], [], [], []
+    for events in songs:
+        class_probs, length_probs = next_event_probs(model, events)
+        for p, q, event in zip(class_probs, length_probs, events[1:]):
+            classes.append(np.log(p[event.cls]))
+            lengths.append(np.log(q[event.quarters - 1]))
+            class_hit.append(p.argmax() == event.cls)
+            length_hit.append(q.argmax() == event.quarters - 1)
+    assert np.allclose(scores.classes, classes, atol=1e-5)
+    assert np.allclose(scores.lengths, lengths, atol=1e-5)
+    assert np.allclose(scores.joint, np.add(classes, lengths), atol=1e-5)
+    assert scores.class_hit.tolist() == class_hit and scores.length_hit.tolist() == length_hit
 
 
 def test_same_seed_same_song_and_the_state_carries_on(tiny_model):
     model = load_model(tiny_model)
-    a = compose(model, 50, [13, 17], Sampling(seed=7))
-    assert a == compose(model, 50, [13, 17], Sampling(seed=7))
-    assert a != compose(model, 50, [13, 17], Sampling(seed=8))
-    assert len(a) == 50 and all(0 <= t <= 24 for t in a)
+    primer = song((13, 4), (17, 2))
+    a = compose(model, 50, primer, Sampling(seed=7))
+    assert a == compose(model, 50, primer, Sampling(seed=7))
+    assert a != compose(model, 50, primer, Sampling(seed=8))
+    assert len(a) == 50 and all(0 <= e.cls <= 24 and 1 <= e.quarters <= 32 for e in a)
+    assert len({e.quarters for e in a}) > 1  # a rhythm model draws lengths
 
 
 def test_primer_changes_the_continuation(tiny_model):
     model = load_model(tiny_model)
-    assert compose(model, 30, [1, 2, 3], Sampling(seed=1)) != \
-        compose(model, 30, [20, 22, 24], Sampling(seed=1))
+    assert compose(model, 30, song((1, 4), (2, 4), (3, 4)), Sampling(seed=1)) != \
+        compose(model, 30, song((20, 4), (22, 4), (24, 4)), Sampling(seed=1))
+    # The primer's lengths matter too, not only its classes.
+    assert compose(model, 30, song((1, 4), (2, 4), (3, 4)), Sampling(seed=1)) != \
+        compose(model, 30, song((1, 2), (2, 2), (3, 16)), Sampling(seed=1))
 
 
-def test_unprimed_songs_open_like_training_songs(tiny_model):
-    model = load_model(tiny_model)
+def test_unprimed_songs_open_like_training_songs(tmp_path):
+    from synth.modelfile import save_model
+
+    opening = np.zeros((25, 32))
+    opening[:, 7] = 1.0  # every training song opened with a two-beat note
+    save_model(tmp_path / "m", random_weights(), {"start_probs": [0.0] + [1 / 24] * 24,
+                                                  "start_lengths": opening.tolist()})
+    model = load_model(tmp_path / "m")
     firsts = {compose(model, 1, sampling=Sampling(seed=s))[0] for s in range(40)}
-    assert 0 not in firsts  # start_probs gives rests no chance
+    assert 0 not in {e.cls for e in firsts}  # start_probs gives rests no chance
+    assert {e.quarters for e in firsts} == {8}
+
+
+def test_temperature_and_top_p_apply_to_lengths_too(tiny_model):
+    model = load_model(tiny_model)
+    cold = compose(model, 300, song((13, 4)), Sampling(seed=2, temperature=0.05))
+    hot = compose(model, 300, song((13, 4)), Sampling(seed=2, temperature=5.0))
+    assert len({e.quarters for e in cold}) < len({e.quarters for e in hot})
+    narrow = compose(model, 300, song((13, 4)), Sampling(seed=2, top_p=0.05))
+    assert len({e.quarters for e in narrow}) < len({e.quarters for e in hot})
+
+
+@pytest.mark.parametrize("notes", [0, -3, 100_001])
+def test_notes_out_of_range_are_errors(tiny_model, notes):
+    with pytest.raises(SynthError, match="--notes"):
+        compose(load_model(tiny_model), notes)
 
 
 def test_low_temperature_is_nearly_greedy():

@@ -11,49 +11,62 @@ import pytest
 
 from conftest import random_weights
 from synth.errors import SynthError
+from synth.events import Event, events_of
 from synth.songs import Song, load_dataset, transpositions
 
 pytestmark = pytest.mark.slow
 
 
+def ev(*pairs):
+    return [Event(c, q) for c, q in pairs]
+
+
 def small_songs(count=6):
     rng = np.random.default_rng(0)
-    motifs = [[13, 15, 17, 13], [17, 18, 20, 0], [20, 18, 17, 15]]
-    return [Song(tokens=[t for _ in range(6) for t in motifs[rng.integers(3)]], title=f"s{i}")
+    motifs = [ev((13, 2), (15, 2), (17, 4), (13, 8)), ev((17, 4), (18, 4), (20, 6), (0, 2)),
+              ev((20, 1), (18, 1), (17, 2), (15, 12))]
+    return [Song(events=[e for _ in range(6) for e in motifs[rng.integers(3)]], title=f"s{i}")
             for i in range(count)]
 
 
 FAST = dict(epochs=2, units=32, chunk=16, batch_size=8)
 
 
-def test_keras_and_numpy_agree_to_1e_5():
-    from synth.generate import next_token_probs
+@pytest.mark.parametrize("length", [2, 7, 64])
+def test_keras_and_numpy_agree_to_1e_5_on_both_outputs(length):
+    from synth.generate import next_event_probs
     from synth.model import build_keras_model, set_keras_weights
     from synth.modelfile import Model
 
     weights = random_weights(units=256, seed=2, scale=0.1)
     net = build_keras_model(units=256)
     set_keras_weights(net, weights)
-    rng = np.random.default_rng(1)
-    for length in (1, 7, 64):
-        tokens = rng.integers(0, 25, length)
-        keras_probs = net.predict(tokens[None, :], verbose=0)[0]
-        numpy_probs = next_token_probs(Model(weights), tokens.tolist())
-        assert np.abs(keras_probs - numpy_probs).max() < 1e-5
+    rng = np.random.default_rng(length)
+    classes, lengths = rng.integers(0, 25, length), rng.integers(0, 32, length)
+    events = [Event(int(c), int(q) + 1) for c, q in zip(classes, lengths)]
+    out = net.predict({"classes": classes[None], "lengths": lengths[None],
+                       "next_classes": np.append(classes[1:], 0)[None]}, verbose=0)
+    class_probs, length_probs = next_event_probs(Model(weights), events)
+    assert np.abs(out["class"][0] - class_probs).max() < 1e-5
+    assert np.abs(out["length"][0][:-1] - length_probs).max() < 1e-5
 
 
-def test_transpositions_cover_every_shift_in_range():
-    shifted = transpositions([1, 0, 13])  # spans C3..C4: 12 more semitones of room
-    assert len(shifted) == 12 and shifted[0] == [1, 0, 13] and shifted[-1] == [12, 0, 24]
-    assert transpositions([0, 0]) == [[0, 0]]
+def test_transpositions_cover_every_shift_in_range_and_keep_lengths():
+    shifted = transpositions(ev((1, 2), (0, 8), (13, 1)))  # spans C3..C4: 12 more semitones
+    assert len(shifted) == 12 and shifted[0] == ev((1, 2), (0, 8), (13, 1))
+    assert shifted[-1] == ev((12, 2), (0, 8), (24, 1))
+    assert transpositions(ev((0, 4), (0, 2))) == [ev((0, 4), (0, 2))]
 
 
-def test_chunks_read_each_token_once():
+def test_chunks_read_each_event_once():
     from synth.model import chunks
 
-    x, y, w = chunks([list(range(1, 11))], 4)
-    assert x.shape == (3, 4) and w.sum() == 9
-    assert y[w > 0].tolist() == list(range(2, 11))
+    song = [Event(c, c) for c in range(1, 11)]
+    cls, lengths, next_cls, next_lengths, w = chunks([song], 4)
+    assert cls.shape == (3, 4) and w.sum() == 9
+    assert next_cls[w > 0].tolist() == list(range(2, 11))
+    assert next_lengths[w > 0].tolist() == list(range(1, 10))  # length class = quarters - 1
+    assert lengths[w > 0].tolist() == list(range(0, 9))
 
 
 def test_train_writes_a_model_that_composes(tmp_path):
@@ -65,9 +78,11 @@ def test_train_writes_a_model_that_composes(tmp_path):
     assert result.evaluated_on == "held-out songs" and len(result.held_out_songs) == 2
     model = load_model(tmp_path / "m")
     manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
-    assert manifest["training"]["data_digest"] and manifest["metrics"]["bits_per_note"] > 0
+    assert manifest["training"]["data_digest"] and manifest["metrics"]["joint_bits"] > 0
+    assert manifest["format_version"] == 2 and model.has_lengths
     assert manifest["architecture"]["lstm_units"] == 32
-    assert len(compose(model, 20, sampling=Sampling(seed=0))) == 20
+    composed = compose(model, 20, sampling=Sampling(seed=0))
+    assert len(composed) == 20 and all(isinstance(e, Event) for e in composed)
 
 
 def test_same_seed_same_model(tmp_path):
@@ -91,7 +106,7 @@ def test_songs_too_short_are_an_error(tmp_path):
     from synth.model import TrainSettings, train
 
     with pytest.raises(SynthError, match="nothing to learn"):
-        train([Song(tokens=[5])], tmp_path / "m", TrainSettings(**FAST))
+        train([Song(events=ev((5, 4)))], tmp_path / "m", TrainSettings(**FAST))
 
 
 def test_an_interrupted_run_leaves_the_previous_model(tmp_path, tiny_model):
@@ -125,7 +140,8 @@ def test_cli_train_prints_the_table_beside_the_baseline(cli, tmp_path):
         write_song(tmp_path / "dataset" / f"{song.title}.txt", song)
     code, out, err = cli("train", "--epochs", "2", "--batch-size", "8")
     assert code == 0, err
-    assert "bits per note" in out and "Kneser-Ney" in out and "held-out songs" in out
+    for heading in ("class bits", "length bits", "joint bits", "Kneser-Ney", "held-out songs"):
+        assert heading in out
     assert (tmp_path / "model" / "manifest.json").is_file()
     code, out, err = cli("evaluate", "--compose", "3")
     assert code == 0, err
@@ -143,8 +159,10 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
         from pathlib import Path
         import tensorflow as tf
         from synth.model import TrainSettings, train
+        from synth.events import events_of
         from synth.songs import Song
-        songs = [Song(tokens=[13, 15, 17, 18, 20, 0] * 8, title=str(i)) for i in range(6)]
+        songs = [Song(events=events_of([13, 15, 17, 18, 20, 0] * 8), title=str(i))
+                 for i in range(6)]
         result = train(songs, Path({str(tmp_path / 'm')!r}),
                        TrainSettings(epochs=1, units=16, chunk=16, batch_size=8,
                                      strategy="mirrored", cpu_devices=2))
@@ -168,8 +186,10 @@ def test_multiworker_strategy_with_a_one_worker_cluster(tmp_path):
     script = textwrap.dedent(f"""
         from pathlib import Path
         from synth.model import TrainSettings, train
+        from synth.events import events_of
         from synth.songs import Song
-        songs = [Song(tokens=[13, 15, 17, 18, 20, 0] * 8, title=str(i)) for i in range(6)]
+        songs = [Song(events=events_of([13, 15, 17, 18, 20, 0] * 8), title=str(i))
+                 for i in range(6)]
         train(songs, Path({str(tmp_path / 'm')!r}),
               TrainSettings(epochs=1, units=16, chunk=16, batch_size=8, strategy="multiworker"))
     """)
@@ -187,14 +207,18 @@ def test_multiworker_without_tf_config_is_an_error(monkeypatch):
         make_strategy("multiworker")
 
 
-def test_the_shipped_model_beats_the_baseline():
+def test_the_shipped_model_predicts_lengths_and_beats_the_baselines():
     from pathlib import Path
 
     from synth.modelfile import load_model
 
-    manifest = load_model(Path(__file__).parent.parent / "model").manifest
-    assert manifest["metrics"]["evaluated_on"] == "held-out songs"
-    assert manifest["metrics"]["bits_per_note"] < manifest["metrics"]["baseline_bits_per_note"]
+    model = load_model(Path(__file__).parent.parent / "model")
+    manifest = model.manifest
+    assert model.has_lengths and manifest["format_version"] == 2
+    metrics = manifest["metrics"]
+    assert metrics["evaluated_on"] == "held-out songs"
+    assert metrics["class_bits"] < metrics["baselines"]["class_bits"]
+    assert metrics["length_bits"] < metrics["baselines"]["length_bits"]
     songs = load_dataset(Path(__file__).parent.parent / "dataset")
     from synth.model import data_digest
 

@@ -32,6 +32,9 @@ def damage(folder, what):
     elif what == "version":
         manifest["format_version"] = 99
         (folder / MANIFEST).write_text(json.dumps(manifest))
+    elif what == "says-format-1":  # rhythm weights under a classes-only manifest
+        manifest["format_version"] = 1
+        (folder / MANIFEST).write_text(json.dumps(manifest))
     elif what == "escape":
         manifest["weights"]["file"] = "../../etc/passwd.npz"
         (folder / MANIFEST).write_text(json.dumps(manifest))
@@ -39,7 +42,7 @@ def damage(folder, what):
         weights.unlink()
     elif what == "tampered":
         weights.write_bytes(weights.read_bytes()[:-10] + b"0123456789")
-    elif what in ("pickled", "bad-shape", "nan"):
+    elif what in ("pickled", "bad-shape", "nan", "half-lengths"):
         arrays = dict(np.load(weights))
         if what == "pickled":
             arrays["lstm_bias"] = np.array([{"evil": 1}], dtype=object)
@@ -47,6 +50,10 @@ def damage(folder, what):
                 np.savez(f, **arrays)
         elif what == "bad-shape":
             arrays["dense_kernel"] = arrays["dense_kernel"][:, :10]
+            with open(weights, "wb") as f:
+                np.savez(f, **arrays)
+        elif what == "half-lengths":
+            del arrays["length_bias"]
             with open(weights, "wb") as f:
                 np.savez(f, **arrays)
         else:
@@ -63,6 +70,8 @@ def damage(folder, what):
     ("manifest-garbage", "not a readable model manifest"),
     ("manifest-list", "not a synth model manifest"),
     ("version", "format version 99"),
+    ("says-format-1", "do not match model format 1"),
+    ("half-lengths", "length_bias are missing"),
     ("escape", "names no weights file"),
     ("missing-weights", "missing"),
     ("tampered", "does not match its manifest"),
@@ -84,3 +93,19 @@ def test_finding_the_model(tmp_path, monkeypatch, tiny_model):
         find_model(tmp_path / "nowhere")
     assert find_model(tiny_model) == tiny_model
     assert find_model(None).name in ("default_model", "model")  # the packaged default
+
+
+def test_a_classes_only_model_of_format_1_still_loads(tmp_path):
+    save_model(tmp_path / "old", random_weights(lengths=False), {})
+    manifest = json.loads((tmp_path / "old" / MANIFEST).read_text())
+    assert manifest["format_version"] == 1
+    model = load_model(tmp_path / "old")
+    assert not model.has_lengths and model.units == 16
+
+
+def test_a_rhythm_model_is_format_2_with_its_opening_lengths(tiny_model):
+    model = load_model(tiny_model)
+    assert model.has_lengths and model.manifest["format_version"] == 2
+    assert model.start_lengths.shape == (25, 32)
+    assert np.allclose(model.start_lengths.sum(axis=1), 1)
+    assert np.allclose(model.start_lengths[:, 3], 1)  # none saved: one beat
