@@ -1,0 +1,61 @@
+"""Scores in bits per event beside the n-gram baselines, and the copying check."""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from synth.evaluation import baselines, copy_share, metrics_of
+from synth.events import Event
+from synth.generate import Sampling, compose
+from synth.modelfile import Model, load_model
+from synth.songs import load_dataset
+
+ROOT = Path(__file__).parent.parent
+
+
+def ev(*pairs):
+    return [Event(c, q) for c, q in pairs]
+
+
+def test_bits_per_event_add_up_and_match_the_log_probabilities():
+    from conftest import random_weights
+
+    model = Model(random_weights(seed=4))
+    songs = [ev((13, 4), (15, 2), (17, 2), (0, 8), (13, 4)), ev((1, 1), (3, 1), (5, 2))]
+    m = metrics_of(model, songs)
+    assert m.events == 6
+    assert m.joint_bits == pytest.approx(m.class_bits + m.length_bits)
+    assert m.loss == pytest.approx(m.joint_bits * math.log(2))
+    assert 0 < m.class_bits < 10 and 0 < m.length_bits < 10
+    assert 0 <= m.class_accuracy <= 1 and 0 <= m.length_accuracy <= 1
+
+
+def test_the_length_baseline_learns_a_rhythm_and_ignores_transpositions():
+    waltz = ev((13, 8), (15, 4), (17, 4)) * 8
+    transposed = [Event(e.cls + 2, e.quarters) for e in waltz]
+    b = baselines([waltz, transposed], [ev((20, 8), (18, 4), (17, 4)) * 3])
+    assert b.length_bits < 0.5 < b.class_bits  # the rhythm repeats; the notes are new
+    assert b.joint_bits == pytest.approx(b.class_bits + b.length_bits)
+
+
+def test_copying_counts_runs_of_classes_with_their_lengths():
+    training = [ev(*[(c, 4) for c in range(1, 20)])]
+    assert copy_share([ev(*[(c, 4) for c in range(3, 13)])], training) == 1.0
+    assert copy_share([ev(*[(c, 2) for c in range(3, 13)])], training) == 0.0
+
+
+def test_the_shipped_model_composes_rhythms_like_the_training_songs():
+    """The length histogram of composed songs lies within 0.15 total-variation distance of
+    the training songs' (the rhythm issue's yardstick)."""
+    model = load_model(ROOT / "model")
+    if not model.has_lengths:
+        pytest.skip("the shipped model predicts classes only")
+    songs = load_dataset(ROOT / "dataset")
+    training = np.bincount([e.quarters for s in songs for e in s.events], minlength=33)[1:]
+    composed = [e.quarters for seed in range(10)
+                for e in compose(model, 200, sampling=Sampling(seed=seed))]
+    made = np.bincount(composed, minlength=33)[1:]
+    distance = 0.5 * np.abs(training / training.sum() - made / made.sum()).sum()
+    assert distance < 0.15
