@@ -22,7 +22,7 @@ import mido
 
 from synth import devices
 from synth.errors import SynthError
-from synth.events import Event
+from synth import events as ev
 from synth.midi import (CHORD_SECONDS, DRUM_CHANNEL, Note, line_events, pair_notes,
                         played_line, read_midi)
 from synth.notes import midi_name
@@ -89,7 +89,7 @@ class Take:
         return pair_notes(((t * per_second, m) for t, m in self.messages),
                           self.seconds * per_second)
 
-    def events(self) -> tuple[list[Event], list[Note]]:
+    def events(self) -> tuple[list[ev.Event], list[Note]]:
         """The song's events, and the notes left out because they lie outside C3-B4."""
         line, outside = played_line(self.notes(), chord=CHORD_SECONDS * self.bpm / 60.0)
         return line_events(line, shift=False, min_rest=MIN_REST_BEATS), outside
