@@ -144,6 +144,14 @@ def fold_into_range(pitch: int) -> int:
     return pitch
 
 
+def one_per_grid_point(melody: Sequence[Note]) -> list[tuple[Note, int]]:
+    """Each note of a line with its onset on the quarter-beat grid; of several notes on one
+    grid point only the last is kept."""
+    onsets = [to_grid(n.start) for n in melody]
+    return [(n, q) for i, (n, q) in enumerate(zip(melody, onsets))
+            if i + 1 == len(melody) or onsets[i + 1] > q]
+
+
 def line_events(melody: Sequence[Note], report: ImportReport | None = None,
                 shift: bool = True, min_rest: float = 0.0) -> list[Event]:
     """Events of a monophonic line of notes (times in beats), on the quarter-beat grid.
@@ -156,9 +164,7 @@ def line_events(melody: Sequence[Note], report: ImportReport | None = None,
     notes fold in by octave; without it the notes must already be in range.
     """
     report = report or ImportReport(path=Path("<notes>"))
-    onsets = [to_grid(n.start) for n in melody]
-    line = [(n, q) for i, (n, q) in enumerate(zip(melody, onsets))
-            if i + 1 == len(melody) or onsets[i + 1] > q]
+    line = one_per_grid_point(melody)
     report.dropped += len(melody) - len(line)
     if not line:
         return []
