@@ -24,6 +24,7 @@ DRUM_CHANNEL = 9  # General MIDI channel 10 carries percussion, never melody
 TICKS_PER_BEAT = 480
 DEFAULT_VELOCITY = 80
 CHORD_SECONDS = 0.04  # keys struck closer together than this are one chord
+TIME_SLACK = 1e-6  # beats: a silence of exactly half a beat, measured in floats, is half a beat
 
 
 @dataclass(frozen=True)
@@ -176,7 +177,7 @@ def line_events(melody: Sequence[Note], report: ImportReport | None = None,
         held = max(to_grid(note.end) - onset, 1)
         if after is None:
             length, exact, silence = held, note.end - note.start, 0
-        elif held < after[1] - onset and after[0].start - note.end >= min_rest:
+        elif held < after[1] - onset and after[0].start - note.end >= min_rest - TIME_SLACK:
             length, exact = held, note.end - note.start
             silence = after[1] - onset - held
         else:
