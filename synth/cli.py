@@ -374,23 +374,46 @@ def _note_label(pitch: int) -> str:
     return name if in_range(pitch) else f"[yellow]{name}(outside C3-B4, left out)[/yellow]"
 
 
-def _note_shower():
-    """Prints each key press as a note name."""
-    from synth.inputs import is_press
+class _NoteShower:
+    """Prints each event of a take (note name and length, rests too) as soon as the playing has
+    decided it, and flags keys outside C3-B4 the moment they are struck."""
 
-    def show(msg) -> None:
-        if is_press(msg):
+    def __init__(self) -> None:
+        self.shown = 0
+
+    def message(self, msg) -> None:
+        from synth.inputs import is_press
+        from synth.notes import in_range
+
+        if is_press(msg) and not in_range(msg.note):
             console.print(_note_label(msg.note), end=" ")
 
-    return show
+    def progress(self, take, now: float) -> None:
+        self._show(take.decided(now))
+
+    def finish(self, events) -> None:
+        """The take is over: the events not shown yet (the last note at least)."""
+        self._show(events)
+        console.print()
+
+    def _show(self, events) -> None:
+        from synth.events import event_name
+
+        for event in events[self.shown:]:
+            console.print(event_name(event), end=" ")
+        self.shown = max(self.shown, len(events))
+
+
+def _note_shower() -> _NoteShower:
+    return _NoteShower()
 
 
 @app.command()
 def record(
     name: Annotated[str, typer.Option(help="Song name: saved as dataset/NAME.txt (numbered if "
                                       "taken).")] = "take",
-    bpm: Annotated[float, typer.Option(help="Tempo you play at: one step (token) lasts "
-                                       "60/bpm seconds.")] = 150.0,
+    bpm: Annotated[float, typer.Option(help="Tempo you play at: a beat lasts 60/bpm seconds; "
+                                       "lengths are kept to the quarter beat.")] = 150.0,
     count_in: Annotated[int, typer.Option(help="Beats counted before the take starts.")] = 4,
     seconds: Annotated[Optional[float], typer.Option(help="End the take after this many "
                                                      "seconds.")] = None,
@@ -416,11 +439,13 @@ def record(
     if count_in:
         console.print("count-in:", end=" ")
         count(count_in, bpm, lambda beat: console.print(str(beat), end=" "))
+    shower = _note_shower()
     with _sigterm_as_ctrl_c():
-        take = record_take(source, bpm, seconds, on_message=_note_shower(),
-                           on_start=lambda: console.print("play!"))
-    console.print()
+        take = record_take(source, bpm, seconds, on_message=shower.message,
+                           on_start=lambda: console.print("play!"),
+                           on_progress=shower.progress)
     saved = save_take(take, dataset, name, source.description)
+    shower.finish(saved.events if saved else [])
     if saved is None:
         console.print(f"No notes were played ({take.ended_by}); nothing saved.")
         return

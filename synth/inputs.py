@@ -22,9 +22,9 @@ import mido
 
 from synth import devices
 from synth.errors import SynthError
-from synth.events import Event
-from synth.midi import (CHORD_SECONDS, DRUM_CHANNEL, Note, line_events, pair_notes,
-                        played_line, read_midi)
+from synth import events as ev
+from synth.midi import (CHORD_SECONDS, DRUM_CHANNEL, Note, line_events, one_per_grid_point,
+                        pair_notes, played_line, read_midi)
 from synth.notes import midi_name
 from synth.piano import DEFAULT_VELOCITY
 
@@ -83,16 +83,47 @@ class Take:
     seconds: float = 0.0  # how long the take lasted
     ended_by: str = ""
 
-    def notes(self) -> list[Note]:
-        """Every note played, times in beats at the take's bpm."""
+    def notes(self, until: float | None = None) -> list[Note]:
+        """Every note played, times in beats at the take's bpm; keys still held end at `until`
+        seconds (the end of the take by default)."""
         per_second = self.bpm / 60.0
-        return pair_notes(((t * per_second, m) for t, m in self.messages),
-                          self.seconds * per_second)
+        end = self.seconds if until is None else until
+        return pair_notes(((t * per_second, m) for t, m in self.messages), end * per_second)
 
-    def events(self) -> tuple[list[Event], list[Note]]:
+    def line(self, until: float | None = None) -> tuple[list[Note], list[Note]]:
+        """The take as one line of notes (chords to their top note), and the notes outside
+        C3-B4 left out of it."""
+        return played_line(self.notes(until), chord=CHORD_SECONDS * self.bpm / 60.0)
+
+    def events(self) -> tuple[list[ev.Event], list[Note]]:
         """The song's events, and the notes left out because they lie outside C3-B4."""
-        line, outside = played_line(self.notes(), chord=CHORD_SECONDS * self.bpm / 60.0)
+        line, outside = self.line()
         return line_events(line, shift=False, min_rest=MIN_REST_BEATS), outside
+
+    def decided(self, now: float) -> list[ev.Event]:
+        """The first events of the song that nothing played after `now` (seconds into the take,
+        every message before it already in `messages`) can change: a prefix of `events()`.
+
+        A note is decided, with the rest after it, once the next note's grid point has passed
+        (a later key on that point would replace the next note) or a note after that was
+        played; a note let go is decided half a beat after it was let go (the rest after it
+        waits for the next press).
+        """
+        line = one_per_grid_point(self.line(until=now)[0])
+        if not line:
+            return []
+        beat_now = now * self.bpm / 60.0
+        settled = max(len(line) - 2, 0)
+        if len(line) >= 2 and ev.to_grid(beat_now) > line[-1][1]:
+            settled = len(line) - 1
+        notes = [note for note, _ in line]
+        events = line_events(notes[: settled + 1], shift=False, min_rest=MIN_REST_BEATS)
+        events = events[: max(i for i, e in enumerate(events) if not e.is_rest)]
+        note = notes[settled]
+        after = notes[settled + 1].start if settled + 1 < len(notes) else beat_now
+        if after - note.end >= MIN_REST_BEATS and beat_now - note.end >= MIN_REST_BEATS:
+            events += line_events([note], shift=False)[:1]  # let go: it lasts as it was held
+        return events
 
 
 class Input:

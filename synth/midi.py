@@ -24,6 +24,7 @@ DRUM_CHANNEL = 9  # General MIDI channel 10 carries percussion, never melody
 TICKS_PER_BEAT = 480
 DEFAULT_VELOCITY = 80
 CHORD_SECONDS = 0.04  # keys struck closer together than this are one chord
+TIME_SLACK = 1e-6  # beats: a silence of exactly half a beat, measured in floats, is half a beat
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,14 @@ def fold_into_range(pitch: int) -> int:
     return pitch
 
 
+def one_per_grid_point(melody: Sequence[Note]) -> list[tuple[Note, int]]:
+    """Each note of a line with its onset on the quarter-beat grid; of several notes on one
+    grid point only the last is kept."""
+    onsets = [to_grid(n.start) for n in melody]
+    return [(n, q) for i, (n, q) in enumerate(zip(melody, onsets))
+            if i + 1 == len(melody) or onsets[i + 1] > q]
+
+
 def line_events(melody: Sequence[Note], report: ImportReport | None = None,
                 shift: bool = True, min_rest: float = 0.0) -> list[Event]:
     """Events of a monophonic line of notes (times in beats), on the quarter-beat grid.
@@ -156,9 +165,7 @@ def line_events(melody: Sequence[Note], report: ImportReport | None = None,
     notes fold in by octave; without it the notes must already be in range.
     """
     report = report or ImportReport(path=Path("<notes>"))
-    onsets = [to_grid(n.start) for n in melody]
-    line = [(n, q) for i, (n, q) in enumerate(zip(melody, onsets))
-            if i + 1 == len(melody) or onsets[i + 1] > q]
+    line = one_per_grid_point(melody)
     report.dropped += len(melody) - len(line)
     if not line:
         return []
@@ -170,7 +177,7 @@ def line_events(melody: Sequence[Note], report: ImportReport | None = None,
         held = max(to_grid(note.end) - onset, 1)
         if after is None:
             length, exact, silence = held, note.end - note.start, 0
-        elif held < after[1] - onset and after[0].start - note.end >= min_rest:
+        elif held < after[1] - onset and after[0].start - note.end >= min_rest - TIME_SLACK:
             length, exact = held, note.end - note.start
             silence = after[1] - onset - held
         else:

@@ -47,11 +47,20 @@ def count_in(beats: int, bpm: float, on_beat: Callable[[int], None]) -> None:
         time.sleep(max(begin + (index + 1) * step - time.monotonic(), 0.0))
 
 
+# How late a message may reach the queue after the time stamped on it (a replay thread
+# waking up late, a busy callback thread): the take is only judged up to this long ago.
+QUEUE_LAG = 0.05
+
+
 def record_take(source: Input, bpm: float, seconds: float | None,
                 on_message: Callable[[mido.Message], None] = lambda msg: None,
-                on_start: Callable[[], None] = lambda: None) -> Take:
+                on_start: Callable[[], None] = lambda: None,
+                on_progress: Callable[[Take, float], None] = lambda take, now: None) -> Take:
     """Listen to `source` until Enter, the end of a replay, `seconds`, or Ctrl-C.
 
+    `on_message` sees every message as it comes; `on_progress(take, now)` is called after each
+    one and every few hundredths of a second, with `now` in seconds into the take such that
+    every message before it is in the take (for showing `take.decided(now)`).
     Ctrl-C ends the take like Enter does: what was played is returned, never lost.
     """
     check_bpm(bpm)
@@ -63,8 +72,10 @@ def record_take(source: Input, bpm: float, seconds: float | None,
     on_start()
     try:
         while True:
-            event = source.get(timeout=min(deadline - time.monotonic(), 0.25))
+            event = source.get(timeout=min(deadline - time.monotonic(), QUEUE_LAG))
             if event is None and time.monotonic() < deadline:
+                heard = take.messages[-1][0] if take.messages else 0.0
+                on_progress(take, max(time.monotonic() - begin - QUEUE_LAG, heard))
                 continue
             if event is None or event.time >= deadline:
                 take.ended_by = f"{seconds:g} seconds"
@@ -74,6 +85,7 @@ def record_take(source: Input, bpm: float, seconds: float | None,
                 break
             take.messages.append((event.time - begin, event.message))
             on_message(event.message)
+            on_progress(take, event.time - begin)
     except KeyboardInterrupt:
         take.ended_by = "Ctrl-C"
     finally:

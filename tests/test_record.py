@@ -1,5 +1,6 @@
 import os
 import pty
+import re
 import select
 import signal
 import subprocess
@@ -11,8 +12,9 @@ import mido
 import pytest
 
 from conftest import make_midi
-from synth.midi import file_notes
-from synth.songs import read_song
+from synth.events import Event, events_of, events_to_names
+from synth.midi import events_to_midi, file_notes, import_midi, write_midi
+from synth.songs import Song, read_song, write_song
 
 C4, E4, G4, A4 = 60, 64, 67, 69
 ROOT = Path(__file__).parent.parent
@@ -24,16 +26,17 @@ def replay(path, notes, velocity=90):
 
 
 def test_record_saves_the_song_and_the_raw_take(cli, tmp_path):
-    # 240 bpm: a step is 0.25 s. C4, E4 (pressed while C4 is held), a 0.5 s pause, C6 (out
-    # of range, so its step is silent too: three rests), G4.
+    # 240 bpm: a beat is 0.25 s. C4, E4 (pressed while C4 is held), a 0.5 s pause, C6 (out
+    # of range, so its time is silent too: a three-beat rest), G4.
     notes = [(0.0, 0.3, C4), (0.25, 0.5, E4), (1.0, 1.2, 84), (1.25, 1.5, G4)]
     code, out, err = cli("record", "--input", replay(tmp_path / "p.mid", notes, velocity=77),
                          "--bpm", 240, "--count-in", 0, "--name", "First Tune")
     assert code == 0, err
     song = read_song(Path("dataset/first-tune.txt"))
-    assert song.tokens == [13, 17, 0, 0, 0, 20]
+    assert song.events == [Event(13), Event(17), Event(0, 12), Event(20)]
     assert song.bpm == 240 and song.title == "first-tune"
-    assert "C4 E4 C6" in out and "left out" in out
+    assert "C6(outside C3-B4, left out)" in out
+    assert "C4 E4 -:3 G4" in out
     assert "1 note(s) outside C3-B4" in err and "C6" in err
     # The raw take keeps everything: the out-of-range note, the overlap, the velocities.
     raw, bpm = file_notes(mido.MidiFile("dataset/takes/first-tune.mid"))
@@ -45,6 +48,61 @@ def test_record_saves_the_song_and_the_raw_take(cli, tmp_path):
     assert starts == pytest.approx([s - notes[0][0] + starts[0] for s, _, _ in notes], abs=0.03)
 
 
+# A tune with a known rhythm, as written: (length in beats, pitches); no pitch is a rest.
+D4, F4 = 62, 65
+RHYTHM = [(1.5, [C4]), (0.5, [D4]), (0.5, [E4]), (0.5, [F4]), (2, [G4]), (0.5, []),
+          (1, [C4, E4, G4]), (1.5, []), (1.5, [A4]), (0.5, [G4]), (0.25, [F4]), (0.25, [E4]),
+          (0.5, [D4]), (0.75, [C4]), (0.25, [D4]), (2, [C4])]
+RHYTHM_EVENTS = [Event(max(p) - 47 if p else 0, round(beats * 4)) for beats, p in RHYTHM]
+
+
+def rhythm_file(path, bpm, early=0.0):
+    """The tune as a MIDI file at `bpm`; each key let go `early` beats before its time ends."""
+    notes, now = [], 0.0
+    for beats, pitches in RHYTHM:
+        notes += [(now, now + beats - early, pitch) for pitch in pitches]
+        now += beats
+    return make_midi(path, [notes], tempos=[(0.0, bpm)])
+
+
+@pytest.mark.parametrize("early", [0.0, 0.08])
+def test_a_replayed_rhythm_is_recorded_and_imported_as_written(cli, tmp_path, early):
+    path = rhythm_file(tmp_path / "rhythm.mid", 200, early)
+    code, out, err = cli("record", "--input", f"replay:{path}", "--bpm", 200, "--count-in", 0,
+                         "--name", "rhythm")
+    assert code == 0, err
+    song = read_song(Path("dataset/rhythm.txt"))
+    assert song.events == RHYTHM_EVENTS and song.bpm == 200
+    assert "Take ended by end of the replayed file: 14 notes, 2 rests" in out
+    shown = out.split("play!\n", 1)[1].splitlines()[0]
+    assert shown.split() == events_to_names(RHYTHM_EVENTS).split()  # as played, then saved
+    # `synth import` of the same file gives the same events
+    code, out, err = cli("import", path, "--dataset", "imported")
+    assert code == 0, err
+    assert read_song(Path("imported/rhythm.txt")).events == RHYTHM_EVENTS
+    lines = out.splitlines()
+    header = re.split("[│┃]", next(line for line in lines if "quantised" in line))
+    row = re.split("[│┃]", next(line for line in lines if "rhythm.mid" in line))
+    counts = {h.strip(): r.strip() for h, r in zip(header, row)}
+    assert (counts["notes"], counts["dropped"], counts["rests"], counts["quantised"],
+            counts["clamped"]) == ("14", "2", "2", "0" if not early else "3", "0")
+    # the chord's lower notes are dropped; let go early, the three notes before a silence
+    # (and the end) are lengthened to the grid
+
+
+def test_a_song_rendered_to_midi_and_imported_back_is_unchanged(cli):
+    events = [Event(13, 6), Event(15, 2), Event(0, 2), Event(17, 1), Event(17, 3), Event(0, 40),
+              Event(24, 32), Event(1, 1), Event(0, 1), Event(12, 10)]
+    written = events[:5] + [Event(0, 32), Event(0, 8)] + events[6:]  # rests of at most 8 beats
+    write_song(Path("tune.txt"), Song(events=written, title="tune", bpm=97))
+    code, out, err = cli("render", "tune.txt", "--out", "tune.wav", "--midi", "tune.mid")
+    assert code == 0, err
+    code, out, err = cli("import", "tune.mid", "--dataset", "back")
+    assert code == 0, err
+    again = read_song(next(Path("back").glob("*.txt")))
+    assert again.events == written and again.bpm == 97
+
+
 def test_a_name_in_use_gets_a_number(cli, tmp_path):
     source = replay(tmp_path / "p.mid", [(0, 0.2, C4)])
     Path("dataset").mkdir()
@@ -52,8 +110,9 @@ def test_a_name_in_use_gets_a_number(cli, tmp_path):
     assert cli("record", "--input", source, "--count-in", 0, "--name", "tune")[0] == 0
     assert cli("record", "--input", source, "--count-in", 0, "--name", "tune")[0] == 0
     assert Path("dataset/tune.txt").read_text() == "1 2 3\n"
-    assert read_song(Path("dataset/tune-2.txt")).tokens == [13]
-    assert read_song(Path("dataset/tune-3.txt")).tokens == [13]
+    # 150 bpm: held 0.2 s, half a beat
+    assert read_song(Path("dataset/tune-2.txt")).events == [Event(13, 2)]
+    assert read_song(Path("dataset/tune-3.txt")).events == [Event(13, 2)]
     assert sorted(p.name for p in Path("dataset/takes").iterdir()) == ["tune-2.mid", "tune-3.mid"]
 
 
@@ -62,7 +121,9 @@ def test_seconds_ends_the_take_during_a_pause(cli, tmp_path):
     code, out, err = cli("record", "--input", replay(tmp_path / "p.mid", notes), "--bpm", 240,
                          "--count-in", 0, "--seconds", 1.2)
     assert code == 0, err
-    assert read_song(Path("dataset/take.txt")).tokens == [13, 17]  # no trailing rests
+    # C4 lasts to E4 (a lift of 0.2 beat is no rest); E4 as long as it was held; no
+    # trailing rest for the silence before the end
+    assert read_song(Path("dataset/take.txt")).events == [Event(13, 4), Event(17, 3)]
     assert "ended by 1.2 seconds" in out
     raw, _ = file_notes(mido.MidiFile("dataset/takes/take.mid"))
     assert [n.pitch for n in raw] == [C4, E4]
@@ -135,10 +196,11 @@ def test_ctrl_c_ends_the_take_and_saves_it(tmp_path, sig):
     out, err = process.communicate(timeout=20)
     assert process.returncode == 0, err
     assert b"Take ended by Ctrl-C" in out
-    tokens = read_song(tmp_path / "dataset/take.txt").tokens
-    assert 3 <= len(tokens) < 60 and tokens[:3] == [13, 14, 15]
+    events = read_song(tmp_path / "dataset/take.txt").events
+    assert 3 <= len(events) < 60 and events[:3] == events_of([13, 14, 15])
+    assert all(e.quarters == 4 for e in events[:-1])  # each note lasts to the next
     raw, _ = file_notes(mido.MidiFile(tmp_path / "dataset/takes/take.mid"))
-    assert len(raw) == len(tokens)
+    assert len(raw) == len(events)
     assert not list((tmp_path / "dataset").rglob(".*tmp*"))  # no half-written files
 
 
@@ -151,16 +213,16 @@ def test_the_computer_keyboard_plays_notes_and_enter_ends_the_take(tmp_path):
     try:
         shown = wait_for_output(process, "play!")
         assert b"z=C3" in shown
-        for key in "zq2u":  # C3, C4, C#4, B4, one step apart
+        for key in "zq2u":  # C3, C4, C#4, B4, one beat apart
             os.write(main, key.encode())
             time.sleep(0.5)
-        time.sleep(0.6)  # one more step of silence: no trailing rest
+        time.sleep(0.6)  # a beat of silence after the last: no trailing rest
         os.write(main, b"\n")
         out, err = process.communicate(timeout=20)
     finally:
         os.close(main)
     assert process.returncode == 0, err
-    assert read_song(tmp_path / "dataset/take.txt").tokens == [1, 13, 14, 24]
+    assert read_song(tmp_path / "dataset/take.txt").events == events_of([1, 13, 14, 24])
     raw, _ = file_notes(mido.MidiFile(tmp_path / "dataset/takes/take.mid"))
-    # A terminal gives no key-up: each strike lasts a step (0.5 s) or until the next key.
+    # A terminal gives no key-up: each strike lasts a beat (0.5 s) or until the next key.
     assert [round(n.end - n.start, 1) for n in raw] == [1.0, 1.0, 1.0, 1.0]

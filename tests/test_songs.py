@@ -4,22 +4,23 @@ import pytest
 from hypothesis import given, strategies as st
 
 from synth.errors import SynthError
+from synth.events import Event, events_of
 from synth.songs import Song, format_song, load_dataset, parse_song, read_song, write_song
 
 
-def test_parse_reads_tokens_and_metadata():
+def test_parse_reads_events_and_metadata():
     song = parse_song("# title: Tune\n# source: me\n# bpm: 120\n# a note\n1 2 0\n\n 24  13\n")
-    assert song.tokens == [1, 2, 0, 24, 13]
+    assert song.events == events_of([1, 2, 0, 24, 13])
     assert (song.title, song.source, song.bpm) == ("Tune", "me", 120.0)
     assert song.comments == ["# a note"]
 
 
 @pytest.mark.parametrize("text,where,what", [
     ("1 2 25\n", "song.txt:1:5", "class 25 is out of range: expected 0-24"),
-    ("1\n 2 x3\n", "song.txt:2:4", "'x3' is not a class"),
-    ("1 -1\n", "song.txt:1:3", "'-1' is not a class"),
-    ("1 2.5\n", "song.txt:1:3", "'2.5' is not a class"),
-    ("1 ²\n", "song.txt:1:3", "is not a class"),
+    ("1\n 2 x3\n", "song.txt:2:4", "'x3' is not an event"),
+    ("1 -1\n", "song.txt:1:3", "'-1' is not an event"),
+    ("1 2.5\n", "song.txt:1:3", "'2.5' is not an event"),
+    ("1 ²\n", "song.txt:1:3", "is not an event"),
     ("# bpm: fast\n1\n", "song.txt:1:1", "bpm 'fast' is not a number"),
     ("# bpm: 5000\n1\n", "song.txt:1:1", "tempo 5000 is out of range"),
     ("  # bpm: nan\n1\n", "song.txt:1:3", "out of range"),
@@ -56,35 +57,36 @@ def test_missing_file_and_folder_are_errors(tmp_path):
 
 
 def test_write_then_read_round_trips(tmp_path):
-    song = Song(tokens=list(range(25)) * 3, title="T", source="S", bpm=99.5)
+    song = Song(events=events_of(range(25)) * 3, title="T", source="S", bpm=99.5)
     write_song(tmp_path / "a.txt", song)
     again = read_song(tmp_path / "a.txt")
-    assert (again.tokens, again.title, again.source, again.bpm) == (song.tokens, "T", "S", 99.5)
+    assert (again.events, again.title, again.source, again.bpm) == (song.events, "T", "S", 99.5)
     assert all(len(line.split()) <= 16 for line in format_song(song).splitlines())
 
 
-def test_write_refuses_bad_tokens_and_keeps_the_old_file(tmp_path):
+def test_write_refuses_bad_events_and_keeps_the_old_file(tmp_path):
     path = tmp_path / "a.txt"
-    write_song(path, Song(tokens=[1, 2, 3]))
+    write_song(path, Song(events=events_of([1, 2, 3])))
     before = path.read_bytes()
-    for bad in ([1, 25], [], [1, "2"]):
+    for bad in ([Event(1), Event(25)], [], [Event(1), 2], [Event(1, 0)], [Event(1, 33)],
+                [Event(1), (2, 1.5)]):
         with pytest.raises(SynthError):
-            write_song(path, Song(tokens=bad))
+            write_song(path, Song(events=bad))
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["a.txt"]  # no temporary file left behind
 
 
 def test_an_interrupted_write_leaves_the_old_file(tmp_path, monkeypatch):
     path = tmp_path / "a.txt"
-    write_song(path, Song(tokens=[1, 2, 3]))
+    write_song(path, Song(events=events_of([1, 2, 3])))
 
     def explode(*args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr("os.replace", explode)
     with pytest.raises(KeyboardInterrupt):
-        write_song(path, Song(tokens=[4, 5, 6]))
-    assert read_song(path).tokens == [1, 2, 3]
+        write_song(path, Song(events=events_of([4, 5, 6])))
+    assert read_song(path).events == events_of([1, 2, 3])
     assert os.listdir(tmp_path) == ["a.txt"]
 
 
@@ -98,7 +100,7 @@ def test_dataset_reports_every_bad_file_at_once(tmp_path):
     lines = str(info.value).splitlines()
     assert len(lines) == 2
     assert any("bad1.txt:1:5: class 30" in line for line in lines)
-    assert any("bad2.txt:2:1: 'C4' is not a class" in line for line in lines)
+    assert any("bad2.txt:2:1: 'C4' is not an event" in line for line in lines)
 
 
 def test_dataset_errors_for_missing_or_empty_folder(tmp_path):
@@ -113,7 +115,7 @@ def test_the_shipped_dataset_loads_and_is_big_enough():
 
     songs = load_dataset(Path(__file__).parent.parent / "dataset")
     assert len(songs) >= 40
-    assert sum(len(s.tokens) for s in songs) >= 6000
+    assert sum(len(s.events) for s in songs) >= 6000
     assert all(s.title and s.source for s in songs)
     assert not any("essen" in s.source.lower() for s in songs)
 
@@ -125,7 +127,7 @@ def test_parser_never_crashes_on_any_text(text):
     except SynthError as exc:
         assert str(exc).startswith("x.txt:")
         return
-    assert song.tokens and all(0 <= t <= 24 for t in song.tokens)
+    assert song.events and all(0 <= e.cls <= 24 and 1 <= e.quarters <= 32 for e in song.events)
 
 
 @given(st.binary(max_size=200))
@@ -136,3 +138,62 @@ def test_reader_never_crashes_on_any_bytes(tmp_path_factory, data):
         read_song(path)
     except SynthError as exc:
         assert str(path) in str(exc)
+
+
+# --- lengths -------------------------------------------------------------------------------
+
+
+def test_events_carry_lengths_in_beats():
+    song = parse_song("13:2 0:0.5 15:3/2 17 0:.25 24:8 1:1\n")
+    assert song.events == [Event(13, 8), Event(0, 2), Event(15, 6), Event(17, 4), Event(0, 1),
+                           Event(24, 32), Event(1, 4)]
+    assert song.beats == 2 + 0.5 + 1.5 + 1 + 0.25 + 8 + 1
+    assert song.seconds(120) == pytest.approx(song.beats / 2)
+
+
+@pytest.mark.parametrize("text,where,what", [
+    ("13 15:3\n17:0.3\n", "song.txt:2:4", "length 0.3 is not a multiple of 1/4 beat"),
+    ("13 15:9\n", "song.txt:1:7", "length 9 is out of range"),
+    ("13 15:0\n", "song.txt:1:7", "length 0 is out of range"),
+    ("1\n  13:1/3", "song.txt:2:6", "length 1/3 is not a multiple of 1/4 beat"),
+    ("13:two\n", "song.txt:1:4", "length 'two' is not a number of beats"),
+    ("13:-1\n", "song.txt:1:4", "length '-1' is not a number of beats"),
+    ("13:\n", "song.txt:1:4", "length is missing after ':'"),
+    ("13:1:2\n", "song.txt:1:4", "length '1:2' is not a number of beats"),
+    ("13:" + "9" * 40 + "\n", "song.txt:1:4", "…"),
+    ("C4:2\n", "song.txt:1:1", "'C4:2' is not an event"),
+    ("25:2\n", "song.txt:1:1", "class 25 is out of range"),
+])
+def test_length_errors_name_file_line_column_value_and_what_was_expected(text, where, what):
+    with pytest.raises(SynthError) as info:
+        parse_song(text, "song.txt")
+    message = str(info.value)
+    assert len(message.splitlines()) == 1
+    assert message.startswith(where + ": ") and what in message
+    if "length" in what:
+        assert "expected a multiple of 1/4 beat from 1/4 to 8" in message
+
+
+def test_old_plain_integer_files_read_as_before_and_are_written_without_lengths(tmp_path):
+    text = "# title: Old\n# source: seed\n1 2 3 0 13\n24 0 0 5\n"
+    song = parse_song(text, "old.txt")
+    assert song.events == events_of([1, 2, 3, 0, 13, 24, 0, 0, 5])
+    assert all(e.quarters == 4 for e in song.events)
+    write_song(tmp_path / "again.txt", song)
+    written = (tmp_path / "again.txt").read_text()
+    assert ":" not in written.replace("# title:", "").replace("# source:", "")
+    assert written.splitlines()[2] == "1 2 3 0 13 24 0 0 5"
+
+
+def test_only_lengths_other_than_one_beat_are_written(tmp_path):
+    song = Song(events=[Event(13, 4), Event(15, 6), Event(0, 2), Event(17, 1), Event(20, 32)])
+    assert format_song(song).strip() == "13 15:1.5 0:0.5 17:0.25 20:8"
+
+
+event_st = st.builds(Event, st.integers(0, 24), st.integers(1, 32))
+
+
+@given(st.lists(event_st, min_size=1, max_size=60))
+def test_any_song_with_lengths_round_trips_through_its_file(events):
+    song = parse_song(format_song(Song(events=events, bpm=133)), "x.txt")
+    assert song.events == events and song.bpm == 133
