@@ -8,12 +8,14 @@ for independent evaluation and is never read.
 A beat is the MIDI file's quarter note (music21 writes ticks per quarter note and import reads
 ticks per beat), in every metre: a 6/8 jig's eighths are half beats, a 3/2 chorale's half
 notes two beats. Before export each melody is made playable as written: repeats expanded (as
-music21's MIDI export always does), ties joined (a tie between two different pitches, a
-slip in some ABC transcriptions, is dropped rather than joined), grace notes left out (they take no time on
-the page, and music21 writes each as a note-off before its note-on, which import would hold
-to the end of the file), a note under a fermata held twice as long (at most 8 beats; music21's
-MIDI export ignores fermatas), and a note over 8 beats held 8 beats with the music after it
-moved up, so no long rest is left behind (SPEC section 2 holds notes at most 8 beats).
+music21's MIDI export always does); ties joined (a tie between two different pitches, a slip
+in some ABC transcriptions, is dropped rather than joined); grace notes left out (they take no
+time on the page, and music21 writes each as a note-off before its note-on, which import
+would hold to the end of the file); a note under a fermata held twice as long, at most
+8 beats (music21's MIDI export ignores fermatas); a note over 8 beats held 8 beats with the
+music after it brought forward, so no long rest is left behind (SPEC section 2). Silence after
+the last note is cut. The build overwrites the songs of an earlier build and removes those it
+no longer picks (files whose source is the music21 corpus); other songs in the folder stay.
 
     python tools/build_dataset.py [--out dataset] [--chorales 45] [--tunes 45] [--airs 20]
 """
@@ -126,13 +128,18 @@ def untie_mismatched(flat) -> None:
                 after.tie = None
 
 
-def free_name(name: str, taken: set[Path]) -> str:
-    """`name`, or `name-2`, `-3`, ...: the first this build has not written yet (files of an
-    earlier build are overwritten, not worked around)."""
+def free_name(folder: Path, name: str, taken: set[Path]) -> str:
+    """`name`, or `name-2`, `-3`, ...: the first neither written by this build yet nor held
+    by a song of someone else's (a file of an earlier build is overwritten)."""
     candidate, number = name, 2
-    while any(p.stem == candidate for p in taken):
+    while folder / f"{candidate}.txt" in taken or not ours(folder / f"{candidate}.txt"):
         candidate, number = f"{name}-{number}", number + 1
     return candidate
+
+
+def ours(path: Path) -> bool:
+    """True if `path` is free or a song an earlier build of this script made."""
+    return not path.exists() or songs.read_song(path).source.endswith(MADE_HERE)
 
 
 def main() -> None:
@@ -143,6 +150,7 @@ def main() -> None:
     parser.add_argument("--airs", type=int, default=20)
     parser.add_argument("--max-tokens", type=int, default=320, help="most events in a song")
     args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
     wanted = {"chorale": args.chorales, "tune": args.tunes, "air": args.airs}
     taken = {kind: 0 for kind in wanted}
     seen: set[tuple[int, ...]] = set()  # the same pitches in another rhythm are a duplicate
@@ -168,7 +176,7 @@ def main() -> None:
                 continue
             seen.add(key)
             song.title, song.source, song.bpm = title, source, None
-            out = args.out / f"{free_name(files.slug(title), written)}.txt"
+            out = args.out / f"{free_name(args.out, files.slug(title), written)}.txt"
             songs.write_song(out, song)
             written.add(out)
             taken[kind] += 1
@@ -177,7 +185,7 @@ def main() -> None:
                   f"moved {report.moved}, clamped {report.clamped}, graces {done.graces}, "
                   f"fermatas {done.fermatas}, shortened {done.shortened}")
     for stale in songs.song_paths(args.out):
-        if stale not in written and songs.read_song(stale).source.endswith(MADE_HERE):
+        if stale not in written and ours(stale):
             stale.unlink()  # a song an earlier build made that the rules no longer pick
             print(f"removed {stale}")
     print(taken)
