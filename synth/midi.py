@@ -91,17 +91,24 @@ def file_notes(midi: mido.MidiFile) -> tuple[list[Note], float]:
 def pair_notes(timed: Iterable[tuple[float, mido.Message]], end: float) -> list[Note]:
     """Notes from (time, message) pairs: each note-on meets the next note-off of its key.
 
-    Drums are left out; a note never released lasts until `end`. Times keep their unit.
+    Drums are left out; a note never released lasts until `end`. Times keep their unit. A
+    note-off that comes before its note-on at the same moment (how music21 writes a grace
+    note) is a note of no length, left out rather than held to the end.
     """
     notes: list[Note] = []
     sounding: dict[tuple[int, int], list[tuple[float, int]]] = {}
+    unmatched_off: dict[tuple[int, int], float] = {}  # key -> time of a note-off with no note
     for time, msg in timed:
         if msg.type not in ("note_on", "note_off") or msg.channel == DRUM_CHANNEL:
             continue
         key = (msg.channel, msg.note)
         if msg.type == "note_on" and msg.velocity > 0:
+            if unmatched_off.pop(key, None) == time:
+                continue
             sounding.setdefault(key, []).append((time, msg.velocity))
-        elif sounding.get(key):
+        elif not sounding.get(key):
+            unmatched_off[key] = time
+        else:
             start, velocity = sounding[key].pop(0)
             notes.append(Note(start, time, msg.note, velocity))
     for (_, pitch), starts in sounding.items():

@@ -289,3 +289,23 @@ def test_importer_never_crashes_on_damaged_midi(tmp_path, tail):
         import_midi(path)
     except SynthError as exc:
         assert "fuzz.mid" in str(exc)
+
+
+def test_a_note_off_before_its_note_on_at_the_same_moment_is_no_note(tmp_path):
+    """music21 writes grace notes this way; held to the end of the file, such a note would
+    hide every lower melody note after it."""
+    midi = mido.MidiFile(type=0, ticks_per_beat=480)
+    track = mido.MidiTrack([
+        mido.Message("note_on", note=60, velocity=80, time=0),
+        mido.Message("note_off", note=60, velocity=0, time=480),
+        mido.Message("note_off", note=71, velocity=0, time=0),  # the grace note: off, then on
+        mido.Message("note_on", note=71, velocity=80, time=0),
+        mido.Message("note_on", note=62, velocity=80, time=0),
+        mido.Message("note_off", note=62, velocity=0, time=480),
+        mido.Message("note_on", note=64, velocity=80, time=0),
+        mido.Message("note_off", note=64, velocity=0, time=480),
+    ])
+    midi.tracks.append(track)
+    midi.save(tmp_path / "grace.mid")
+    song, _ = import_midi(tmp_path / "grace.mid")
+    assert song.events == [Event(13, 4), Event(15, 4), Event(17, 4)]
