@@ -14,6 +14,7 @@ milliseconds of the phrase end; `latency_ms` in the log measures exactly that sp
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import json
@@ -364,9 +365,9 @@ class Exchange:
     interrupted: bool = False
     left_out: int = 0  # phrase notes outside C3-B4
 
-    @property
+    @functools.cached_property
     def seconds(self) -> float:
-        """How long the answer lasts (to the end of its last event)."""
+        """How long the answer lasts (to the end of its last event); asked every block."""
         return ev.total_beats(self.answer) * 60.0 / self.bpm
 
     def begun(self, t: float) -> int:

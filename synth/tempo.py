@@ -8,7 +8,9 @@ those intervals (mostly whole beats, then half beats, two beats and dotted value
 tells quarter notes at 80 bpm from half notes at 160), how far the onsets stray from the
 fitted grid (Gaussian, 30 ms: human timing), and a gentle preference for 60-180 bpm. The best
 reading wins. The first onset is taken to be on a beat, unless most onsets fall half or a
-quarter of a beat off it (a pickup), and the beat moves there.
+quarter of a beat off it (a pickup), and the beat moves there. Some phrases read equally well
+at two tempi (quarter and half notes at 160 bpm are eighths and quarters at 80): the more of
+the phrase moves in whole beats, the surer the reading.
 
 With fewer than three onsets there is no interval to compare with another: the tempo is the
 previous phrase's if there was one, else the default 150 bpm, and the first onset is a beat.
@@ -28,7 +30,7 @@ QUARTERS = 4  # the grid: a quarter of a beat, as in synth.events
 SLOWEST, FASTEST = 30.0, 300.0  # candidate tempi
 STEP = 1.005  # candidates 0.5% apart: a 32-quarter interval still reads right between two
 USUAL = (60.0, 180.0)  # no preference inside, a log-Gaussian fall-off outside
-USUAL_WIDTH = 0.5  # octaves: 40 and 270 bpm are one standard deviation out
+USUAL_WIDTH = 0.35  # octaves: 47 and 230 bpm are one standard deviation out
 TIMING = 0.03  # seconds: how far a human's onsets stray from the grid (standard deviation)
 CHORD = 0.04  # onsets closer than this are one chord, as record and import count them
 MIN_ONSETS = 3
