@@ -2,9 +2,12 @@
 the 99th percentile), and the process memory after 1 000 answers against after 10.
 
 1. The real command, in real time: `synth live` replays 40 phrases of 4 notes with the shipped
-   model into a session WAV, and the latencies come from its --log.
-2. Memory: a session driven in this process by a virtual clock (no waiting), rendering every
-   block of sound and throwing it away, answering 1 000 phrases.
+   model into a session WAV, following the player's tempo (no --bpm: the tempo estimate is
+   part of every answer's latency), and the latencies come from its --log.
+2. Long phrases: a session driven in this process by a virtual clock answers 20 phrases of
+   500 notes with 500 events each.
+3. Memory: the same virtual clock, rendering every block of sound and throwing it away,
+   answering 1 000 phrases.
 """
 
 import json
@@ -60,14 +63,16 @@ def real_time_latencies():
         replay_file(Path(tmp) / "phrases.mid")
         started = time.perf_counter()
         subprocess.run([synth, "live", "--input", "replay:phrases.mid", "--output",
-                        "wav:session.wav", "--log", "log.jsonl", "--gap", "0.3", "--bpm", "300",
+                        "wav:session.wav", "--log", "log.jsonl", "--gap", "0.3",
                         "--seed", "1"], cwd=tmp, check=True, capture_output=True,
                        stdin=subprocess.DEVNULL)
         took = time.perf_counter() - started
         log = [json.loads(line) for line in (Path(tmp) / "log.jsonl").read_text().splitlines()]
     latencies = [entry["latency_ms"] for entry in log]
+    tempi = sorted({round(entry["bpm"]) for entry in log})
     print(f"synth live, {len(log)} phrases replayed in real time ({took:.0f} s), shipped model, "
-          f"session WAV: latency {percentiles(latencies)}")
+          f"session WAV, tempo followed ({', '.join(map(str, tempi))} bpm): latency "
+          f"{percentiles(latencies)}")
 
 
 def rss_mib():
@@ -75,22 +80,40 @@ def rss_mib():
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def play_phrase(session, now, pitches):
+    """Play `pitches` into the session on the virtual clock, then wait out the gap and the
+    answer."""
+    for pitch in pitches:
+        for message in (mido.Message("note_on", note=pitch, velocity=90),
+                        mido.Message("note_off", note=pitch)):
+            session.handle(Event(now[0], message))
+            now[0] += NOTE / 2
+            session.tick(now[0])
+    while session.current is not None or session.phrase:  # the gap, then the answer
+        now[0] += 0.01
+        session.tick(now[0])
+
+
+def long_phrases(phrases=20, notes=500):
+    now = [0.0]
+    session = Session(load_model(None), SoundOutput(NullSink(), origin=0.0),
+                      LiveSettings(gap=0.3), clock=lambda: now[0])
+    rng = np.random.default_rng(0)
+    for _ in range(phrases):
+        play_phrase(session, now, [int(p) for p in rng.integers(55, 72, notes)])
+    session.close()
+    latencies = [e.latency_ms for e in session.exchanges]
+    print(f"{phrases} phrases of {notes} notes, each answered with {notes} events (virtual "
+          f"clock, every block rendered): latency {percentiles(latencies)}")
+
+
 def memory_over_a_long_session(answers=1000):
     now = [0.0]
     sound = SoundOutput(NullSink(), origin=0.0)
-    session = Session(load_model(None), sound, LiveSettings(gap=0.3, bpm=300),
-                      clock=lambda: now[0])
+    session = Session(load_model(None), sound, LiveSettings(gap=0.3), clock=lambda: now[0])
     marks = {}
     for index in range(answers):
-        for pitch in phrase_pitches(index):
-            for message in (mido.Message("note_on", note=pitch, velocity=90),
-                            mido.Message("note_off", note=pitch)):
-                session.handle(Event(now[0], message))
-                now[0] += NOTE / 2
-                session.tick(now[0])
-        while session.current is not None or session.phrase:  # the gap, then the answer
-            now[0] += 0.01
-            session.tick(now[0])
+        play_phrase(session, now, phrase_pitches(index))
         if index + 1 in (10, answers):
             marks[index + 1] = rss_mib()
     session.close()
@@ -103,4 +126,5 @@ def memory_over_a_long_session(answers=1000):
 
 if __name__ == "__main__":
     real_time_latencies()
+    long_phrases()
     memory_over_a_long_session()

@@ -464,6 +464,11 @@ def record(
                       "inside C3-B4")
 
 
+_TEMPO_FROM = {"phrase": "", "fixed": " fixed",
+               "previous": " as before: too few notes to hear a tempo",
+               "default": " by default: too few notes to hear a tempo"}
+
+
 class _LiveScreen:
     """Draws the conversation: what you played, then what the model answered."""
 
@@ -482,7 +487,8 @@ class _LiveScreen:
         console.print()
         self.line_open = False
         console.print(f"[bold]synth[/bold]  {events_to_names(exchange.answer)}  "
-                      f"[dim]({exchange.latency_ms:.1f} ms)[/dim]")
+                      f"[dim]({exchange.bpm:.0f} bpm{_TEMPO_FROM[exchange.bpm_from]}, "
+                      f"{exchange.latency_ms:.1f} ms)[/dim]")
 
     def finished(self, exchange) -> None:
         if exchange.interrupted:
@@ -500,19 +506,22 @@ def live(
         "out/live.wav]")] = None,
     gap: Annotated[float, typer.Option(help="Seconds with no key held that end a "
                                        "phrase.")] = 0.8,
-    respond: Annotated[Optional[int], typer.Option(help="Notes per answer \\[default: as many "
-                                                   "as the phrase had].")] = None,
+    respond: Annotated[Optional[int], typer.Option(help="Events (notes and rests) per answer "
+                                                   "\\[default: as many as the phrase "
+                                                   "had].")] = None,
     interrupt: Annotated[bool, typer.Option(help="Keys played during an answer cut it "
                                             "short.")] = True,
-    bpm: Annotated[float, typer.Option(help="Tempo of the answers (and of rests in your "
-                                       "phrases).")] = 150.0,
+    bpm: Annotated[Optional[float], typer.Option(
+        help="Fix the tempo of the answers (and of the grid your phrases are read on) "
+        "\\[default: follow yours, heard anew in each phrase].")] = None,
     temperature: Annotated[float, typer.Option(help="Below 1 safer, above 1 wilder.")] = 1.0,
     top_p: Annotated[float, typer.Option(help="Draw only from the most likely notes holding "
                                          "this much probability.")] = 1.0,
     seed: Annotated[Optional[int], typer.Option(help="Same seed, same answers to the same "
                                                 "playing.")] = None,
     log: Annotated[Optional[Path], typer.Option(help="Write one JSON line per answer "
-                                                "(phrase, answer, latency_ms).")] = None,
+                                                "(phrase, answer, their lengths, bpm, "
+                                                "latency_ms).")] = None,
     model: ModelDir = None,
     room_size: RoomSize = 0.5, wet: Wet = 0.22, cutoff: Cutoff = 7000.0, no_fx: NoFx = False,
     overwrite: Overwrite = False,
@@ -525,6 +534,7 @@ def live(
     from synth.inputs import open_input
     from synth.live import AnswerLog, LiveSettings, Session, default_output, open_output
     from synth.modelfile import load_model
+    from synth.songs import DEFAULT_BPM
 
     settings = LiveSettings(gap=gap, respond=respond, interrupt=interrupt, bpm=bpm,
                             sampling=Sampling(temperature, top_p, seed)).check()
@@ -538,7 +548,7 @@ def live(
         if output != "audio":
             console.print(f"No sound card found: the session is saved to {output[4:]}.")
     melody_model = load_model(model)
-    source = open_input(input, speed, hold=60.0 / bpm)
+    source = open_input(input, speed, hold=60.0 / (bpm or DEFAULT_BPM))
     answers = AnswerLog(log) if log else None
     try:
         sound = open_output(output, effects, time.monotonic(), overwrite)

@@ -2,13 +2,19 @@
 `gap` seconds the model answers with a continuation, conditioned on everything played and
 answered so far (the LSTM state carries on through the session), and listens again.
 
-Never imports TensorFlow: the model runs in NumPy (synth.generate). The answer is drawn,
-scheduled and its first audio block rendered (or first MIDI message sent) within a few
+The answer follows the player: the phrase's tempo and beat come from its onsets (synth.tempo)
+unless --bpm fixes the tempo, the phrase is read as events on that beat's grid, and the answer
+is played at that tempo from the player's next beat (the one after if the next is under
+20 ms away, so that the answer is always ready in time).
+
+Never imports TensorFlow: the model runs in NumPy (synth.generate). The answer is drawn and
+scheduled, and the output's next audio block rendered (or any message due sent), within a few
 milliseconds of the phrase end; `latency_ms` in the log measures exactly that span.
 """
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import json
@@ -24,12 +30,13 @@ from pathlib import Path
 import mido
 import numpy as np
 
-from synth import devices, files
+from synth import devices, files, tempo
 from synth.effects import REVERB_TAIL_SECONDS, Effects, Stream
 from synth.errors import SynthError
 from synth import events as ev
 from synth.generate import Melody, Sampling, continue_melody, restore
 from synth.inputs import Event, Input, Take, is_press, is_release
+from synth.midi import CHORD_SECONDS
 from synth.modelfile import Model
 from synth.notes import class_to_midi, in_range
 from synth.piano import DEFAULT_VELOCITY, RATE, Voices
@@ -38,6 +45,7 @@ from synth.songs import check_bpm
 BLOCK = 256  # frames per audio block: 5.8 ms at 44.1 kHz
 WAV_LAG = 0.02  # a session WAV is rendered this far behind the clock, so every note lands
 DEVICE_AHEAD = 4  # blocks queued for the sound card (23 ms)
+ON_BEAT_MARGIN = 0.02  # an answer never starts on a beat closer than this to the phrase end
 ANSWER = "answer"
 PLAYER = "player"
 
@@ -47,17 +55,18 @@ class LiveSettings:
     """How the model listens and answers."""
 
     gap: float = 0.8  # seconds with no key held that end a phrase
-    respond: int | None = None  # tokens per answer; None = as many as the phrase had
+    respond: int | None = None  # events per answer; None = as many as the phrase had
     interrupt: bool = True  # a key pressed during an answer cuts it short
-    bpm: float = 150.0
+    bpm: float | None = None  # a fixed tempo; None = the tempo of each phrase
     sampling: Sampling = field(default_factory=Sampling)
 
     def check(self) -> "LiveSettings":
         if not (0.05 <= self.gap <= 10 and math.isfinite(self.gap)):
             raise SynthError(f"--gap {self.gap:g} is out of range: expected 0.05-10 seconds")
         if self.respond is not None and not 1 <= self.respond <= 256:
-            raise SynthError(f"--respond {self.respond} is out of range: expected 1-256 notes")
-        check_bpm(self.bpm)
+            raise SynthError(f"--respond {self.respond} is out of range: expected 1-256 events")
+        if self.bpm is not None:
+            check_bpm(self.bpm)
         self.sampling.check()
         return self
 
@@ -206,13 +215,14 @@ class SoundOutput:
     def player_up(self, pitch: int, t: float) -> None:
         self.piano.up(pitch, self.frame(t), PLAYER)
 
-    def play(self, notes: Sequence[Strike], t: float) -> None:
-        """Schedule an answer starting at `t`; returns once its first block is rendered."""
-        start = self.frame(t)
+    def play(self, notes: Sequence[Strike], start: float, now: float) -> None:
+        """Schedule an answer starting at clock time `start` (now or later); returns once the
+        block due now is rendered, so the answer sounds on time from there on."""
+        first = self.frame(start)
         for note in notes:
-            self.piano.down(note.pitch, note.velocity, start + round(note.on * RATE), ANSWER)
-            self.piano.up(note.pitch, start + round(note.off * RATE), ANSWER)
-        self.render_to(start + BLOCK)
+            self.piano.down(note.pitch, note.velocity, first + round(note.on * RATE), ANSWER)
+            self.piano.up(note.pitch, first + round(note.off * RATE), ANSWER)
+        self.render_to(self.frame(now) + BLOCK)
 
     def cut(self, t: float) -> None:
         self.piano.cut(ANSWER, self.frame(t))
@@ -259,16 +269,17 @@ class MidiOutput:
     def player_up(self, pitch: int, t: float) -> None:
         pass
 
-    def play(self, notes: Sequence[Strike], t: float) -> None:
-        """Schedule an answer starting at `t`; returns once its first message is sent."""
+    def play(self, notes: Sequence[Strike], start: float, now: float) -> None:
+        """Schedule an answer starting at clock time `start`; returns once the messages due
+        `now` are sent."""
         for note in notes:
             for when, msg in ((note.on, mido.Message("note_on", note=note.pitch,
                                                      velocity=note.velocity,
                                                      channel=self.channel)),
                               (note.off - 1e-6, mido.Message("note_off", note=note.pitch,
                                                              channel=self.channel))):
-                heapq.heappush(self._schedule, (t + when, next(self._order), msg))
-        self.pump(t)
+                heapq.heappush(self._schedule, (start + when, next(self._order), msg))
+        self.pump(now)
 
     def cut(self, t: float) -> None:
         self._schedule = []
@@ -347,9 +358,22 @@ class Exchange:
     phrase: list[ev.Event]
     answer: list[ev.Event]
     latency_ms: float
-    played: int = 0  # answer tokens that sounded before a cut (all of them if not cut)
+    bpm: float  # the tempo of the phrase's grid and of the answer
+    start: float  # seconds from the start of the session to the answer's first event
+    bpm_from: str = tempo.PHRASE  # phrase, previous (phrase), default or fixed (--bpm)
+    played: int = 0  # answer events that sounded before a cut (all of them if not cut)
     interrupted: bool = False
     left_out: int = 0  # phrase notes outside C3-B4
+
+    @functools.cached_property
+    def seconds(self) -> float:
+        """How long the answer lasts (to the end of its last event); asked every block."""
+        return ev.total_beats(self.answer) * 60.0 / self.bpm
+
+    def begun(self, t: float) -> int:
+        """How many of the answer's events have begun `t` seconds into the session."""
+        elapsed = (t - self.start) * self.bpm / 60.0 * ev.QUARTERS_PER_BEAT
+        return sum(start <= elapsed + 1e-9 for start in ev.starts(self.answer))
 
     def record(self) -> dict:
         data = asdict(self)
@@ -359,6 +383,8 @@ class Exchange:
         data["answer_lengths"] = [e.beats for e in self.answer]
         data["latency_ms"] = round(self.latency_ms, 3)
         data["time"] = round(self.time, 3)
+        data["start"] = round(self.start, 4)
+        data["bpm"] = round(self.bpm, 2)
         return data
 
 
@@ -408,17 +434,15 @@ class Session:
         self.last_activity = -math.inf
         self.current: Exchange | None = None
         self.exchanges: list[Exchange] = []
+        self.last_bpm: float | None = None  # the tempo of the last phrase answered
         self.ending = ""
         self.ended_by = ""
 
-    def _answer_start(self) -> float:
-        return self.origin + self.current.time
-
     def _answer_end(self) -> float:
-        """When the answer in progress stops sounding."""
+        """When the answer in progress (or waiting for its first beat) stops sounding."""
         if self.current is None:
             return -math.inf
-        return self._answer_start() + ev.total_beats(self.current.answer) * 60.0 / self.settings.bpm
+        return self.origin + self.current.start + self.current.seconds
 
     def answering(self, now: float) -> bool:
         return self.current is not None and now < self._answer_end()
@@ -484,32 +508,41 @@ class Session:
             self.respond(now)
         self.output.pump(now)
 
+    def beat(self) -> tempo.Beat:
+        """The beat of the phrase so far: its tempo (or the fixed --bpm) and phase."""
+        onsets = [t for t, m in self.phrase if is_press(m)]
+        if self.settings.bpm is not None:
+            return tempo.fixed(onsets, self.settings.bpm, chord=CHORD_SECONDS)
+        return tempo.estimate(onsets, previous=self.last_bpm, chord=CHORD_SECONDS)
+
     def respond(self, now: float) -> Exchange | None:
-        """The phrase has ended: answer it. Latency runs from here to the first sound ready."""
+        """The phrase has ended: answer it on the player's beat. Latency runs from here to the
+        answer scheduled and the output's next block ready."""
         detected = time.perf_counter()
-        begin = self.phrase[0][0]
-        take = Take(bpm=self.settings.bpm,
-                    messages=[(t - begin, m) for t, m in self.phrase],
+        beat = self.beat()
+        begin = beat.before(self.phrase[0][0])  # the phrase's grid starts on a beat
+        take = Take(bpm=beat.bpm, messages=[(t - begin, m) for t, m in self.phrase],
                     seconds=self.last_activity - begin)
         velocities = [m.velocity for _, m in self.phrase if is_press(m)]
         self.phrase = []
-        tokens, outside = take.events()
-        if not tokens:
+        phrase, outside = take.events()
+        if not phrase:
             return None  # every note was outside C3-B4: nothing to answer
-        count = self.settings.respond or len(tokens)
-        answer = self.responder.answer(tokens, count)
+        self.last_bpm = beat.bpm
+        answer = self.responder.answer(phrase, self.settings.respond or len(phrase))
         velocity = int(statistics.median(velocities)) if velocities else DEFAULT_VELOCITY
-        self.output.play(answer_notes(answer, self.settings.bpm, velocity), now)
+        start = beat.next_beat(now, ON_BEAT_MARGIN)
+        self.output.play(answer_notes(answer, beat.bpm, velocity), start, now)
         latency = (time.perf_counter() - detected) * 1000.0
-        self.current = Exchange(time=now - self.origin, phrase=tokens, answer=answer,
-                                latency_ms=latency, played=len(answer), left_out=len(outside))
+        self.current = Exchange(time=now - self.origin, phrase=phrase, answer=answer,
+                                latency_ms=latency, bpm=beat.bpm, start=start - self.origin,
+                                bpm_from=beat.source, played=len(answer),
+                                left_out=len(outside))
         self.screen.answered(self.current)
         return self.current
 
     def _cut(self, t: float) -> None:
-        quarter = 60.0 / self.settings.bpm / ev.QUARTERS_PER_BEAT
-        elapsed = (t - self._answer_start()) / quarter
-        played = sum(start <= elapsed for start in ev.starts(self.current.answer))
+        played = self.current.begun(t - self.origin)
         self.output.cut(t)
         self.responder.heard(played)
         self._finish(played, interrupted=True)

@@ -8,17 +8,20 @@ import numpy as np
 import pytest
 import soundfile
 
-from conftest import random_weights
+from conftest import make_midi, random_weights
 from test_record import replay, synth_process, wait_for_output
+from synth.effects import Effects
 from synth.errors import SynthError
+from synth.events import Event as Ev, events_of, events_to_names, starts, total_beats
 from synth.generate import Melody, Sampling
 from synth.inputs import Event
-from synth.live import (BLOCK, DeviceSink, Exchange, LiveSettings, MidiOutput, NullSink,
-                        Responder, Session, SoundOutput, answer_notes)
-from synth.modelfile import Model
+from synth.live import (BLOCK, ON_BEAT_MARGIN, DeviceSink, Exchange, LiveSettings, MidiOutput,
+                        NullSink, Responder, Session, SoundOutput, answer_notes)
+from synth.modelfile import Model, save_model
 from synth.piano import RATE
+from synth.songs import DEFAULT_BPM
 
-C4, D4, E4, G4 = 60, 62, 64, 67
+C4, D4, E4, F4, G4 = 60, 62, 64, 65, 67
 
 
 def phrases(count, notes_per_phrase=3, note=0.15, pause=1.0, first=C4):
@@ -41,70 +44,189 @@ def rms(audio, start, end):
     return float(np.sqrt(np.mean(part ** 2))) if len(part) else 0.0
 
 
+def answer_seconds(entry):
+    return sum(entry["answer_lengths"]) * 60.0 / entry["bpm"]
+
+
+def steady_weights():
+    """A tiny random model whose answers hold no rests and only 1/2, 1 and 2 beat lengths, so
+    that a test can tell how long they last."""
+    weights = random_weights(seed=7)
+    weights["length_bias"][:] = -30.0
+    weights["length_bias"][[1, 3, 7]] = 0.0  # length class k is k + 1 quarter beats
+    weights["dense_bias"][0] = -30.0  # class 0: the rest
+    return weights
+
+
+@pytest.fixture
+def steady_model(tmp_path):
+    folder = tmp_path / "steady-model"
+    save_model(folder, steady_weights(), {"start_probs": [0.0] + [1 / 24] * 24})
+    return folder
+
+
+FRAME, STEP = 1024, 128  # the onset detector's spectra: 23 ms windows, 2.9 ms apart
+
+
+def audio_onsets(audio, threshold=0.22):
+    """Onset times (s) in a recording, by spectral flux: where the log spectrum grows most
+    from one window to the next (a new note), peaks above `threshold` of the highest one,
+    at most one per 50 ms. A time comes out a few ms late, the same for every note."""
+    mono = audio.mean(axis=1) if audio.ndim == 2 else audio
+    mono = np.concatenate([np.zeros(FRAME), mono])
+    frames = np.lib.stride_tricks.sliding_window_view(mono, FRAME)[::STEP]
+    spectra = np.log1p(100 * np.abs(np.fft.rfft(frames * np.hanning(FRAME), axis=1)))
+    flux = np.maximum(np.diff(spectra, axis=0), 0.0).sum(axis=1)
+    flux /= flux.max()
+    kept: list[int] = []
+    for i in range(1, len(flux) - 1):
+        if flux[i] < threshold or flux[i] < flux[i - 1] or flux[i] <= flux[i + 1]:
+            continue
+        if kept and (i - kept[-1]) * STEP <= 0.05 * RATE:
+            if flux[i] > flux[kept[-1]]:
+                kept[-1] = i
+            continue
+        kept.append(i)
+    return (np.array(kept) + 1) * STEP / RATE
+
+
+@pytest.mark.parametrize("bpm", [80, 160])
+def test_the_onset_detector_finds_struck_notes_where_they_are(bpm):
+    from synth.piano import Performance, render_notes
+
+    song = [Ev(13, 4), Ev(17, 2), Ev(10, 2), Ev(22, 8), Ev(0, 4), Ev(13, 2), Ev(13, 4),
+            Ev(14, 2), Ev(15, 2), Ev(1, 4), Ev(24, 8)]
+    expected = [s * 15 / bpm for s, e in zip(starts(song), song) if not e.is_rest]
+    found = audio_onsets(render_notes(song, Performance(bpm=bpm)))
+    assert len(found) == len(expected)
+    assert 0 <= found[0] < 0.02
+    assert np.max(np.abs(found - found[0] - expected)) < 0.01
+
+
 @pytest.mark.slow
-def test_live_answers_each_phrase_and_saves_the_session(cli, tmp_path, tiny_model):
+@pytest.mark.parametrize("bpm", [80, 160])
+def test_live_answers_in_the_players_tempo_on_the_players_beat(cli, tmp_path, steady_model,
+                                                                bpm):
+    # Five notes on the beat, each held 0.9 beat, in a MIDI file at this tempo.
+    pitches = [C4, D4, E4, F4, G4]
+    source = make_midi(tmp_path / "p.mid", [[(b, b + 0.9, p) for b, p in enumerate(pitches)]],
+                       tempos=[(0.0, bpm)])
+    code, out, err = cli("live", "--input", f"replay:{source}", "--model", steady_model,
+                         "--output", "wav:session.wav", "--log", "log.jsonl", "--gap", 0.3,
+                         "--respond", 3, "--seed", 1, "--no-fx")
+    assert code == 0, err
+    [entry] = read_log("log.jsonl")
+    assert entry["bpm"] == pytest.approx(bpm, rel=0.03) and entry["bpm_from"] == "phrase"
+    assert entry["phrase"] == [13, 15, 17, 18, 20] and entry["phrase_lengths"] == [1.0] * 5
+    assert len(entry["answer"]) == 3 and 0 not in entry["answer"]
+    answer = [Ev(c, round(b * 4)) for c, b in zip(entry["answer"], entry["answer_lengths"])]
+    assert f"{events_to_names(answer)}  ({entry['bpm']:.0f} bpm" in out
+
+    audio, _ = soundfile.read("session.wav")
+    found = audio_onsets(audio)
+    assert len(found) == 5 + 3
+    player, heard = found[:5], found[5:]
+    # The player's beat grid, from their own notes in the recording.
+    period = 60.0 / bpm
+    phase = np.mean(player - period * np.arange(5))
+    assert np.max(np.abs(player - phase - period * np.arange(5))) < 0.01
+    # The first answer note: the first beat after the phrase end (its last key up + the gap)
+    # that is at least 20 ms away, within 20 ms.
+    phrase_end = phase + 4.9 * period + 0.3
+    beat = np.ceil((phrase_end + ON_BEAT_MARGIN - phase) / period)
+    assert abs(heard[0] - (phase + beat * period)) < 0.02
+    # The rest of the answer on the grid its lengths make at the logged tempo.
+    expected = np.array(starts(answer)) * 60.0 / entry["bpm"] / 4
+    assert np.max(np.abs(heard - heard[0] - expected)) < 0.015
+    # The log's start agrees with the recording (the log counts from the session's start, the
+    # recording from its own, a few ms apart).
+    assert entry["start"] - entry["time"] == pytest.approx(
+        heard[0] - (phase + 4.9 * period + 0.3), abs=0.02)
+
+
+@pytest.mark.slow
+def test_live_answers_each_phrase_and_saves_the_session(cli, tmp_path, steady_model):
     notes = phrases(3, pause=1.5)
     code, out, err = cli("live", "--input", replay(tmp_path / "p.mid", notes), "--model",
-                         tiny_model, "--output", "wav:session.wav", "--log", "log.jsonl",
+                         steady_model, "--output", "wav:session.wav", "--log", "log.jsonl",
                          "--gap", 0.3, "--bpm", 400, "--seed", 1)
     assert code == 0, err
     log = read_log("log.jsonl")
     assert [entry["phrase"] for entry in log] == [[13, 15, 17], [14, 16, 18], [15, 17, 19]]
     for entry in log:
-        assert len(entry["answer"]) == 3  # as many as the phrase had
-        assert all(0 <= t <= 24 for t in entry["answer"])
+        # A note every beat at 400 bpm, the last held 0.8 beat: on the quarter-beat grid.
+        assert entry["phrase_lengths"] == [1.0, 1.0, 0.75]
+        assert len(entry["answer"]) == len(entry["answer_lengths"]) == 3  # as many as played
+        assert all(1 <= c <= 24 for c in entry["answer"])
+        assert set(entry["answer_lengths"]) <= {0.5, 1.0, 2.0}
         assert 0 < entry["latency_ms"] < 1000 and entry["played"] == 3
         assert not entry["interrupted"]
+        assert entry["bpm"] == 400 and entry["bpm_from"] == "fixed"
+        # The answer waits for the next beat (0.15 s apart), never under 20 ms away.
+        assert ON_BEAT_MARGIN - 0.001 <= entry["start"] - entry["time"] <= 0.15 + 0.021
     # Each phrase ends 0.3 s (the gap) after its last key came up.
     ends = [notes[3 * p + 2][1] + 0.3 for p in range(3)]
     assert [entry["time"] for entry in log] == pytest.approx(ends, abs=0.1)
-    assert "you" in out and "synth" in out and "C4 D4 E4" in out
+    assert "you" in out and "synth" in out and "C4 D4 E4" in out and "400 bpm fixed" in out
     # The WAV holds the player and the answers, each where it happened.
     audio, rate = soundfile.read("session.wav")
     assert rate == RATE and audio.shape[1] == 2
-    assert len(audio) / RATE == pytest.approx(notes[-1][1] + 0.3 + 3 * 0.15 + 1.0, abs=0.6)
-    for p, end in enumerate(ends):
-        start = notes[3 * p][0]
+    last = log[-1]
+    assert len(audio) / RATE == pytest.approx(
+        last["start"] + answer_seconds(last) + 1.0, abs=0.6)
+    for p, entry in enumerate(log):
+        start, end = notes[3 * p][0], entry["start"] + answer_seconds(entry)
         assert rms(audio, start + 0.02, start + 0.4) > 0.01  # the phrase
-        assert rms(audio, end + 0.02, end + 0.4) > 0.01  # the answer
-        silent_from = end + 0.45 + 0.35  # the answer and its release have rung out
-        assert rms(audio, silent_from, silent_from + 0.2) < rms(audio, end, end + 0.4) / 3
+        assert rms(audio, entry["start"] + 0.02, entry["start"] + 0.3) > 0.01  # the answer
+        silent_from = end + 0.35  # the answer and its release have rung out
+        assert rms(audio, silent_from, silent_from + 0.2) < rms(
+            audio, entry["start"], entry["start"] + 0.3) / 3
     assert np.max(np.abs(audio)) < 10 ** (-1 / 20) + 1e-3
 
 
 @pytest.mark.slow
-def test_same_seed_same_answers_and_respond_sets_the_length(cli, tmp_path, tiny_model):
-    source = replay(tmp_path / "p.mid", phrases(2, pause=0.5))
+def test_same_seed_same_answers_and_respond_sets_the_length(cli, tmp_path, steady_model):
+    source = replay(tmp_path / "p.mid", phrases(2, pause=1.0))
     logs = []
     for name in ("a", "b"):
-        assert cli("live", "--input", source, "--model", tiny_model, "--output",
+        assert cli("live", "--input", source, "--model", steady_model, "--output",
                    f"wav:{name}.wav", "--log", f"{name}.jsonl", "--gap", 0.2, "--bpm", 400,
                    "--seed", 5, "--respond", 2)[0] == 0
         logs.append(read_log(f"{name}.jsonl"))
-    assert [e["answer"] for e in logs[0]] == [e["answer"] for e in logs[1]]
+    for key in ("answer", "answer_lengths", "bpm"):
+        assert [e[key] for e in logs[0]] == [e[key] for e in logs[1]]
     assert [len(e["answer"]) for e in logs[0]] == [2, 2]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("interrupt", [True, False])
-def test_playing_during_an_answer_cuts_it_short(cli, tmp_path, tiny_model, interrupt):
-    # A 16-note answer at 150 bpm lasts 6.4 s; the second phrase starts 1.5 s into it.
+def test_playing_during_an_answer_cuts_it_short(cli, tmp_path, steady_model, interrupt):
+    # 12 events of 1/2 to 2 beats at 150 bpm last 2.4 s or more; the second phrase starts
+    # about 1.5 s after the first answer does.
     notes = phrases(2, pause=1.8)
-    args = ["live", "--input", replay(tmp_path / "p.mid", notes), "--model", tiny_model,
-            "--output", "wav:s.wav", "--log", "log.jsonl", "--gap", 0.3, "--respond", 16,
-            "--seed", 2]
+    args = ["live", "--input", replay(tmp_path / "p.mid", notes), "--model", steady_model,
+            "--output", "wav:s.wav", "--log", "log.jsonl", "--gap", 0.3, "--respond", 12,
+            "--bpm", 150, "--seed", 2]
     code, out, err = cli(*args, *([] if interrupt else ["--no-interrupt"]))
     assert code == 0, err
     first, second = read_log("log.jsonl")
     if interrupt:
-        assert first["interrupted"] and 2 <= first["played"] <= 6
+        assert first["interrupted"] and 1 <= first["played"] < 12
         assert "cut short" in out
+        # Cut where the second phrase began: the events begun by then, by their lengths.
+        cut = first["time"] + notes[3][0] - notes[2][1] - 0.3
+        begun = (cut - first["start"]) * 150 / 60
+        onsets = np.concatenate([[0.0], np.cumsum(first["answer_lengths"])])
+        near = np.abs(onsets - begun) < 0.05  # an event starting right then may go either way
+        expected = int(np.sum(onsets <= begun))
+        assert first["played"] in ({expected, expected - 1} if near.any() else {expected})
         # The second answer came right after the second phrase.
         assert second["time"] == pytest.approx(notes[5][1] + 0.3, abs=0.1)
     else:
-        assert not first["interrupted"] and first["played"] == 16
+        assert not first["interrupted"] and first["played"] == 12
         # The second phrase waits for the first answer to finish before it is answered.
-        assert second["time"] == pytest.approx(first["time"] + 6.4, abs=0.1)
+        assert second["time"] == pytest.approx(first["start"] + answer_seconds(first),
+                                               abs=0.02)
     assert second["phrase"] == [14, 16, 18]
 
 
@@ -143,6 +265,8 @@ def test_without_a_sound_card_the_session_goes_to_a_wav(cli, tmp_path, tiny_mode
     (["--gap", "0"], "--gap"),
     (["--respond", "0"], "--respond"),
     (["--bpm", "1000"], "--bpm"),
+    (["--bpm", "0"], "--bpm"),
+    (["--bpm", "nan"], "--bpm"),
     (["--temperature", "0"], "--temperature"),
     (["--log", "log.csv"], "expected a .jsonl file"),
     (["--input", "replay:nothing.mid"], "nothing.mid: no such file"),
@@ -186,8 +310,8 @@ def test_a_broken_model_is_refused(cli, tmp_path):
 
 
 class Clock:
-    def __init__(self):
-        self.now = 0.0
+    def __init__(self, now=0.0):
+        self.now = now
 
     def __call__(self):
         return self.now
@@ -206,6 +330,7 @@ class Recorder:
 
     def __init__(self):
         self.calls = []
+        self.notes = []
 
     def player_down(self, pitch, velocity, t):
         self.calls.append(("down", pitch, t))
@@ -213,8 +338,9 @@ class Recorder:
     def player_up(self, pitch, t):
         self.calls.append(("up", pitch, t))
 
-    def play(self, notes, t):
-        self.calls.append(("play", [n.pitch for n in notes], t))
+    def play(self, notes, start, now):
+        self.notes.append(notes)
+        self.calls.append(("play", [n.pitch for n in notes], start, now))
 
     def cut(self, t):
         self.calls.append(("cut", t))
@@ -229,8 +355,22 @@ class Recorder:
         return []
 
 
-def model():
-    return Model(random_weights(seed=4), {"start_probs": [0.0] + [1 / 24] * 24})
+def model(weights=None):
+    return Model(weights or random_weights(seed=4), {"start_probs": [0.0] + [1 / 24] * 24})
+
+
+def play_phrase(session, clock, beats, bpm, start=0.0):
+    """Play notes at these beats, each held for 90% of the time to the next (the last 0.9
+    beat), then let the gap pass: the session answers."""
+    period = 60.0 / bpm
+    ends = [b + 0.9 * (after - b) for b, after in zip(beats, beats[1:])] + [beats[-1] + 0.9]
+    for index, (beat, end) in enumerate(zip(beats, ends)):
+        pitch = [C4, E4, G4, D4, F4][index % 5]
+        session.handle(press(start + beat * period, pitch))
+        session.handle(lift(start + end * period, pitch))
+    clock.now = start + ends[-1] * period + session.settings.gap + 0.001  # the next tick
+    session.tick(clock.now)
+    return session.current
 
 
 def test_a_phrase_ends_only_after_the_gap_with_no_key_held():
@@ -248,45 +388,119 @@ def test_a_phrase_ends_only_after_the_gap_with_no_key_held():
     assert session.current is None
     clock.now = 1.8
     session.tick(1.8)
-    assert session.current.phrase == [13, 17] and len(session.current.answer) == 2
-    assert output.calls[-1][0] == "play" and output.calls[-1][2] == 1.8
+    # At 120 bpm a quarter beat is 0.125 s: C4 lasts until E4 (3 quarters), E4 is held 0.9 s.
+    assert session.current.phrase == [Ev(13, 3), Ev(17, 7)] and len(session.current.answer) == 2
+    # The grid runs through the two onsets (0.0 and 0.4 s: 3.2 quarters apart) in the middle:
+    # beats at 0.0125 + k * 0.5 s, and the answer starts on the first after the phrase end.
+    assert output.calls[-1][0] == "play" and output.calls[-1][2:] == (pytest.approx(2.0125), 1.8)
+    assert session.current.start == pytest.approx(2.0125) and session.current.bpm == 120
 
 
-def test_the_end_of_the_input_lets_held_keys_go_and_answers_the_last_phrase():
+@pytest.mark.parametrize("bpm", [80, 125, 160])
+def test_the_answer_is_played_in_the_tempo_and_on_the_beat_of_the_phrase(bpm):
     clock, output = Clock(), Recorder()
-    session = Session(model(), output, LiveSettings(gap=0.2), clock=clock)
-    session.handle(press(0.0, C4))  # never released in the file
-    session.handle(Event(1.0, None, "end of the replayed file"))
-    clock.now = 1.25
-    session.tick(1.25)
-    assert session.current.phrase == [13] and ("up", C4, 1.0) in output.calls
-    clock.now = 5.0
-    session.tick(5.0)
-    assert session.current is None and len(session.exchanges) == 1
+    session = Session(model(), output, LiveSettings(gap=0.3), clock=clock)
+    beats = [0, 1, 2, 2.5, 3, 4, 6]  # quarters, two eighths, a half note
+    exchange = play_phrase(session, clock, beats, bpm, start=1.0)
+    assert exchange.bpm == pytest.approx(bpm) and exchange.bpm_from == "phrase"
+    assert [e.quarters for e in exchange.phrase] == [4, 4, 2, 2, 4, 8, 4]  # the last held 0.9
+    period = 60.0 / bpm
+    beat = (exchange.start + session.origin - 1.0) / period
+    assert beat == pytest.approx(round(beat))  # on the player's grid
+    assert ON_BEAT_MARGIN <= exchange.start - exchange.time < ON_BEAT_MARGIN + period
+    # Every note held for its length at that tempo, from the answer's start.
+    [notes] = output.notes
+    quarter = period / 4
+    answer = exchange.answer
+    assert [(n.on, n.off, n.pitch, n.velocity) for n in notes] == [
+        (pytest.approx(s * quarter), pytest.approx((s + e.quarters) * quarter), 47 + e.cls, 80)
+        for e, s in zip(answer, starts(answer)) if e.cls != 0]
+    assert exchange.seconds == pytest.approx(total_beats(answer) * period)
+
+
+def test_the_answer_lasts_its_lengths_from_its_start():
+    clock, output = Clock(), Recorder()
+    session = Session(model(), output, LiveSettings(gap=0.3), clock=clock)
+    exchange = play_phrase(session, clock, [0, 1, 2, 3], 100)
+    end = session.origin + exchange.start + exchange.seconds
+    for t in (exchange.time + 0.001, end - 0.001):
+        clock.now = t
+        session.tick(t)
+        assert session.current is exchange
+    clock.now = end
+    session.tick(end)
+    assert session.current is None and exchange.played == len(exchange.answer)
+    assert not exchange.interrupted
+
+
+def test_too_few_notes_take_the_previous_tempo_or_the_default():
+    clock, output = Clock(), Recorder()
+    session = Session(model(), output, LiveSettings(gap=0.3, interrupt=False), clock=clock)
+    first = play_phrase(session, clock, [0, 1], 100)
+    assert first.bpm == DEFAULT_BPM and first.bpm_from == "default"
+    clock.now = session.origin + first.start + first.seconds
+    session.tick(clock.now)
+    second = play_phrase(session, clock, [0, 1, 2, 3], 100, start=clock.now + 1)
+    assert second.bpm == pytest.approx(100) and second.bpm_from == "phrase"
+    clock.now = session.origin + second.start + second.seconds
+    session.tick(clock.now)
+    onset = clock.now + 1
+    third = play_phrase(session, clock, [0], 100, start=onset)
+    assert third.bpm == pytest.approx(100) and third.bpm_from == "previous"
+    # One note starts the grid: the answer comes on a beat of that tempo after it.
+    beats = (third.start - onset) / 0.6
+    assert beats == pytest.approx(round(beats)) and beats >= 1
+
+
+def test_a_key_pressed_before_the_answers_first_beat_cuts_all_of_it():
+    clock, output = Clock(), Recorder()
+    session = Session(model(), output, LiveSettings(gap=0.3), clock=clock)
+    exchange = play_phrase(session, clock, [0, 1, 2, 3], 60)  # beats 1 s apart: a long wait
+    assert exchange.start - exchange.time > 0.5
+    session.handle(press(clock.now + 0.1, E4))
+    assert exchange.interrupted and exchange.played == 0 and session.current is None
+    assert ("cut", pytest.approx(clock.now + 0.1)) in output.calls
+
+
+def test_a_cut_counts_the_events_begun_by_their_real_lengths():
+    clock, output = Clock(now=1000.0), Recorder()  # the session starts at 1000 s
+    weights = steady_weights()
+    session = Session(model(weights), output,
+                      LiveSettings(gap=0.3, respond=8, sampling=Sampling(seed=1)), clock=clock)
+    exchange = play_phrase(session, clock, [0, 1, 2, 3], 120, start=1001.0)
+    onsets = [session.origin + exchange.start + s * 0.125 for s in starts(exchange.answer)]
+    assert len(set(e.quarters for e in exchange.answer)) > 1  # lengths that differ
+    cut = onsets[3] + 0.01  # just after the fourth event began
+    session.handle(press(cut, E4))
+    assert exchange.interrupted and exchange.played == 4
 
 
 def test_the_melody_state_carries_through_the_session():
     responder = Responder(model(), Sampling(seed=3))
-    first = responder.answer([13, 17, 20], 4)
-    second = responder.answer([15, 18], 3)
+    phrase1, phrase2 = events_of([13, 17, 20]), [Ev(15, 2), Ev(18, 6)]
+    first = responder.answer(phrase1, 4)
+    second = responder.answer(phrase2, 3)
+    assert len(first) == 4 and len(second) == 3
     fresh = Melody(model())
-    fresh.feed([13, 17, 20] + first + [15, 18] + second)
+    fresh.feed(phrase1 + first + phrase2 + second)
     assert np.allclose(responder.melody.h, fresh.h) and np.allclose(responder.melody.c, fresh.c)
 
 
 def test_a_cut_answer_is_remembered_only_as_far_as_it_sounded():
     responder = Responder(model(), Sampling(seed=3))
-    answer = responder.answer([13, 17, 20], 6)
+    phrase = [Ev(13, 4), Ev(17, 2), Ev(20, 8)]
+    answer = responder.answer(phrase, 6)
     responder.heard(2)
     fresh = Melody(model())
-    fresh.feed([13, 17, 20] + answer[:2])
+    fresh.feed(phrase + answer[:2])
     assert np.allclose(responder.melody.h, fresh.h) and np.allclose(responder.melody.c, fresh.c)
 
 
-def test_answers_hold_each_note_until_the_next_token():
-    notes = answer_notes([13, 0, 17, 17], bpm=120, velocity=70)
+def test_answers_hold_each_note_for_its_length():
+    notes = answer_notes([Ev(13, 2), Ev(0, 4), Ev(17, 4), Ev(17, 2), Ev(20, 6)], bpm=120,
+                         velocity=70)
     assert [(n.on, n.off, n.pitch, n.velocity) for n in notes] == [
-        (0.0, 0.5, 60, 70), (1.0, 1.5, 64, 70), (1.5, 2.0, 64, 70)]
+        (0.0, 0.25, 60, 70), (0.75, 1.25, 64, 70), (1.25, 1.5, 64, 70), (1.5, 2.25, 67, 70)]
 
 
 def test_sound_output_has_the_answer_ready_when_play_returns():
@@ -298,11 +512,26 @@ def test_sound_output_has_the_answer_ready_when_play_returns():
     rendered = len(blocks)
     assert rendered * BLOCK >= int((1.0 - sink.lag) * RATE) - BLOCK
     assert all(np.max(np.abs(b)) == 0 for b in blocks)  # nothing played yet
-    sound.play(answer_notes([13, 17], 150, 90), t=1.0)
+    sound.play(answer_notes(events_of([13, 17]), 150, 90), start=1.0, now=1.0)
     assert np.max(np.abs(np.concatenate(blocks[rendered:]))) > 0.01  # first answer block
     sound.cut(1.1)
     sound.close()
     assert not sound.piano.busy()
+
+
+def test_sound_output_starts_a_later_answer_on_its_frame():
+    sink = NullSink()
+    blocks = []
+    sink.write = blocks.append
+    sound = SoundOutput(sink, Effects(enabled=False), origin=0.0)
+    sound.pump(1.0)
+    sound.play(answer_notes(events_of([13, 17]), 150, 90), start=1.3, now=1.0)
+    ready = sum(len(b) for b in blocks)
+    assert ready < 1.3 * RATE  # only what is due now was rendered
+    sound.close()
+    audio = np.concatenate(blocks)[:, 0]
+    first = np.flatnonzero(np.abs(audio) > 1e-4)[0]
+    assert 0 <= first - round(1.3 * RATE) < 0.002 * RATE
 
 
 def test_midi_output_sends_the_answer_on_time_and_cuts_it():
@@ -319,11 +548,13 @@ def test_midi_output_sends_the_answer_on_time_and_cuts_it():
 
     port = Port()
     out = MidiOutput(port)
-    out.play(answer_notes([13, 17, 20], 120, 90), t=10.0)
-    assert [(m.type, m.note) for m in port.sent] == [("note_on", 60)]  # ready at once
+    out.play(answer_notes([Ev(13, 2), Ev(17, 4), Ev(20, 4)], 120, 90), start=10.5, now=10.0)
+    assert port.sent == [] and out.next_due() == 10.5  # waiting for its beat
     out.pump(10.5)
+    assert [(m.type, m.note) for m in port.sent] == [("note_on", 60)]
+    out.pump(10.75)
     assert [(m.type, m.note) for m in port.sent[1:]] == [("note_off", 60), ("note_on", 64)]
-    out.cut(10.6)
+    out.cut(10.9)
     assert [(m.type, m.note) for m in port.sent[3:]] == [("note_off", 64)]
     out.pump(20.0)
     out.close()
@@ -365,8 +596,11 @@ def test_a_device_that_fails_is_reported():
 
 
 def test_exchange_log_lines_are_plain_json():
-    exchange = Exchange(time=1.23456, phrase=[13], answer=[17, 0], latency_ms=1.23456,
-                        played=2)
-    assert exchange.record() == {"time": 1.235, "phrase": [13], "answer": [17, 0],
-                                 "latency_ms": 1.235, "played": 2, "interrupted": False,
-                                 "left_out": 0}
+    exchange = Exchange(time=1.23456, phrase=[Ev(13, 2)], answer=[Ev(17, 6), Ev(0, 4)],
+                        latency_ms=1.23456, bpm=91.23456, start=1.55556, played=2)
+    assert json.loads(json.dumps(exchange.record())) == {
+        "time": 1.235, "phrase": [13], "answer": [17, 0], "latency_ms": 1.235,
+        "bpm": 91.23, "start": 1.5556, "bpm_from": "phrase", "played": 2,
+        "interrupted": False, "left_out": 0, "phrase_lengths": [0.5],
+        "answer_lengths": [1.5, 1.0]}
+    assert exchange.seconds == pytest.approx(2.5 * 60 / 91.23456)
