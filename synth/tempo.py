@@ -24,15 +24,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from synth.events import QUARTERS_PER_BEAT as QUARTERS
+from synth.midi import CHORD_SECONDS as CHORD
 from synth.songs import DEFAULT_BPM
 
-QUARTERS = 4  # the grid: a quarter of a beat, as in synth.events
 SLOWEST, FASTEST = 30.0, 300.0  # candidate tempi
 STEP = 1.005  # candidates 0.5% apart: a 32-quarter interval still reads right between two
 USUAL = (60.0, 180.0)  # no preference inside, a log-Gaussian fall-off outside
 USUAL_WIDTH = 0.35  # octaves: 47 and 230 bpm are one standard deviation out
 TIMING = 0.03  # seconds: how far a human's onsets stray from the grid (standard deviation)
-CHORD = 0.04  # onsets closer than this are one chord, as record and import count them
 MIN_ONSETS = 3
 RECENT = 64  # only the last onsets count: the player's tempo now, and a bounded cost
 
