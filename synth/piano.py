@@ -8,8 +8,8 @@ timing and velocity wobble.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,23 +35,42 @@ class Performance:
     seed: int | None = None
 
 
-@functools.lru_cache(maxsize=1)
-def samples() -> dict[int, np.ndarray]:
-    """The recorded notes, MIDI number -> mono float32 at 44.1 kHz (loaded once)."""
+LOWEST, HIGHEST = 48, 71  # the sampled keys, C3-B4
+_decoded: dict[int, np.ndarray] = {}
+
+
+def sample(midi: int) -> np.ndarray:
+    """One recorded note, MIDI number -> mono float32 at 44.1 kHz (decoded once)."""
+    if midi not in _decoded:
+        _decoded[midi] = _decode(midi)
+    return _decoded[midi]
+
+
+def _decode(midi: int) -> np.ndarray:
     import soundfile
 
-    loaded = {}
-    for midi in range(48, 72):
-        path = SAMPLES / f"{midi}.flac"
-        try:
-            audio, rate = soundfile.read(path, dtype="float32")
-        except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError, OSError
-            raise SynthError(f"{path}: the piano sample cannot be read ({exc}); "
-                             "reinstall synth") from None
-        if rate != RATE:
-            raise SynthError(f"{path}: sample rate {rate}, expected {RATE}; reinstall synth")
-        loaded[midi] = audio
-    return loaded
+    path = SAMPLES / f"{midi}.flac"
+    try:
+        audio, rate = soundfile.read(path, dtype="float32")
+    except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError, OSError
+        raise SynthError(f"{path}: the piano sample cannot be read ({exc}); "
+                         "reinstall synth") from None
+    if rate != RATE:
+        raise SynthError(f"{path}: sample rate {rate}, expected {RATE}; reinstall synth")
+    return audio
+
+
+def samples(pitches: Iterable[int] = range(LOWEST, HIGHEST + 1)) -> dict[int, np.ndarray]:
+    """The recorded notes of `pitches` (all of them by default), MIDI number -> audio.
+
+    Decoding is most of the cost, and libsndfile releases the GIL, so two threads share it.
+    """
+    wanted = sorted(set(pitches))
+    missing = [midi for midi in wanted if midi not in _decoded]
+    if len(missing) > 1:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(sample, missing))
+    return {midi: sample(midi) for midi in wanted}
 
 
 def _release_curve(length: int) -> np.ndarray:
@@ -95,8 +114,8 @@ class Voices:
     block by block (for live play) or all at once (for songs). Releases fade out over
     RELEASE_SECONDS with a raised cosine, so stopping a note never clicks."""
 
-    def __init__(self) -> None:
-        self.bank = samples()
+    def __init__(self, bank: dict[int, np.ndarray] | None = None) -> None:
+        self.bank = samples() if bank is None else bank  # MIDI pitch -> sample
         self.release_frames = int(RELEASE_SECONDS * RATE)
         self.curve = _release_curve(self.release_frames)
         self.voices: list[_Voice] = []
@@ -134,6 +153,7 @@ class Voices:
         """The next `frames` frames of sound, mono float32."""
         begin, stop = self.position, self.position + frames
         out = np.zeros(frames, dtype=np.float32)
+        scratch = np.empty(0, dtype=np.float32)  # one buffer for every note's segment
         alive = []
         for voice in self.voices:
             end = voice.end(self.release_frames)
@@ -143,7 +163,10 @@ class Voices:
             a, b = max(begin, voice.start), min(stop, end)
             if a >= b:
                 continue
-            segment = voice.sample[a - voice.start : b - voice.start] * np.float32(voice.gain)
+            if len(scratch) < b - a:
+                scratch = np.empty(max(b - a, min(frames, len(voice.sample))), dtype=np.float32)
+            segment = np.multiply(voice.sample[a - voice.start : b - voice.start],
+                                  np.float32(voice.gain), out=scratch[: b - a])
             if voice.release is not None and b > voice.release:
                 fade = max(a, voice.release)
                 segment[fade - a :] *= self.curve[fade - voice.release : b - voice.release]
@@ -169,7 +192,7 @@ def render_notes(events: Sequence[Event], performance: Performance = Performance
         rng = np.random.default_rng(None if performance.seed is None else performance.seed + 1)
         velocities = velocities + rng.normal(0.0, 7.0 * performance.humanize, len(velocities))
     velocities = np.clip(velocities, 1, 127)
-    piano = Voices()
+    piano = Voices(samples(class_to_midi(int(e.cls)) for e in events if not e.is_rest))
     end = 0
     for index, (event, start) in enumerate(zip(events, starts(events))):
         end = round((start + event.quarters) * quarter)

@@ -149,3 +149,66 @@ def test_restoring_a_trail_state_continues_exactly_as_before():
     fresh = Melody(model)
     restore(fresh, trail[5])
     assert again == continue_melody(fresh, 10, Sampling(seed=2), np.random.default_rng(2))
+
+
+def loud_song(n=60):
+    rng = np.random.default_rng(9)
+    return [Event(int(c), int(q)) for c, q in zip(rng.integers(1, 25, n), rng.choice([1, 2, 4], n))]
+
+
+def test_the_chain_block_by_block_is_one_pass_over_the_whole_song():
+    """Streaming blocks (with the limiter on its own thread) changes no sample."""
+    import pedalboard
+
+    from synth import effects
+    from synth.piano import RATE, render_notes
+
+    settings = effects.Effects()
+    dry = render_notes(loud_song())
+    tail = int(effects.REVERB_TAIL_SECONDS * settings.room_size * RATE)
+    padded = np.concatenate([dry, np.zeros(tail, dtype=np.float32)])[None, :]
+    assert padded.shape[1] > 2 * effects.BLOCK  # several blocks, and a part-block at the end
+    filtered = effects._lowpass(settings)(padded, RATE)
+    whole = pedalboard.Pedalboard([effects._reverb(settings), effects._limiter()])(
+        np.repeat(filtered, 2, axis=0), RATE)
+    assert np.array_equal(effects._chain(dry, padded.shape[1], RATE, settings), whole)
+
+
+def test_the_song_peaks_at_or_below_the_ceiling():
+    from synth.effects import CEILING_DB, Effects, apply, db
+    from synth.piano import RATE, Performance, render_notes
+
+    dry = render_notes(loud_song(), Performance(bpm=400), velocities=[127] * 60) * 4
+    audio = apply(dry, RATE, Effects())
+    assert db(np.abs(audio).max()) <= CEILING_DB + 1e-6
+    assert audio.shape[1] == 2
+
+
+def test_wav_samples_are_the_ones_soundfile_would_write(tmp_path):
+    import soundfile
+
+    from synth.audio import pcm16, save_audio
+
+    rng = np.random.default_rng(0)
+    edges = [0.0, -1e-12, 7.6e-6 / 32768, -7.6e-6 / 32768, -8e-6 / 32768, 0.5 / 32768,
+             -0.5 / 32768, 1.0, -1.0, 1.5, -1.5, 0.99999994]
+    mono = np.concatenate([edges, rng.uniform(-1.1, 1.1, 200_000),
+                           np.arange(-3000, 3000) / 1000 / 32768]).astype(np.float32)
+    audio = np.stack([mono, mono[::-1]]).T  # (frames, 2), not C-contiguous, as apply gives it
+    soundfile.write(tmp_path / "reference.wav", audio, 44100, subtype="PCM_16")
+    save_audio(tmp_path / "ours.wav", audio)
+    reference, _ = soundfile.read(tmp_path / "reference.wav", dtype="int16")
+    ours, rate = soundfile.read(tmp_path / "ours.wav", dtype="int16")
+    assert rate == 44100 and np.array_equal(ours, reference)
+    assert np.array_equal(pcm16(audio), reference)
+
+
+def test_a_song_loads_only_the_samples_it_plays():
+    from synth import piano
+
+    dry = piano.render_notes([Event(13, 4), Event(0, 4), Event(13, 2)])
+    both = piano.Voices()  # the whole bank, as live uses it
+    both.down(60, piano.DEFAULT_VELOCITY, 0)
+    both.up(60, round(piano.frames_per_quarter(150) * 4))
+    assert np.array_equal(dry[:1000], both.render(1000))
+    assert set(piano.samples([60, 60, 62])) == {60, 62}
