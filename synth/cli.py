@@ -8,6 +8,7 @@ reports use.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -559,6 +560,10 @@ def devices() -> None:
 
 def main() -> None:
     """Entry point: run the app; a SynthError becomes one line per problem and exit status 2."""
+    # synth's NumPy products are one row (generation) or a small batch (scoring): OpenBLAS's
+    # worker threads gain nothing there, yet start with NumPy and spin a while, taking the
+    # second core from the effects' helper thread. Set before the commands import NumPy.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     try:
         app()
     except SynthError as exc:

@@ -3,9 +3,10 @@
 Peaks never pass -1 dBFS: pedalboard's Limiter does the musical work, and a final gain check
 guarantees the ceiling even on the rare transient the limiter lets through.
 
-A song goes through the chain block by block, the limiter on a second thread working on one
-block while the reverb makes the next (pedalboard releases the GIL), so two cores share the
-work; streaming with reset=False gives exactly the samples of one call over the whole song.
+A song goes through the chain block by block, the low-pass and the limiter on a second thread
+working on the blocks after and before the one the reverb is making (pedalboard releases the
+GIL), so two cores share the work; streaming with reset=False gives exactly the samples of one
+call over the whole song.
 """
 
 from __future__ import annotations
@@ -96,25 +97,33 @@ def apply(audio: np.ndarray, rate: int, effects: Effects = Effects()) -> np.ndar
 
 def _chain(mono: np.ndarray, frames: int, rate: int, effects: Effects) -> np.ndarray:
     """Low-pass, reverb and limiter over mono audio followed by silence up to `frames`;
-    returns (2, frames)."""
+    returns (2, frames). The reverb, the costliest, runs on this thread; a helper thread
+    filters the block after it and limits the block before it."""
     lowpass, reverb, limiter = _lowpass(effects), _reverb(effects), _limiter()
     out = np.empty((2, frames), dtype=np.float32)
+    if not frames:
+        return out
+
+    def prepare(start: int) -> np.ndarray:
+        size = min(BLOCK, frames - start)
+        block = mono[start : start + size]
+        if len(block) < size:  # the reverb's tail: silence after the song
+            block = np.concatenate([block, np.zeros(size - len(block), dtype=np.float32)])
+        # Both effects are linear, so filtering the mono signal before the stereo reverb
+        # gives the same sound as filtering after it, at half the cost.
+        return np.repeat(lowpass(block[None, :], rate, reset=False), 2, axis=0)
 
     def limit(wet: np.ndarray, start: int) -> None:
         out[:, start : start + wet.shape[1]] = limiter(wet, rate, reset=False)
 
-    with ThreadPoolExecutor(max_workers=1) as limiting:  # one worker: blocks in order
+    with ThreadPoolExecutor(max_workers=1) as helper:  # one worker: its tasks run in order
+        ready = helper.submit(prepare, 0)
         done = []
         for start in range(0, frames, BLOCK):
-            size = min(BLOCK, frames - start)
-            block = mono[start : start + size]
-            if len(block) < size:  # the reverb's tail: silence after the song
-                block = np.concatenate([block, np.zeros(size - len(block), dtype=np.float32)])
-            # Both effects are linear, so filtering the mono signal before the stereo reverb
-            # gives the same sound as filtering after it, at half the cost.
-            block = lowpass(block[None, :], rate, reset=False)
-            wet = reverb(np.repeat(block, 2, axis=0), rate, reset=False)
-            done.append(limiting.submit(limit, wet, start))
+            block = ready.result()
+            if start + BLOCK < frames:
+                ready = helper.submit(prepare, start + BLOCK)
+            done.append(helper.submit(limit, reverb(block, rate, reset=False), start))
         for block in done:
             block.result()
     return out
