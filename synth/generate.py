@@ -3,9 +3,12 @@
 Never imports TensorFlow. The cell is Keras's LSTM (gates i, f, c, o; sigmoid and tanh) whose
 input is the class one-hot beside the length one-hot, so the input product is the sum of two
 rows. Sigmoid gates are computed as 0.5 * tanh(x / 2) + 0.5 so one tanh call serves all four
-gates. After each event the class head's logits and the hidden state's part of the length
-head's logits come out of one matrix product; the length head then adds the row of the class
-chosen. A format-1 model (classes only) reads classes and gives every event one beat.
+gates. After each event one matrix product gives the class head's logits, the hidden state's
+part of the length head's logits and the hidden state's part of the next event's gates; the
+length head then adds the row of the class chosen. Draws use the Gumbel-max trick (the argmax
+of the logits plus Gumbel noise times the temperature is a draw from the softmax), with the
+noise drawn in blocks: a step is one matrix product and a few small array operations. A
+format-1 model (classes only) reads classes and gives every event one beat.
 """
 
 from __future__ import annotations
