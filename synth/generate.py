@@ -182,10 +182,8 @@ def _pick(logits: np.ndarray, noise: np.ndarray, top_p: float, temperature: floa
     if top_p < 1.0:
         probs = softmax(logits, temperature)
         order = np.argsort(-probs, kind="stable")
-        keep = int(np.searchsorted(np.cumsum(probs[order]), top_p)) + 1
-        kept = np.full(len(logits), -np.inf)
-        kept[order[:keep]] = logits[order[:keep]]
-        logits = kept
+        kept = order[: int(np.searchsorted(np.cumsum(probs[order]), top_p)) + 1]
+        return int(kept[(logits[kept] + noise[kept]).argmax()])
     return int((logits + noise).argmax())
 
 
