@@ -36,22 +36,28 @@ class Performance:
 
 
 LOWEST, HIGHEST = 48, 71  # the sampled keys, C3-B4
-_decoded: dict[int, np.ndarray] = {}
+_decoded: dict[int, np.ndarray] = {}  # MIDI pitch -> the start of its sample decoded so far
+_complete: set[int] = set()  # the pitches whose whole sample is decoded
 
 
-def sample(midi: int) -> np.ndarray:
-    """One recorded note, MIDI number -> mono float32 at 44.1 kHz (decoded once)."""
-    if midi not in _decoded:
-        _decoded[midi] = _decode(midi)
-    return _decoded[midi]
+def sample(midi: int, frames: int | None = None) -> np.ndarray:
+    """A recorded note, MIDI number -> mono float32 at 44.1 kHz: the whole of it, or at least
+    its first `frames` frames (FLAC decodes from the start, so a short note decodes little)."""
+    have = _decoded.get(midi)
+    if midi not in _complete and (have is None or frames is None or len(have) < frames):
+        have = _decoded[midi] = _decode(midi, frames)
+        if frames is None or len(have) < frames:
+            _complete.add(midi)
+    return have
 
 
-def _decode(midi: int) -> np.ndarray:
+def _decode(midi: int, frames: int | None) -> np.ndarray:
     import soundfile
 
     path = SAMPLES / f"{midi}.flac"
     try:
-        audio, rate = soundfile.read(path, dtype="float32")
+        audio, rate = soundfile.read(path, frames=-1 if frames is None else frames,
+                                     dtype="float32")
     except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError, OSError
         raise SynthError(f"{path}: the piano sample cannot be read ({exc}); "
                          "reinstall synth") from None
@@ -60,17 +66,18 @@ def _decode(midi: int) -> np.ndarray:
     return audio
 
 
-def samples(pitches: Iterable[int] = range(LOWEST, HIGHEST + 1)) -> dict[int, np.ndarray]:
-    """The recorded notes of `pitches` (all of them by default), MIDI number -> audio.
+def samples(pitches: Iterable[int] | dict[int, int] = range(LOWEST, HIGHEST + 1)
+            ) -> dict[int, np.ndarray]:
+    """The recorded notes of `pitches` (all of them by default), MIDI number -> audio; given
+    a dict pitch -> frames, at least that many frames of each.
 
     Decoding is most of the cost, and libsndfile releases the GIL, so two threads share it.
     """
-    wanted = sorted(set(pitches))
-    missing = [midi for midi in wanted if midi not in _decoded]
-    if len(missing) > 1:
+    need = pitches if isinstance(pitches, dict) else dict.fromkeys(pitches)
+    if len(need) > 1:
         with ThreadPoolExecutor(max_workers=2) as pool:
-            list(pool.map(sample, missing))
-    return {midi: sample(midi) for midi in wanted}
+            list(pool.map(sample, need, need.values()))
+    return {midi: sample(midi, frames) for midi, frames in sorted(need.items())}
 
 
 def _release_curve(length: int) -> np.ndarray:
@@ -192,7 +199,7 @@ def render_notes(events: Sequence[Event], performance: Performance = Performance
         rng = np.random.default_rng(None if performance.seed is None else performance.seed + 1)
         velocities = velocities + rng.normal(0.0, 7.0 * performance.humanize, len(velocities))
     velocities = np.clip(velocities, 1, 127)
-    piano = Voices(samples(class_to_midi(int(e.cls)) for e in events if not e.is_rest))
+    piano = Voices(_NOT_YET_DECODED)
     end = 0
     for index, (event, start) in enumerate(zip(events, starts(events))):
         end = round((start + event.quarters) * quarter)
@@ -201,4 +208,22 @@ def render_notes(events: Sequence[Event], performance: Performance = Performance
         pitch = class_to_midi(int(event.cls))
         piano.down(pitch, velocities[index], begin[index])
         piano.up(pitch, end)  # the note's length is over: the key comes up
+    # Every key is down and up: decode only as much of each sample as its notes sound.
+    need: dict[int, int] = {}
+    for voice in piano.voices:
+        sounding = voice.release + piano.release_frames - voice.start
+        need[voice.pitch] = max(need.get(voice.pitch, 0), sounding)
+    bank = samples(need)
+    for voice in piano.voices:
+        voice.sample = bank[voice.pitch]
     return piano.render(end + piano.release_frames + int(0.05 * RATE))
+
+
+class _Undecoded(dict):
+    """A bank whose samples are filled in once the notes are known (see render_notes)."""
+
+    def __missing__(self, pitch: int) -> np.ndarray:
+        return np.zeros(0, dtype=np.float32)
+
+
+_NOT_YET_DECODED = _Undecoded()

@@ -212,3 +212,17 @@ def test_a_song_loads_only_the_samples_it_plays():
     both.up(60, round(piano.frames_per_quarter(150) * 4))
     assert np.array_equal(dry[:1000], both.render(1000))
     assert set(piano.samples([60, 60, 62])) == {60, 62}
+
+
+def test_decoding_only_what_sounds_changes_no_sample(monkeypatch):
+    from synth import piano
+
+    monkeypatch.setattr(piano, "_decoded", {})
+    monkeypatch.setattr(piano, "_complete", set())
+    events = some_events(40, 4)  # rests, short notes, notes held up to 8 beats
+    performance = piano.Performance(bpm=200, humanize=0.5, seed=1)
+    partly = piano.render_notes(events, performance)
+    decoded = {p: len(a) for p, a in piano._decoded.items()}
+    whole = piano.samples()  # every sample decoded to its end
+    assert any(decoded[p] < len(whole[p]) for p in decoded)
+    assert np.array_equal(piano.render_notes(events, performance), partly)
