@@ -1,37 +1,73 @@
-"""Microseconds per generation step: the NumPy cell vs Keras predict() on the same weights
-(SPEC section 7: under 50 µs)."""
+"""Microseconds per generation step, both heads: draw the class, draw its length, feed the event
+back in (SPEC section 7: under 30 µs), with the NumPy cell; Keras predict() on the same weights
+for comparison where TensorFlow is installed.
+
+The model: the shipped one if it is format 2 (class and length heads), else a random format-2
+model with 256 units (the shipped size), as the step costs the same whatever the weights.
+"""
 
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-from synth.generate import Melody, Sampling, compose
-from synth.modelfile import load_model
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-model = load_model()
-melody = Melody(model)
-for _ in range(500):
-    melody.step(13)
-runs = []
-for _ in range(7):
-    start = time.perf_counter()
-    compose(model, 2000, sampling=Sampling(seed=0))
-    runs.append((time.perf_counter() - start) / 2000 * 1e6)
-print(f"numpy: {statistics.median(runs):.1f} µs per step with sampling "
-      f"(median of 7 runs of 2000 steps)")
+from synth.generate import Melody, Sampling, continue_melody  # noqa: E402
+from synth.modelfile import Model, load_model  # noqa: E402
+
+STEPS = 2000
+RUNS = 9
+
+
+def random_format2(units: int = 256, seed: int = 0) -> Model:
+    rng = np.random.default_rng(seed)
+    shapes = {"lstm_kernel": (57, 4 * units), "lstm_recurrent_kernel": (units, 4 * units),
+              "lstm_bias": (4 * units,), "dense_kernel": (units, 25), "dense_bias": (25,),
+              "length_kernel": (units + 25, 32), "length_bias": (32,)}
+    return Model({k: rng.normal(0, 0.1, s).astype(np.float32) for k, s in shapes.items()})
+
+
+shipped = load_model()
+if shipped.has_lengths:
+    model, which = shipped, f"the shipped model ({shipped.units} units, format 2)"
+else:
+    model, which = random_format2(), ("a random format-2 model with 256 units (the shipped "
+                                      "model is format 1, classes only)")
+print(f"model: {which}")
+
+
+def per_step(sampling: Sampling) -> list[float]:
+    runs = []
+    for run in range(RUNS):
+        melody = Melody(model)
+        melody.step(13, 3)
+        rng = np.random.default_rng(run)
+        start = time.perf_counter()
+        continue_melody(melody, STEPS, sampling, rng)
+        runs.append((time.perf_counter() - start) / STEPS * 1e6)
+    return runs
+
+
+for label, sampling in [("temperature 1", Sampling()),
+                        ("temperature 0.8, top-p 0.9", Sampling(temperature=0.8, top_p=0.9))]:
+    runs = per_step(sampling)
+    print(f"numpy, {label}: {statistics.median(runs):.1f} µs per step (class and length drawn, "
+          f"event fed back), best {min(runs):.1f} µs (median of {RUNS} runs of {STEPS} steps)")
 
 try:
     from synth.model import build_keras_model, set_keras_weights
 
     net = build_keras_model(units=model.units)
     set_keras_weights(net, model.weights)
-    tokens = np.array([[13]])
-    net.predict(tokens, verbose=0)
+    inputs = [np.array([[13]]), np.array([[3]]), np.array([[13]])]
+    net.predict(inputs, verbose=0)
     start = time.perf_counter()
     for _ in range(50):
-        net.predict(tokens, verbose=0)
+        net.predict(inputs, verbose=0)
     print(f"keras predict(): {(time.perf_counter() - start) / 50 * 1e6:.0f} µs per step "
-          "(one token, no state carried)")
+          "(one event, no state carried, no sampling)")
 except Exception as exc:  # TensorFlow not installed
-    print(f"keras: skipped ({exc})")
+    print(f"keras: skipped ({type(exc).__name__}: {exc})")

@@ -39,5 +39,29 @@ def save_audio(path: Path, audio: np.ndarray, rate: int = RATE) -> None:
     path = check_audio_path(path)
     fmt = FORMATS[path.suffix.lower()]
     subtype = {"WAV": "PCM_16", "FLAC": "PCM_16", "OGG": "VORBIS"}[fmt]
+    if fmt == "WAV":
+        audio = pcm16(audio)  # the same samples soundfile would write, several times faster
     files.write_with(path, lambda tmp: soundfile.write(tmp, audio, rate, format=fmt,
                                                        subtype=subtype))
+
+
+def pcm16(audio: np.ndarray) -> np.ndarray:
+    """Float audio as 16-bit samples, exactly as libsndfile converts them for WAV (round to
+    32 bits, keep the top 16; full scale clips), in C order. Converted a block at a time, so
+    the only large new array is the result."""
+    audio = np.asarray(audio)
+    out = np.empty(audio.shape, dtype=np.int16)
+    scratch = np.empty((min(len(audio), _BLOCK), *audio.shape[1:]), dtype=np.float32)
+    for start in range(0, len(audio), _BLOCK):
+        part = audio[start : start + _BLOCK]
+        work = scratch[: len(part)]
+        np.clip(part, -1.0, np.float32(0.99999994), out=work)  # the largest float32 below 1
+        work *= np.float32(2.0**31)  # powers of two: every product below is exact
+        np.rint(work, out=work)
+        work *= np.float32(2.0**-16)
+        np.floor(work, out=work)
+        out[start : start + len(part)] = work
+    return out
+
+
+_BLOCK = 1 << 16  # frames converted at a time

@@ -1,12 +1,14 @@
 """The `synth` command line: parse, call the library, print. Nothing else lives here.
 
 Heavy modules (TensorFlow above all) are imported inside the commands that need them, so
-`synth compose` and `synth live` never pay for them.
+`synth compose` and `synth live` never pay for them; so is rich's Table, which only the
+reports use.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -14,7 +16,6 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from synth.errors import SynthError
 
@@ -44,6 +45,8 @@ def import_(
     dataset: Annotated[Path, typer.Option(help="Folder to save the songs in.")] = Path("dataset"),
 ) -> None:
     """Turn MIDI files into song files: one melody line each, moved into C3-B4."""
+    from rich.table import Table
+
     from synth import files, midi, songs
 
     table = Table("file", "notes", "folded", "dropped", "rests", "quantised", "clamped",
@@ -259,6 +262,8 @@ def _metrics_table(title: str, metrics, baselines, name: str = "LSTM",
                    classes_only: bool = False) -> Table:
     """Bits per event (class, length given the class, joint) and accuracies, beside the
     n-gram baselines."""
+    from rich.table import Table
+
     table = Table("model", "class bits", "length bits", "joint bits", "class acc.",
                   "length acc.", title=title)
     m = metrics
@@ -590,6 +595,10 @@ def devices() -> None:
 
 def main() -> None:
     """Entry point: run the app; a SynthError becomes one line per problem and exit status 2."""
+    # synth's NumPy products are one row (generation) or a small batch (scoring): OpenBLAS's
+    # worker threads gain nothing there, yet start with NumPy and spin a while, taking the
+    # second core from the effects' helper thread. Set before the commands import NumPy.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     try:
         app()
     except SynthError as exc:

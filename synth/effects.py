@@ -2,11 +2,17 @@
 
 Peaks never pass -1 dBFS: pedalboard's Limiter does the musical work, and a final gain check
 guarantees the ceiling even on the rare transient the limiter lets through.
+
+A song goes through the chain block by block, the low-pass and the limiter on a second thread
+working on the blocks after and before the one the reverb is making (pedalboard releases the
+GIL), so two cores share the work; streaming with reset=False gives exactly the samples of one
+call over the whole song.
 """
 
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +21,7 @@ from synth.errors import SynthError
 
 CEILING_DB = -1.0
 REVERB_TAIL_SECONDS = 2.0
+BLOCK = 1 << 16  # frames the reverb hands to the limiter at a time (about 1.5 s)
 
 
 @dataclass(frozen=True)
@@ -38,11 +45,15 @@ class Effects:
 
 def ceiling(audio: np.ndarray, ceiling_db: float = CEILING_DB) -> np.ndarray:
     """Scale down, if needed, so no sample passes the ceiling."""
+    gain = _ceiling_gain(audio, ceiling_db)
+    return audio if gain is None else audio * gain
+
+
+def _ceiling_gain(audio: np.ndarray, ceiling_db: float = CEILING_DB) -> np.float32 | None:
+    """The gain that brings the peak down to the ceiling, or None if it is below it."""
     limit = 10 ** (ceiling_db / 20)
-    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
-    if peak > limit:
-        audio = audio * np.float32(limit / peak * 0.9999)
-    return audio
+    peak = max(float(audio.max()), -float(audio.min())) if audio.size else 0.0
+    return np.float32(limit / peak * 0.9999) if peak > limit else None
 
 
 def _lowpass(effects: Effects):
@@ -51,14 +62,23 @@ def _lowpass(effects: Effects):
     return pedalboard.LowpassFilter(cutoff_frequency_hz=effects.cutoff)
 
 
+def _reverb(effects: Effects):
+    import pedalboard
+
+    return pedalboard.Reverb(room_size=effects.room_size, wet_level=effects.wet,
+                             dry_level=1.0 - effects.wet * 0.5, width=1.0)
+
+
+def _limiter():
+    import pedalboard
+
+    return pedalboard.Limiter(threshold_db=CEILING_DB - 0.5, release_ms=100.0)
+
+
 def _room(effects: Effects):
     import pedalboard
 
-    return pedalboard.Pedalboard([
-        pedalboard.Reverb(room_size=effects.room_size, wet_level=effects.wet,
-                          dry_level=1.0 - effects.wet * 0.5, width=1.0),
-        pedalboard.Limiter(threshold_db=CEILING_DB - 0.5, release_ms=100.0),
-    ])
+    return pedalboard.Pedalboard([_reverb(effects), _limiter()])
 
 
 def apply(audio: np.ndarray, rate: int, effects: Effects = Effects()) -> np.ndarray:
@@ -68,12 +88,45 @@ def apply(audio: np.ndarray, rate: int, effects: Effects = Effects()) -> np.ndar
     if not effects.enabled:
         return ceiling(np.stack([mono, mono], axis=1))
     tail = int(REVERB_TAIL_SECONDS * effects.room_size * rate)
-    padded = np.concatenate([mono, np.zeros(tail, dtype=np.float32)])[None, :]
-    # Both effects are linear, so filtering the mono signal before the stereo reverb gives the
-    # same sound as filtering after it, at half the cost.
-    filtered = _lowpass(effects)(padded, rate)
-    processed = _room(effects)(np.repeat(filtered, 2, axis=0), rate, buffer_size=65_536)
-    return ceiling(_trim_silence(processed.T, rate))
+    audio = _trim_silence(_chain(mono, len(mono) + tail, rate, effects).T, rate)
+    gain = _ceiling_gain(audio)
+    if gain is not None:
+        audio *= gain  # in place: the chain's output is ours, and a copy costs as much again
+    return audio
+
+
+def _chain(mono: np.ndarray, frames: int, rate: int, effects: Effects) -> np.ndarray:
+    """Low-pass, reverb and limiter over mono audio followed by silence up to `frames`;
+    returns (2, frames). The reverb, the costliest, runs on this thread; a helper thread
+    filters the block after it and limits the block before it."""
+    lowpass, reverb, limiter = _lowpass(effects), _reverb(effects), _limiter()
+    out = np.empty((2, frames), dtype=np.float32)
+    if not frames:
+        return out
+
+    def prepare(start: int) -> np.ndarray:
+        size = min(BLOCK, frames - start)
+        block = mono[start : start + size]
+        if len(block) < size:  # the reverb's tail: silence after the song
+            block = np.concatenate([block, np.zeros(size - len(block), dtype=np.float32)])
+        # Both effects are linear, so filtering the mono signal before the stereo reverb
+        # gives the same sound as filtering after it, at half the cost.
+        return np.repeat(lowpass(block[None, :], rate, reset=False), 2, axis=0)
+
+    def limit(wet: np.ndarray, start: int) -> None:
+        out[:, start : start + wet.shape[1]] = limiter(wet, rate, reset=False)
+
+    with ThreadPoolExecutor(max_workers=1) as helper:  # one worker: its tasks run in order
+        ready = helper.submit(prepare, 0)
+        done = []
+        for start in range(0, frames, BLOCK):
+            block = ready.result()
+            if start + BLOCK < frames:
+                ready = helper.submit(prepare, start + BLOCK)
+            done.append(helper.submit(limit, reverb(block, rate, reset=False), start))
+        for block in done:
+            block.result()
+    return out
 
 
 class Stream:

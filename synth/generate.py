@@ -3,9 +3,12 @@
 Never imports TensorFlow. The cell is Keras's LSTM (gates i, f, c, o; sigmoid and tanh) whose
 input is the class one-hot beside the length one-hot, so the input product is the sum of two
 rows. Sigmoid gates are computed as 0.5 * tanh(x / 2) + 0.5 so one tanh call serves all four
-gates. After each event the class head's logits and the hidden state's part of the length
-head's logits come out of one matrix product; the length head then adds the row of the class
-chosen. A format-1 model (classes only) reads classes and gives every event one beat.
+gates. After each event one matrix product gives the class head's logits, the hidden state's
+part of the length head's logits and the hidden state's part of the next event's gates; the
+length head then adds the row of the class chosen. Draws use the Gumbel-max trick (the argmax
+of the logits plus Gumbel noise times the temperature is a draw from the softmax), with the
+noise drawn in blocks: a step is one matrix product and a few small array operations. A
+format-1 model (classes only) reads classes and gives every event one beat.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from synth.modelfile import Model
 from synth.notes import NUM_CLASSES
 
 MAX_NOTES = 100_000  # --notes above this is a mistake, not a song
+HEAD_SIZE = NUM_CLASSES + NUM_LENGTHS  # the heads' logits: classes, then lengths
+_HEADS = 64  # HEAD_SIZE padded to 64 floats in `Melody.out`
 
 
 @dataclass(frozen=True)
@@ -57,11 +62,8 @@ class Melody:
         # Length rows of the input (zeros for a classes-only model, which never reads them).
         self._length_in = np.ascontiguousarray(kernel[NUM_CLASSES:], dtype=np.float32) \
             if self.has_lengths else np.zeros((NUM_LENGTHS, 4 * units), dtype=np.float32)
-        self._recurrent = np.ascontiguousarray(w["lstm_recurrent_kernel"] * scale,
-                                               dtype=np.float32)
         self._gate_mul = scale.copy()  # 0.5 on sigmoid gates, 1 on the cell gate
         self._gate_add = np.where(scale == 0.5, 0.5, 0.0).astype(np.float32)
-        # One product gives the class logits and the hidden state's share of the length logits.
         if self.has_lengths:
             head = np.concatenate([w["dense_kernel"], w["length_kernel"][:units]], axis=1)
             bias = np.concatenate([w["dense_bias"], w["length_bias"]])
@@ -72,8 +74,18 @@ class Melody:
             bias = np.concatenate([w["dense_bias"], np.full(NUM_LENGTHS, -1e9)])
             bias[NUM_CLASSES + BEAT - 1] = 0.0  # every length one beat
             self._length_by_class = np.zeros((NUM_CLASSES, NUM_LENGTHS), dtype=np.float32)
-        self._head = np.ascontiguousarray(head, dtype=np.float32)
-        self._head_bias = bias.astype(np.float32)
+        # One matrix product per event does all the work (the step's cost is this product):
+        # [h, 1] @ fused gives the heads' logits (bias included, via the 1) and h's recurrent
+        # share of the next step's gates. Heads take the first _HEADS columns (padded so the
+        # recurrent part starts 64-byte aligned); the views below serve batched scoring.
+        fused = np.zeros((units + 1, _HEADS + 4 * units), dtype=np.float32)
+        fused[:units, :HEAD_SIZE] = head
+        fused[units, :HEAD_SIZE] = bias
+        fused[:units, _HEADS:] = w["lstm_recurrent_kernel"] * scale
+        self._fused = fused
+        self._recurrent = fused[:units, _HEADS:]
+        self._head = fused[:units, :HEAD_SIZE]
+        self._head_bias = fused[units, :HEAD_SIZE].copy()
         self.start_probs = model.start_probs
         self.start_lengths = model.start_lengths if self.has_lengths else \
             np.eye(NUM_LENGTHS)[np.full(NUM_CLASSES, BEAT - 1)]
@@ -81,10 +93,14 @@ class Melody:
 
     def reset(self) -> None:
         """Forget everything heard so far."""
-        self.h = np.zeros(self.units, dtype=np.float32)
-        self.c = np.zeros(self.units, dtype=np.float32)
-        self.out: np.ndarray | None = None  # class logits, then hidden length logits
-        self._z = np.empty(4 * self.units, dtype=np.float32)
+        u = self.units
+        self.h = np.zeros(u, dtype=np.float32)
+        self.c = np.zeros(u, dtype=np.float32)
+        # After a step: the heads' output (see `heads`), then h's recurrent share of the next
+        # step's gates, so (h, c, out) is the whole state. None before the first event.
+        self.out: np.ndarray | None = None
+        z = self._z = np.empty(4 * u, dtype=np.float32)
+        self._gates = z[:u], z[u : 2 * u], z[2 * u : 3 * u], z[3 * u :]  # i, f, g, o views
 
     def update(self, z: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The LSTM update from pre-activations `z` (overwritten) and cell state `c`; returns
@@ -106,13 +122,28 @@ class Melody:
         return h @ self._head + self._head_bias
 
     def step(self, cls: int, length_index: int) -> np.ndarray:
-        """Feed one event (class, length class); returns the heads' output (see `heads`)."""
-        z = np.dot(self.h, self._recurrent, out=self._z)
-        z += self._class_in[cls]
-        z += self._length_in[length_index]
-        self.h, self.c = self.update(z, self.c)
-        self.out = self.h @ self._head
-        self.out += self._head_bias
+        """Feed one event (class, length class); returns `out`, which starts with the heads'
+        output (see `heads`)."""
+        # The same arithmetic as `update`, spelled out on preallocated views: at this size
+        # NumPy's per-call overhead, not the arithmetic, is what costs.
+        z = self._z
+        if self.out is None:
+            np.add(self._class_in[cls], self._length_in[length_index], out=z)
+        else:
+            np.add(self.out[_HEADS:], self._class_in[cls], out=z)
+            z += self._length_in[length_index]
+        np.tanh(z, out=z)
+        z *= self._gate_mul
+        z += self._gate_add
+        i, f, g, o = self._gates
+        c = f * self.c
+        c += i * g
+        hidden = np.empty(self.units + 1, dtype=np.float32)
+        hidden[-1] = 1.0  # picks the heads' bias row of the fused matrix
+        h = hidden[:-1]
+        np.multiply(o, np.tanh(c), out=h)
+        self.h, self.c = h, c
+        self.out = np.dot(hidden, self._fused)
         return self.out
 
     def feed(self, events: Sequence[Event]) -> None:
@@ -125,7 +156,7 @@ class Melody:
 
     def length_logits(self, cls: int) -> np.ndarray:
         """Logits of the length of the next event, given that its class is `cls`."""
-        return self.out[NUM_CLASSES:] + self._length_by_class[cls]
+        return self.out[NUM_CLASSES:HEAD_SIZE] + self._length_by_class[cls]
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -138,32 +169,63 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
 def draw(probs: np.ndarray, top_p: float, rng: np.random.Generator) -> int:
     """Draw an index; with top_p < 1, only from the smallest set holding that much probability.
     `probs` need not sum to 1."""
+    with np.errstate(divide="ignore"):  # a zero probability is a logit of -inf: never drawn
+        logits = np.log(np.asarray(probs, dtype=np.float64))
+    return _pick(logits, rng.gumbel(size=len(logits)), top_p, 1.0)
+
+
+def _pick(logits: np.ndarray, noise: np.ndarray, top_p: float, temperature: float) -> int:
+    """A draw from softmax(logits / temperature), given Gumbel noise times the temperature:
+    argmax(logits + noise) (the Gumbel-max trick; cheaper than the inverse CDF, which needs a
+    maximum, an exponential and a running sum). With top_p < 1, only the smallest set of
+    indices holding that much probability can win."""
     if top_p < 1.0:
-        probs = probs / probs.sum()
+        probs = softmax(logits, temperature)
         order = np.argsort(-probs, kind="stable")
-        keep = int(np.searchsorted(np.cumsum(probs[order]), top_p)) + 1
-        kept = np.zeros_like(probs)
-        kept[order[:keep]] = probs[order[:keep]]
-        probs = kept
-    cumulative = np.cumsum(probs)
-    return int(min(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right"),
-                   len(probs) - 1))
+        kept = order[: int(np.searchsorted(np.cumsum(probs[order]), top_p)) + 1]
+        return int(kept[(logits[kept] + noise[kept]).argmax()])
+    return int((logits + noise).argmax())
+
+
+def _noise(rng: np.random.Generator, events: int, temperature: float) -> np.ndarray:
+    """The randomness of `events` draws, one row per event (class, then length): Gumbel noise
+    times the temperature. Drawn in blocks or row by row, the stream is the same."""
+    noise = rng.gumbel(size=(events, HEAD_SIZE))
+    noise *= temperature
+    return noise.astype(np.float32)
 
 
 def _draw_logits(logits: np.ndarray, sampling: Sampling, rng: np.random.Generator) -> int:
-    """Draw from softmax(logits / temperature) without normalising (the fast path)."""
-    scaled = logits * np.float32(1.0 / sampling.temperature)
-    scaled -= scaled.max()
-    return draw(np.exp(scaled), sampling.top_p, rng)
+    """Draw from softmax(logits / temperature), top-p applied."""
+    noise = rng.gumbel(size=len(logits)) * sampling.temperature
+    return _pick(logits, noise, sampling.top_p, sampling.temperature)
 
 
 def next_event(melody: Melody, sampling: Sampling, rng: np.random.Generator) -> Event:
     """Draw the next event: its class, then its length given that class."""
-    if melody.out is None:  # nothing heard yet: open the way training songs open
-        cls = draw(melody.start_probs, sampling.top_p, rng)
-        return Event(cls, draw(melody.start_lengths[cls], sampling.top_p, rng) + 1)
-    cls = _draw_logits(melody.class_logits(), sampling, rng)
-    return Event(cls, _draw_logits(melody.length_logits(cls), sampling, rng) + 1)
+    return _next_event(melody, sampling, _noise(rng, 1, sampling.temperature)[0])
+
+
+def _next_event(melody: Melody, sampling: Sampling, noise: np.ndarray) -> Event:
+    """The next event, from one row of `_noise`."""
+    out, top_p = melody.out, sampling.top_p
+    if out is None:  # nothing heard yet: open the way training songs open (no temperature)
+        t = sampling.temperature  # argmax(t * log p + t * gumbel) is a draw from p
+        with np.errstate(divide="ignore"):
+            cls = _pick(t * np.log(melody.start_probs), noise[:NUM_CLASSES], top_p, t)
+            length = _pick(t * np.log(melody.start_lengths[cls]), noise[NUM_CLASSES:], top_p, t)
+        return Event(cls, length + 1)
+    if top_p < 1.0:
+        t = sampling.temperature
+        cls = _pick(out[:NUM_CLASSES], noise[:NUM_CLASSES], top_p, t)
+        return Event(cls, _pick(melody.length_logits(cls), noise[NUM_CLASSES:], top_p, t) + 1)
+    # The fast path: the two argmaxes of `_pick`, inlined.
+    cls = int((out[:NUM_CLASSES] + noise[:NUM_CLASSES]).argmax())
+    length = (out[NUM_CLASSES:HEAD_SIZE] + melody._length_by_class[cls] + noise[NUM_CLASSES:])
+    return Event(cls, int(length.argmax()) + 1)
+
+
+_NOISE_BLOCK = 256  # events whose noise is drawn at once: few calls, little memory
 
 
 def continue_melody(melody: Melody, count: int, sampling: Sampling, rng: np.random.Generator,
@@ -172,16 +234,19 @@ def continue_melody(melody: Melody, count: int, sampling: Sampling, rng: np.rand
 
     With `trail`, the state (h, c, out) before the first event and after each one is appended
     to it, so a caller can go back to where any prefix of the continuation left the melody.
+    The same as `count` calls of `next_event` and `step`, with the same `rng`.
     """
     out: list[Event] = []
     if trail is not None:
         trail.append(state(melody))
-    for _ in range(count):
-        event = next_event(melody, sampling, rng)
-        out.append(event)
-        melody.step(event.cls, event.quarters - 1)
-        if trail is not None:
-            trail.append(state(melody))
+    step = melody.step
+    for begin in range(0, count, _NOISE_BLOCK):
+        for noise in _noise(rng, min(_NOISE_BLOCK, count - begin), sampling.temperature):
+            event = _next_event(melody, sampling, noise)
+            out.append(event)
+            step(event.cls, event.quarters - 1)
+            if trail is not None:
+                trail.append(state(melody))
     return out
 
 

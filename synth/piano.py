@@ -8,8 +8,8 @@ timing and velocity wobble.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,23 +35,49 @@ class Performance:
     seed: int | None = None
 
 
-@functools.lru_cache(maxsize=1)
-def samples() -> dict[int, np.ndarray]:
-    """The recorded notes, MIDI number -> mono float32 at 44.1 kHz (loaded once)."""
+LOWEST, HIGHEST = 48, 71  # the sampled keys, C3-B4
+_decoded: dict[int, np.ndarray] = {}  # MIDI pitch -> the start of its sample decoded so far
+_complete: set[int] = set()  # the pitches whose whole sample is decoded
+
+
+def sample(midi: int, frames: int | None = None) -> np.ndarray:
+    """A recorded note, MIDI number -> mono float32 at 44.1 kHz: the whole of it, or at least
+    its first `frames` frames (FLAC decodes from the start, so a short note decodes little)."""
+    have = _decoded.get(midi)
+    if midi not in _complete and (have is None or frames is None or len(have) < frames):
+        have = _decoded[midi] = _decode(midi, frames)
+        if frames is None or len(have) < frames:
+            _complete.add(midi)
+    return have
+
+
+def _decode(midi: int, frames: int | None) -> np.ndarray:
     import soundfile
 
-    loaded = {}
-    for midi in range(48, 72):
-        path = SAMPLES / f"{midi}.flac"
-        try:
-            audio, rate = soundfile.read(path, dtype="float32")
-        except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError, OSError
-            raise SynthError(f"{path}: the piano sample cannot be read ({exc}); "
-                             "reinstall synth") from None
-        if rate != RATE:
-            raise SynthError(f"{path}: sample rate {rate}, expected {RATE}; reinstall synth")
-        loaded[midi] = audio
-    return loaded
+    path = SAMPLES / f"{midi}.flac"
+    try:
+        audio, rate = soundfile.read(path, frames=-1 if frames is None else frames,
+                                     dtype="float32")
+    except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError, OSError
+        raise SynthError(f"{path}: the piano sample cannot be read ({exc}); "
+                         "reinstall synth") from None
+    if rate != RATE:
+        raise SynthError(f"{path}: sample rate {rate}, expected {RATE}; reinstall synth")
+    return audio
+
+
+def samples(pitches: Iterable[int] | dict[int, int] = range(LOWEST, HIGHEST + 1)
+            ) -> dict[int, np.ndarray]:
+    """The recorded notes of `pitches` (all of them by default), MIDI number -> audio; given
+    a dict pitch -> frames, at least that many frames of each.
+
+    Decoding is most of the cost, and libsndfile releases the GIL, so two threads share it.
+    """
+    need = pitches if isinstance(pitches, dict) else dict.fromkeys(pitches)
+    if len(need) > 1:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(sample, need, need.values()))
+    return {midi: sample(midi, frames) for midi, frames in sorted(need.items())}
 
 
 def _release_curve(length: int) -> np.ndarray:
@@ -95,8 +121,8 @@ class Voices:
     block by block (for live play) or all at once (for songs). Releases fade out over
     RELEASE_SECONDS with a raised cosine, so stopping a note never clicks."""
 
-    def __init__(self) -> None:
-        self.bank = samples()
+    def __init__(self, bank: dict[int, np.ndarray] | None = None) -> None:
+        self.bank = samples() if bank is None else bank  # MIDI pitch -> sample
         self.release_frames = int(RELEASE_SECONDS * RATE)
         self.curve = _release_curve(self.release_frames)
         self.voices: list[_Voice] = []
@@ -134,6 +160,7 @@ class Voices:
         """The next `frames` frames of sound, mono float32."""
         begin, stop = self.position, self.position + frames
         out = np.zeros(frames, dtype=np.float32)
+        scratch = np.empty(0, dtype=np.float32)  # one buffer for every note's segment
         alive = []
         for voice in self.voices:
             end = voice.end(self.release_frames)
@@ -143,7 +170,10 @@ class Voices:
             a, b = max(begin, voice.start), min(stop, end)
             if a >= b:
                 continue
-            segment = voice.sample[a - voice.start : b - voice.start] * np.float32(voice.gain)
+            if len(scratch) < b - a:
+                scratch = np.empty(max(b - a, min(frames, len(voice.sample))), dtype=np.float32)
+            segment = np.multiply(voice.sample[a - voice.start : b - voice.start],
+                                  np.float32(voice.gain), out=scratch[: b - a])
             if voice.release is not None and b > voice.release:
                 fade = max(a, voice.release)
                 segment[fade - a :] *= self.curve[fade - voice.release : b - voice.release]
@@ -169,7 +199,7 @@ def render_notes(events: Sequence[Event], performance: Performance = Performance
         rng = np.random.default_rng(None if performance.seed is None else performance.seed + 1)
         velocities = velocities + rng.normal(0.0, 7.0 * performance.humanize, len(velocities))
     velocities = np.clip(velocities, 1, 127)
-    piano = Voices()
+    piano = Voices(_NOT_YET_DECODED)
     end = 0
     for index, (event, start) in enumerate(zip(events, starts(events))):
         end = round((start + event.quarters) * quarter)
@@ -178,4 +208,22 @@ def render_notes(events: Sequence[Event], performance: Performance = Performance
         pitch = class_to_midi(int(event.cls))
         piano.down(pitch, velocities[index], begin[index])
         piano.up(pitch, end)  # the note's length is over: the key comes up
+    # Every key is down and up: decode only as much of each sample as its notes sound.
+    need: dict[int, int] = {}
+    for voice in piano.voices:
+        sounding = voice.release + piano.release_frames - voice.start
+        need[voice.pitch] = max(need.get(voice.pitch, 0), sounding)
+    bank = samples(need)
+    for voice in piano.voices:
+        voice.sample = bank[voice.pitch]
     return piano.render(end + piano.release_frames + int(0.05 * RATE))
+
+
+class _Undecoded(dict):
+    """A bank whose samples are filled in once the notes are known (see render_notes)."""
+
+    def __missing__(self, pitch: int) -> np.ndarray:
+        return np.zeros(0, dtype=np.float32)
+
+
+_NOT_YET_DECODED = _Undecoded()
