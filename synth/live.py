@@ -131,6 +131,11 @@ class Responder:
         self.begin()
         return [self.draw() for _ in range(count)]
 
+    def end(self) -> None:
+        """The answer is over: let its trail go (now rather than at the next answer's start,
+        where the time counts)."""
+        self._trail = []
+
     def heard(self, played: int) -> None:
         """Only the first `played` events of the answer sounded: forget the rest."""
         if self._trail:
@@ -765,6 +770,7 @@ class Session:
         answer, self._answer = self._answer, None
         exchange.played = played
         exchange.interrupted = interrupted
+        self.responder.end()
         if played > answer.shown:
             self.screen.sounded(exchange, played)
         self.exchanges.append(exchange)
