@@ -512,6 +512,182 @@ def test_a_cut_answer_is_remembered_only_as_far_as_it_sounded():
     assert np.allclose(responder.melody.h, fresh.h) and np.allclose(responder.melody.c, fresh.c)
 
 
+def drawn_at_once(phrase, count, seed, weights=None):
+    """The reference: the phrase fed into a fresh melody, then `count` events drawn in one
+    go by generate.continue_melody; returns them, the melody and the random generator."""
+    melody = Melody(model(weights))
+    melody.feed(phrase)
+    rng = np.random.default_rng(seed)
+    return continue_melody(melody, count, Sampling(seed=seed), rng), melody, rng
+
+
+def test_an_answer_drawn_as_it_plays_is_the_answer_drawn_at_once():
+    clock, output = Clock(), Recorder()
+    session = Session(model(), output, LiveSettings(gap=0.3, respond=60,
+                                                    sampling=Sampling(seed=11)), clock=clock)
+    exchange = play_phrase(session, clock, [0, 1, 2, 3], 120)
+    play_out(session, clock)
+    expected, melody, rng = drawn_at_once(exchange.phrase, 60, seed=11)
+    assert exchange.answer == expected and exchange.played == 60
+    assert total_beats(expected) > ANSWER_BEATS  # --respond asks for exactly that many
+    # Scheduled in many parts, which add up to the notes of the whole answer.
+    assert sum(call[0] == "extend" for call in output.calls) > 5
+    [notes] = output.notes
+    assert [(n.on, n.off, n.pitch) for n in notes] == [
+        (pytest.approx(n.on), pytest.approx(n.off), n.pitch)
+        for n in answer_notes(expected, exchange.bpm, 80)]
+    # The melody and the random numbers are where drawing at once left them.
+    assert np.allclose(session.responder.melody.h, melody.h)
+    assert session.responder.rng.random() == rng.random()
+
+
+def test_the_first_block_is_ready_before_the_whole_answer_is_drawn():
+    clock = Clock()
+    drawn_when_played = []
+
+    class Counting(Recorder):
+        def play(self, notes, start, now):
+            drawn_when_played.append(len(draws))
+            super().play(notes, start, now)
+
+    session = Session(model(), Counting(), LiveSettings(gap=0.3, respond=300), clock=clock)
+    draws = []
+    draw = session.responder.draw
+    session.responder.draw = lambda room=None: draws.append(1) or draw(room)
+    exchange = play_phrase(session, clock, [0, 1, 2, 3], 120)
+    [drawn] = drawn_when_played
+    # Half a second from the answer's start at 120 bpm is 4 quarter beats: at most 4 events.
+    assert 1 <= drawn <= 4 and len(exchange.answer) == drawn
+    play_out(session, clock, step=0.02)
+    assert len(draws) == len(exchange.answer) == exchange.played == 300
+
+
+def test_a_cut_mid_answer_leaves_the_melody_where_the_sounded_events_left_it():
+    clock, output = Clock(), Recorder()
+    session = Session(model(), output, LiveSettings(gap=0.3, respond=40,
+                                                    sampling=Sampling(seed=5)), clock=clock)
+    exchange = play_phrase(session, clock, [0, 1, 2, 3], 120)
+    while exchange.begun(clock.now - session.origin) < 6 or \
+            len(exchange.answer) == exchange.begun(clock.now - session.origin):
+        clock.now += 0.01
+        session.tick(clock.now)
+    session.handle(press(clock.now, E4))
+    played = exchange.played
+    assert exchange.interrupted and 6 <= played < len(exchange.answer) < 40  # drawn ahead
+    sounded, melody, rng = drawn_at_once(exchange.phrase, played, seed=5)
+    assert exchange.answer[:played] == sounded
+    # Nothing of the events drawn ahead stays: neither in the melody nor in the random
+    # numbers, so the next answer goes on as if only the sounded events had been drawn.
+    assert np.allclose(session.responder.melody.h, melody.h)
+    assert np.allclose(session.responder.melody.c, melody.c)
+    assert session.responder.rng.random() == rng.random()
+
+
+def test_the_phrase_is_heard_during_the_gap_and_forgotten_if_it_goes_on():
+    clock, output = Clock(), Recorder()
+    session = Session(model(), output, LiveSettings(gap=0.4, respond=6,
+                                                    sampling=Sampling(seed=3)), clock=clock)
+    heard = []
+    hear = session.responder.hear
+    session.responder.hear = lambda events: heard.append(len(events)) or hear(events)
+    for t, pitch in ((0.0, C4), (0.5, E4), (1.0, G4)):
+        session.handle(press(t, pitch))
+        session.handle(lift(t + 0.4, pitch))
+    clock.now = 1.4 + 0.25  # past half the gap: the phrase is read and fed, not answered
+    session.tick(clock.now)
+    assert sum(heard) == 3 and session.current is None
+    session.handle(press(1.7, D4))  # the phrase goes on
+    session.handle(lift(2.1, D4))
+    clock.now = 2.1 + 0.4 + 0.001
+    session.tick(clock.now)
+    exchange = session.current
+    assert [e.cls for e in exchange.phrase] == [13, 17, 20, 0, 15]  # 0.3 s silence: a rest
+    assert sum(heard) == 3 + 5
+    play_out(session, clock)
+    # The melody heard the whole phrase once: the first reading was undone.
+    expected, melody, _ = drawn_at_once(exchange.phrase, 6, seed=3)
+    assert exchange.answer == expected
+    assert np.allclose(session.responder.melody.h, melody.h)
+
+
+@pytest.mark.slow
+def test_a_long_answer_is_drawn_as_it_plays_and_a_cut_logs_what_sounded(tmp_path, tiny_model):
+    source = replay(tmp_path / "p.mid", phrases(1))
+    process = synth_process(["live", "--input", source, "--model", str(tiny_model), "--output",
+                             "wav:s.wav", "--log", "log.jsonl", "--gap", "0.2", "--bpm", "400",
+                             "--respond", "300", "--seed", "1"],
+                            tmp_path, stdin=subprocess.DEVNULL)
+    wait_for_output(process, "synth ")
+    process.send_signal(signal.SIGINT)  # 300 events take half a minute or more to play
+    out, err = process.communicate(timeout=20)
+    assert process.returncode == 0, err
+    [entry] = read_log(tmp_path / "log.jsonl")
+    assert entry["interrupted"] and entry["played"] <= len(entry["answer"]) < 300
+    assert f"cut short after {entry['played']} events" in out.decode()
+
+
+def lengths_only(quarters):
+    """Weights whose answers hold only notes (no rests) of these lengths (quarter beats)."""
+    weights = random_weights(seed=7)
+    weights["length_bias"][:] = -30.0
+    weights["length_bias"][[q - 1 for q in quarters]] = 0.0
+    weights["dense_bias"][0] = -30.0
+    return weights
+
+
+@pytest.mark.parametrize("quarters,notes,events", [
+    ([8], 12, 8),  # two-beat notes: 8 of them fill 16 beats, the phrase's 12 would not fit
+    ([4], 5, 5),  # one-beat notes: as many as the phrase had, well inside 16 beats
+    ([2, 4, 8], 40, None),  # mixed: as many as fit
+])
+def test_the_default_answer_is_as_long_as_the_phrase_but_at_most_16_beats(quarters, notes,
+                                                                           events):
+    clock, output = Clock(), Recorder()
+    weights = lengths_only(quarters)
+    session = Session(model(weights), output, LiveSettings(gap=0.3, sampling=Sampling(seed=2)),
+                      clock=clock)
+    exchange = play_phrase(session, clock, list(range(notes)), 120)
+    play_out(session, clock)
+    answer = exchange.answer
+    assert total_beats(answer) <= ANSWER_BEATS and len(answer) <= notes
+    if events is not None:
+        assert len(answer) == events
+    else:  # the next event drawn at once (at most 2 beats) would have gone past 16 beats
+        assert 1 <= len(answer) < notes and total_beats(answer) > ANSWER_BEATS - 2
+    assert answer == drawn_at_once(exchange.phrase, len(answer), 2, weights)[0]
+
+
+def test_respond_asks_for_up_to_500_events():
+    assert LiveSettings(respond=MAX_RESPOND).check().respond == 500
+    with pytest.raises(SynthError, match="--respond 501 is out of range: expected 1-500"):
+        LiveSettings(respond=501).check()
+
+
+def test_a_note_begun_under_a_higher_note_held_is_left_out_and_a_chord_is_its_top():
+    clock, output = Clock(), Recorder()
+    session = Session(model(), output, LiveSettings(gap=0.3, bpm=120), clock=clock)
+    C3, B4 = 48, 71
+    for event in [
+        press(0.0, G4), press(0.01, C4), press(0.03, E4),  # a chord: G4 on top
+        press(0.25, C3), lift(0.4, C3),  # under G4, still held: left out
+        press(0.5, E4 - 1), lift(0.6, E4 - 1),  # under G4 too
+        lift(0.9, C4), lift(0.9, E4), lift(0.9, G4),
+        press(1.0, D4), lift(1.4, D4),  # nothing held above: kept
+        press(1.5, C3),  # a low note, then a melody note above it while it is held: both kept
+        press(1.75, F4), lift(1.9, F4),
+        press(2.0, B4), press(2.25, E4), lift(2.4, E4), lift(2.5, B4),  # E4 under B4: out
+        lift(2.5, C3),
+    ]:
+        session.handle(event)
+    clock.now = 2.5 + 0.3 + 0.001
+    session.tick(clock.now)
+    exchange = session.current
+    assert [e.cls for e in exchange.phrase if e.cls] == [20, 15, 1, 18, 24]
+    assert exchange.under == 3 and exchange.record()["under"] == 3
+    # The player still hears every key they pressed.
+    assert sum(call[0] == "down" for call in output.calls) == 10
+
+
 def test_answers_hold_each_note_for_its_length():
     notes = answer_notes([Ev(13, 2), Ev(0, 4), Ev(17, 4), Ev(17, 2), Ev(20, 6)], bpm=120,
                          velocity=70)
