@@ -753,6 +753,36 @@ def test_midi_output_sends_the_answer_on_time_and_cuts_it():
     assert len(port.sent) == 4 and port.closed
 
 
+def test_midi_output_gets_the_answer_as_it_is_drawn():
+    class Port:
+        sent = []
+
+        def send(self, msg):
+            self.sent.append(msg)
+
+        def close(self):
+            pass
+
+    class Parts(MidiOutput):
+        parts = []
+
+        def extend(self, notes):  # play's first notes come through here too
+            self.parts.append(len(notes))
+            super().extend(notes)
+
+    clock = Clock()
+    out = Parts(Port())
+    session = Session(model(lengths_only([2, 4])), out,
+                      LiveSettings(gap=0.3, respond=40, sampling=Sampling(seed=4)), clock=clock)
+    exchange = play_phrase(session, clock, [0, 1, 2, 3], 120)
+    play_out(session, clock)
+    assert sum(Parts.parts) == 40 and max(Parts.parts) <= 5  # half a second at a time
+    session.close()
+    on = [(m.note, m.velocity) for m in Port.sent if m.type == "note_on"]
+    assert on == [(47 + e.cls, 80) for e in exchange.answer] and len(on) == 40
+    assert sum(m.type == "note_off" for m in Port.sent) == 40
+
+
 def test_device_sink_feeds_the_stream_in_order():
     written = []
 
