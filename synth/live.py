@@ -463,7 +463,6 @@ class Exchange:
 class _Heard:
     """A phrase read (its beat and events) and fed into the melody, before it is answered."""
 
-    size: int  # messages of the phrase read; another one and it must be read again
     beat: tempo.Beat
     events: list[ev.Event]
     outside: list  # notes outside C3-B4, left out
@@ -658,12 +657,11 @@ class Session:
             self._show(now)
             if now >= self._answer.end():
                 self._finish(len(self.current.answer))
-        if (self._hearing_left()
-                and now - self.last_activity >= self.settings.gap * PREPARE_AFTER):
+        pause = now - self.last_activity
+        if self.phrase and not self.held and pause >= self.settings.gap and self.current is None:
+            self.respond(now)  # what is left to hear of the phrase counts in the latency
+        elif self._hearing_left() and pause >= self.settings.gap * PREPARE_AFTER:
             self._hear(PREPARE_SLICE)
-        if (self.phrase and not self.held and now - self.last_activity >= self.settings.gap
-                and self.current is None):
-            self.respond(now)
         self.output.pump(now)
 
     def beat(self) -> tempo.Beat:
@@ -691,8 +689,7 @@ class Session:
             events, outside = take.events()
             velocities = [m.velocity for _, m in self.phrase if is_press(m)]
             velocity = int(statistics.median(velocities)) if velocities else DEFAULT_VELOCITY
-            self._heard = _Heard(len(self.phrase), beat, events, outside, velocity,
-                                 self.responder.mark())
+            self._heard = _Heard(beat, events, outside, velocity, self.responder.mark())
         heard = self._heard
         until = time.perf_counter() + budget
         while heard.fed < len(heard.events) and time.perf_counter() < until:
