@@ -5,7 +5,10 @@ answered so far (the LSTM state carries on through the session), and listens aga
 The answer follows the player: the phrase's tempo and beat come from its onsets (synth.tempo)
 unless --bpm fixes the tempo, the phrase is read as events on that beat's grid, and the answer
 is played at that tempo from the player's next beat (the one after if the next is under
-20 ms away, so that the answer is always ready in time).
+20 ms away, so that the answer is always ready in time). The phrase is one line, as `import`
+reads a file: keys struck within 40 ms are one chord (its top note), and a key pressed under a
+higher note still held (a left hand under the melody) is left out. The answer has as many
+events as the phrase, but never lasts more than 16 beats, unless --respond asks for a number.
 
 Never imports TensorFlow: the model runs in NumPy (synth.generate). The cost of an answer is
 flat in the length of the phrase and of the answer. The phrase is read (tempo, events) and fed
@@ -51,7 +54,7 @@ WAV_LAG = 0.02  # a session WAV is rendered this far behind the clock, so every 
 DEVICE_AHEAD = 4  # blocks queued for the sound card (23 ms)
 ON_BEAT_MARGIN = 0.02  # an answer never starts on a beat closer than this to the phrase end
 DRAW_AHEAD = 0.5  # seconds of the answer drawn and scheduled ahead of the clock
-ANSWER_BEATS = 16  # the default answer (as many events as the phrase) ends before this
+ANSWER_BEATS = 16  # the default answer (as many events as the phrase) never lasts longer
 MAX_RESPOND = 500  # --respond: events per answer
 PREPARE_AFTER = 0.5  # the phrase is read and heard once this fraction of the gap has passed
 PREPARE_SLICE = 0.002  # seconds of that work per pass of the loop, so sound and keys go on
