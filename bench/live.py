@@ -4,10 +4,12 @@ the 99th percentile), and the process memory after 1 000 answers against after 1
 1. The real command, in real time: `synth live` replays 40 phrases of 4 notes with the shipped
    model into a session WAV, following the player's tempo (no --bpm: the tempo estimate is
    part of every answer's latency), and the latencies come from its --log.
-2. Long phrases: a session driven in this process by a virtual clock answers 20 phrases of
-   500 notes with 500 events each.
-3. Memory: the same virtual clock, rendering every block of sound and throwing it away,
-   answering 1 000 phrases.
+2. Phrase and answer length: a session driven in this process by a virtual clock, rendering
+   every block of sound and throwing it away, answers phrases of 8, 64, 256 and 500 notes
+   with as many events each (--respond N), so the budget is checked at both lengths at once.
+3. Memory: the same virtual clock answering 1 000 phrases.
+
+Every run is checked: each phrase answered, each answer complete and not cut short.
 """
 
 import json
@@ -31,6 +33,8 @@ from synth.modelfile import load_model  # noqa: E402
 PHRASES = 40
 NOTE = 0.15  # seconds per note in the replayed phrases
 PAUSE = 0.6  # seconds of silence after each phrase; the gap is 0.3
+LENGTHS = (8, 64, 256, 500)  # notes per phrase, and events per answer
+REPEATS = {8: 200, 64: 150, 256: 100, 500: 100}  # phrases of each length
 
 
 def percentiles(values):
@@ -68,11 +72,28 @@ def real_time_latencies():
                        stdin=subprocess.DEVNULL)
         took = time.perf_counter() - started
         log = [json.loads(line) for line in (Path(tmp) / "log.jsonl").read_text().splitlines()]
+    # The next phrase comes 0.6 s after the last: it may cut the answer short, as it should.
+    check(len(log) == PHRASES, f"the replay got {len(log)} answers, expected {PHRASES}")
     latencies = [entry["latency_ms"] for entry in log]
     tempi = sorted({round(entry["bpm"]) for entry in log})
     print(f"synth live, {len(log)} phrases replayed in real time ({took:.0f} s), shipped model, "
           f"session WAV, tempo followed ({', '.join(map(str, tempi))} bpm): latency "
           f"{percentiles(latencies)}")
+
+
+def check(ok, what):
+    if not ok:
+        raise SystemExit(f"bench/live.py: failed: {what}")
+
+
+def check_answers(session, phrases, events=None):
+    """Every phrase answered, every answer played out whole (and `events` long if given)."""
+    exchanges = session.exchanges
+    check(len(exchanges) == phrases, f"{len(exchanges)} answers to {phrases} phrases")
+    for e in exchanges:
+        check(not e.interrupted and e.played == len(e.answer) > 0, "an answer was cut short")
+        check(events is None or len(e.answer) == events,
+              f"an answer of {len(e.answer)} events, expected {events}")
 
 
 def rss_mib():
@@ -94,17 +115,20 @@ def play_phrase(session, now, pitches):
         session.tick(now[0])
 
 
-def long_phrases(phrases=20, notes=500):
+def long_phrases(model, notes, phrases):
     now = [0.0]
-    session = Session(load_model(None), SoundOutput(NullSink(), origin=0.0),
-                      LiveSettings(gap=0.3), clock=lambda: now[0])
-    rng = np.random.default_rng(0)
+    session = Session(model, SoundOutput(NullSink(), origin=0.0),
+                      LiveSettings(gap=0.3, respond=notes), clock=lambda: now[0])
+    rng = np.random.default_rng(notes)
+    started = time.perf_counter()
     for _ in range(phrases):
         play_phrase(session, now, [int(p) for p in rng.integers(55, 72, notes)])
     session.close()
+    check_answers(session, phrases, notes)
     latencies = [e.latency_ms for e in session.exchanges]
-    print(f"{phrases} phrases of {notes} notes, each answered with {notes} events (virtual "
-          f"clock, every block rendered): latency {percentiles(latencies)}")
+    print(f"{phrases} phrases of {notes:3d} notes, each answered with {notes} events "
+          f"({time.perf_counter() - started:.0f} s): latency {percentiles(latencies)}",
+          flush=True)
 
 
 def memory_over_a_long_session(answers=1000):
@@ -117,6 +141,7 @@ def memory_over_a_long_session(answers=1000):
         if index + 1 in (10, answers):
             marks[index + 1] = rss_mib()
     session.close()
+    check_answers(session, answers)
     latencies = [e.latency_ms for e in session.exchanges]
     print(f"{answers} answers in one session (virtual clock, every block rendered): latency "
           f"{percentiles(latencies)}")
@@ -126,5 +151,8 @@ def memory_over_a_long_session(answers=1000):
 
 if __name__ == "__main__":
     real_time_latencies()
-    long_phrases()
+    print("virtual clock, every block rendered:")
+    shipped = load_model(None)
+    for length in LENGTHS:
+        long_phrases(shipped, length, REPEATS[length])
     memory_over_a_long_session()

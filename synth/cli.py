@@ -475,30 +475,44 @@ _TEMPO_FROM = {"phrase": "", "fixed": " fixed",
 
 
 class _LiveScreen:
-    """Draws the conversation: what you played, then what the model answered."""
+    """Draws the conversation, one line per turn: what you play as you play it, then what the
+    model answers as it sounds, its tempo and latency at the end of the line."""
 
     def __init__(self) -> None:
-        self.line_open = False
+        self.line = ""  # who the open line belongs to: "you", "synth" or nobody
+        self.shown = 0  # events of the answer shown
 
-    def played(self, pitch: int) -> None:
-        if not self.line_open:
-            console.print("[bold]you  [/bold]", end=" ")
-            self.line_open = True
-        console.print(_note_label(pitch), end=" ")
+    def _open(self, who: str) -> None:
+        if self.line != who:
+            if self.line:
+                console.print()
+            console.print(f"[bold]{who:<5}[/bold]", end="  ")
+            self.line = who
+
+    def played(self, pitch: int, kept: bool = True) -> None:
+        self._open("you")
+        # A note under a higher one still held (a left hand) is left out of the phrase.
+        console.print(_note_label(pitch) if kept else f"[dim]({_note_label(pitch)})[/dim]",
+                      end=" ")
 
     def answered(self, exchange) -> None:
-        from synth.events import events_to_names
+        self.shown = 0
+        self._open("synth")
 
-        console.print()
-        self.line_open = False
-        console.print(f"[bold]synth[/bold]  {events_to_names(exchange.answer)}  "
-                      f"[dim]({exchange.bpm:.0f} bpm{_TEMPO_FROM[exchange.bpm_from]}, "
-                      f"{exchange.latency_ms:.1f} ms)[/dim]")
+    def sounded(self, exchange, count: int) -> None:
+        from synth.events import event_name
+
+        self._open("synth")
+        console.print(" ".join(event_name(e) for e in exchange.answer[self.shown:count]),
+                      end=" ")
+        self.shown = count
 
     def finished(self, exchange) -> None:
-        if exchange.interrupted:
-            console.print(f"[dim]       (cut short after {exchange.played} of "
-                          f"{len(exchange.answer)})[/dim]")
+        self._open("synth")
+        cut = f"; cut short after {exchange.played} events" if exchange.interrupted else ""
+        console.print(f" [dim]({exchange.bpm:.0f} bpm{_TEMPO_FROM[exchange.bpm_from]}, "
+                      f"{exchange.latency_ms:.1f} ms{cut})[/dim]")
+        self.line = ""
 
 
 @app.command()
@@ -511,9 +525,9 @@ def live(
         "out/live.wav]")] = None,
     gap: Annotated[float, typer.Option(help="Seconds with no key held that end a "
                                        "phrase.")] = 0.8,
-    respond: Annotated[Optional[int], typer.Option(help="Events (notes and rests) per answer "
-                                                   "\\[default: as many as the phrase "
-                                                   "had].")] = None,
+    respond: Annotated[Optional[int], typer.Option(help="Events (notes and rests) per answer, "
+                                                   "1-500 \\[default: as many as the phrase "
+                                                   "had, in at most 16 beats].")] = None,
     interrupt: Annotated[bool, typer.Option(help="Keys played during an answer cut it "
                                             "short.")] = True,
     bpm: Annotated[Optional[float], typer.Option(

@@ -5,16 +5,23 @@ answered so far (the LSTM state carries on through the session), and listens aga
 The answer follows the player: the phrase's tempo and beat come from its onsets (synth.tempo)
 unless --bpm fixes the tempo, the phrase is read as events on that beat's grid, and the answer
 is played at that tempo from the player's next beat (the one after if the next is under
-20 ms away, so that the answer is always ready in time).
+20 ms away, so that the answer is always ready in time). The phrase is one line, as `import`
+reads a file: keys struck within 40 ms are one chord (its top note), and a key pressed under a
+higher note still held (a left hand under the melody) is left out. The answer has as many
+events as the phrase, but never lasts more than 16 beats, unless --respond asks for a number.
 
-Never imports TensorFlow: the model runs in NumPy (synth.generate). The answer is drawn and
-scheduled, and the output's next audio block rendered (or any message due sent), within a few
-milliseconds of the phrase end; `latency_ms` in the log measures exactly that span.
+Never imports TensorFlow: the model runs in NumPy (synth.generate). The cost of an answer is
+flat in the length of the phrase and of the answer. The phrase is read (tempo, events) and fed
+into the melody during the second half of the gap, when the player has stopped and the machine
+waits, in slices of a few milliseconds between blocks of sound; if a key comes before the gap is
+over, the phrase goes on and the melody goes back to where it was. The answer is drawn as it
+plays, about half a second ahead of what sounds, and scheduled event by event. So at the phrase
+end only the first half second of the answer is drawn and scheduled, and the output's next audio
+block rendered (or any message due sent); `latency_ms` in the log measures exactly that span.
 """
 
 from __future__ import annotations
 
-import functools
 import heapq
 import itertools
 import json
@@ -34,7 +41,7 @@ from synth import devices, files, tempo
 from synth.effects import REVERB_TAIL_SECONDS, Effects, Stream
 from synth.errors import SynthError
 from synth import events as ev
-from synth.generate import Melody, Sampling, continue_melody, restore
+from synth.generate import Melody, Sampling, next_event, restore, state
 from synth.inputs import Event, Input, Take, is_press, is_release
 from synth.midi import CHORD_SECONDS
 from synth.modelfile import Model
@@ -46,6 +53,12 @@ BLOCK = 256  # frames per audio block: 5.8 ms at 44.1 kHz
 WAV_LAG = 0.02  # a session WAV is rendered this far behind the clock, so every note lands
 DEVICE_AHEAD = 4  # blocks queued for the sound card (23 ms)
 ON_BEAT_MARGIN = 0.02  # an answer never starts on a beat closer than this to the phrase end
+DRAW_AHEAD = 0.5  # seconds of the answer drawn and scheduled ahead of the clock
+ANSWER_BEATS = 16  # the default answer (as many events as the phrase) never lasts longer
+MAX_RESPOND = 500  # --respond: events per answer
+PREPARE_AFTER = 0.5  # the phrase is read and heard once this fraction of the gap has passed
+PREPARE_SLICE = 0.002  # seconds of that work per pass of the loop, so sound and keys go on
+PREPARE_STEP = 16  # phrase events fed between looks at the clock
 ANSWER = "answer"
 PLAYER = "player"
 
@@ -55,7 +68,8 @@ class LiveSettings:
     """How the model listens and answers."""
 
     gap: float = 0.8  # seconds with no key held that end a phrase
-    respond: int | None = None  # events per answer; None = as many as the phrase had
+    respond: int | None = None  # events per answer; None = as many as the phrase had, in
+    # at most ANSWER_BEATS beats
     interrupt: bool = True  # a key pressed during an answer cuts it short
     bpm: float | None = None  # a fixed tempo; None = the tempo of each phrase
     sampling: Sampling = field(default_factory=Sampling)
@@ -63,8 +77,9 @@ class LiveSettings:
     def check(self) -> "LiveSettings":
         if not (0.05 <= self.gap <= 10 and math.isfinite(self.gap)):
             raise SynthError(f"--gap {self.gap:g} is out of range: expected 0.05-10 seconds")
-        if self.respond is not None and not 1 <= self.respond <= 256:
-            raise SynthError(f"--respond {self.respond} is out of range: expected 1-256 events")
+        if self.respond is not None and not 1 <= self.respond <= MAX_RESPOND:
+            raise SynthError(f"--respond {self.respond} is out of range: "
+                             f"expected 1-{MAX_RESPOND} events")
         if self.bpm is not None:
             check_bpm(self.bpm)
         self.sampling.check()
@@ -72,24 +87,62 @@ class LiveSettings:
 
 
 class Responder:
-    """The model's side of the conversation: one running melody for the whole session."""
+    """The model's side of the conversation: one running melody for the whole session.
+
+    An answer is drawn one event at a time as it plays (`begin`, then `draw`); `heard` takes
+    the melody and the random numbers back to where the events that sounded left them, so that
+    events drawn ahead and never heard leave no trace.
+    """
 
     def __init__(self, model: Model, sampling: Sampling = Sampling()):
         self.melody = Melody(model)
         self.sampling = sampling
         self.rng = np.random.default_rng(sampling.seed)
-        self._trail: list[tuple] = []
+        self._trail: list[tuple] = []  # marks before the answer and after each event drawn
+
+    def mark(self) -> tuple:
+        """Where the melody and the random numbers are, for `back`."""
+        return state(self.melody), self.rng.bit_generator.state
+
+    def back(self, mark: tuple) -> None:
+        restore(self.melody, mark[0])
+        self.rng.bit_generator.state = mark[1]
+
+    def hear(self, events: Sequence[ev.Event]) -> None:
+        """Feed played events; the next draw continues after them."""
+        self.melody.feed(events)
+
+    def begin(self) -> None:
+        """An answer starts here."""
+        self._trail = [self.mark()]
+
+    def draw(self, room: int | None = None) -> ev.Event | None:
+        """The answer's next event, fed back into the melody; None, and nothing drawn or fed,
+        if it is longer than `room` quarter beats."""
+        before = self.rng.bit_generator.state if room is not None else None
+        event = next_event(self.melody, self.sampling, self.rng)
+        if room is not None and event.quarters > room:
+            self.rng.bit_generator.state = before
+            return None
+        self.melody.feed([event])
+        self._trail.append(self.mark())
+        return event
 
     def answer(self, phrase: Sequence[ev.Event], count: int) -> list[ev.Event]:
         """Hear `phrase`, then draw `count` events that continue it."""
-        self.melody.feed(phrase)
+        self.hear(phrase)
+        self.begin()
+        return [self.draw() for _ in range(count)]
+
+    def end(self) -> None:
+        """The answer is over: let its trail go (now rather than at the next answer's start,
+        where the time counts)."""
         self._trail = []
-        return continue_melody(self.melody, count, self.sampling, self.rng, self._trail)
 
     def heard(self, played: int) -> None:
-        """Only the first `played` events of the last answer sounded: forget the rest."""
+        """Only the first `played` events of the answer sounded: forget the rest."""
         if self._trail:
-            restore(self.melody, self._trail[min(played, len(self._trail) - 1)])
+            self.back(self._trail[min(played, len(self._trail) - 1)])
 
 
 @dataclass
@@ -102,11 +155,14 @@ class Strike:
     velocity: int
 
 
-def answer_notes(events: Sequence[ev.Event], bpm: float, velocity: int) -> list[Strike]:
-    """Each pitch event strikes at its start and is held for its length."""
+def answer_notes(events: Sequence[ev.Event], bpm: float, velocity: int,
+                 first: int = 0) -> list[Strike]:
+    """Each pitch event strikes at its start and is held for its length; `first` is where the
+    first of `events` starts, in quarter beats from the answer's start."""
     quarter = 60.0 / bpm / ev.QUARTERS_PER_BEAT
     return [Strike(start * quarter, (start + e.quarters) * quarter, class_to_midi(e.cls), velocity)
-            for e, start in zip(events, ev.starts(events)) if not e.is_rest]
+            for e, start in zip(events, (first + s for s in ev.starts(events)))
+            if not e.is_rest]
 
 
 # --- outputs ------------------------------------------------------------------------------
@@ -204,6 +260,7 @@ class SoundOutput:
         self.effects = effects
         self.fx = Stream(RATE, effects)
         self.origin = origin  # clock time of frame 0
+        self._answer_frame = 0  # where the answer in progress starts
 
     def frame(self, t: float) -> int:
         return max(int(round((t - self.origin) * RATE)), self.piano.position)
@@ -216,13 +273,18 @@ class SoundOutput:
         self.piano.up(pitch, self.frame(t), PLAYER)
 
     def play(self, notes: Sequence[Strike], start: float, now: float) -> None:
-        """Schedule an answer starting at clock time `start` (now or later); returns once the
-        block due now is rendered, so the answer sounds on time from there on."""
-        first = self.frame(start)
+        """Begin an answer at clock time `start` (now or later) with its first notes; returns
+        once the block due now is rendered, so the answer sounds on time from there on."""
+        self._answer_frame = self.frame(start)
+        self.extend(notes)
+        self.render_to(self.frame(now) + BLOCK)
+
+    def extend(self, notes: Sequence[Strike]) -> None:
+        """More notes of the answer begun by `play` (times from its start)."""
+        first = self._answer_frame
         for note in notes:
             self.piano.down(note.pitch, note.velocity, first + round(note.on * RATE), ANSWER)
             self.piano.up(note.pitch, first + round(note.off * RATE), ANSWER)
-        self.render_to(self.frame(now) + BLOCK)
 
     def cut(self, t: float) -> None:
         self.piano.cut(ANSWER, self.frame(t))
@@ -262,6 +324,7 @@ class MidiOutput:
         self._schedule: list[tuple[float, int, mido.Message]] = []
         self._order = itertools.count()
         self._sounding: set[int] = set()
+        self._start = 0.0  # clock time of the answer in progress
 
     def player_down(self, pitch: int, velocity: int, t: float) -> None:
         pass
@@ -270,16 +333,21 @@ class MidiOutput:
         pass
 
     def play(self, notes: Sequence[Strike], start: float, now: float) -> None:
-        """Schedule an answer starting at clock time `start`; returns once the messages due
-        `now` are sent."""
+        """Begin an answer at clock time `start` with its first notes; returns once the
+        messages due `now` are sent."""
+        self._start = start
+        self.extend(notes)
+        self.pump(now)
+
+    def extend(self, notes: Sequence[Strike]) -> None:
+        """More notes of the answer begun by `play` (times from its start)."""
         for note in notes:
             for when, msg in ((note.on, mido.Message("note_on", note=note.pitch,
                                                      velocity=note.velocity,
                                                      channel=self.channel)),
                               (note.off - 1e-6, mido.Message("note_off", note=note.pitch,
                                                              channel=self.channel))):
-                heapq.heappush(self._schedule, (start + when, next(self._order), msg))
-        self.pump(now)
+                heapq.heappush(self._schedule, (self._start + when, next(self._order), msg))
 
     def cut(self, t: float) -> None:
         self._schedule = []
@@ -352,7 +420,12 @@ def open_output(spec: str, effects: Effects = Effects(), origin: float = 0.0,
 
 @dataclass
 class Exchange:
-    """One phrase and the answer to it; a line of the --log file."""
+    """One phrase and the answer to it; a line of the --log file.
+
+    `answer` holds the events drawn, and grows as the answer plays. An answer cut short
+    (`interrupted`) sounded only its first `played` events; the events after them were drawn
+    ahead (about half a second's worth) and never sounded, and the melody forgot them.
+    """
 
     time: float  # seconds from the start of the session to the phrase end
     phrase: list[ev.Event]
@@ -364,10 +437,11 @@ class Exchange:
     played: int = 0  # answer events that sounded before a cut (all of them if not cut)
     interrupted: bool = False
     left_out: int = 0  # phrase notes outside C3-B4
+    under: int = 0  # phrase notes left out as they began under a higher note still held
 
-    @functools.cached_property
+    @property
     def seconds(self) -> float:
-        """How long the answer lasts (to the end of its last event); asked every block."""
+        """How long the answer drawn so far lasts (to the end of its last event)."""
         return ev.total_beats(self.answer) * 60.0 / self.bpm
 
     def begun(self, t: float) -> int:
@@ -386,6 +460,41 @@ class Exchange:
         data["start"] = round(self.start, 4)
         data["bpm"] = round(self.bpm, 2)
         return data
+
+
+@dataclass
+class _Heard:
+    """A phrase read (its beat and events) and fed into the melody, before it is answered."""
+
+    beat: tempo.Beat
+    events: list[ev.Event]
+    outside: list  # notes outside C3-B4, left out
+    velocity: int
+    before: tuple  # the responder's mark before the phrase was fed
+    fed: int = 0
+
+
+@dataclass
+class _Answer:
+    """The answer in progress, drawn as it plays."""
+
+    exchange: Exchange
+    count: int  # events to draw at most
+    room: int | None  # quarter beats it may fill (None: no limit)
+    velocity: int
+    begin: float  # clock time of its first event
+    quarter: float  # seconds per quarter beat
+    quarters: int = 0  # length of the events drawn so far
+    done: bool = False  # every event drawn
+    starts: list[int] = field(default_factory=list)  # of the events drawn, in quarter beats
+    shown: int = 0  # events begun and shown on the screen
+
+    def drawn_until(self) -> float:
+        return self.begin + self.quarters * self.quarter
+
+    def end(self) -> float:
+        """When it stops sounding; not known until every event is drawn."""
+        return self.drawn_until() if self.done else math.inf
 
 
 class AnswerLog:
@@ -409,9 +518,14 @@ class AnswerLog:
 class Screen:
     """What the session tells the player; the CLI draws it, tests and benchmarks ignore it."""
 
-    def played(self, pitch: int) -> None: ...
+    def played(self, pitch: int, kept: bool = True) -> None:
+        """A key was pressed; not `kept` if it began under a higher note held (left out)."""
 
-    def answered(self, exchange: Exchange) -> None: ...
+    def answered(self, exchange: Exchange) -> None:
+        """An answer was scheduled; its first beat may still be ahead."""
+
+    def sounded(self, exchange: Exchange, count: int) -> None:
+        """The first `count` events of the answer have begun to sound."""
 
     def finished(self, exchange: Exchange) -> None: ...
 
@@ -437,12 +551,15 @@ class Session:
         self.last_bpm: float | None = None  # the tempo of the last phrase answered
         self.ending = ""
         self.ended_by = ""
+        self._answer: _Answer | None = None
+        self._heard: _Heard | None = None
+        self._top: tuple[float, int] | None = None  # start and pitch of the line's last note
+        self._under: set[int] = set()  # keys held that were left out of the phrase
+        self._under_count = 0
 
     def _answer_end(self) -> float:
         """When the answer in progress (or waiting for its first beat) stops sounding."""
-        if self.current is None:
-            return -math.inf
-        return self.origin + self.current.start + self.current.seconds
+        return -math.inf if self._answer is None else self._answer.end()
 
     def answering(self, now: float) -> bool:
         return self.current is not None and now < self._answer_end()
@@ -469,10 +586,13 @@ class Session:
 
     def _next_wake(self, now: float) -> float:
         wake = self.output.next_due()
-        if self.current is not None:
-            wake = min(wake, self._answer_end())
+        if self._answer is not None:
+            wake = min(wake, self._answer.end() if self._answer.done
+                       else self._answer.drawn_until() - DRAW_AHEAD)
         if self.phrase and not self.held:
             wake = min(wake, self.last_activity + self.settings.gap)
+            if self._hearing_left():
+                wake = min(wake, self.last_activity + self.settings.gap * PREPARE_AFTER)
         return wake
 
     def handle(self, event: Event) -> None:
@@ -486,26 +606,65 @@ class Session:
         if is_press(msg):
             if self.settings.interrupt and self.answering(event.time):
                 self._cut(event.time)
+            kept = self._in_line(event.time, msg.note)
             self.held.add(msg.note)
-            self.phrase.append((event.time, msg))
+            if kept:
+                self._add(event.time, msg)
+            else:
+                self._under.add(msg.note)
+                self._under_count += 1
             self.output.player_down(msg.note, msg.velocity, event.time)
-            self.screen.played(msg.note)
+            self.screen.played(msg.note, kept)
         elif is_release(msg):
             self.held.discard(msg.note)
-            if self.phrase:
-                self.phrase.append((event.time, msg))
+            if msg.note in self._under:
+                self._under.discard(msg.note)
+            elif self.phrase:
+                self._add(event.time, msg)
             self.output.player_up(msg.note, event.time)
         else:
             return
         self.last_activity = event.time
 
+    def _in_line(self, t: float, pitch: int) -> bool:
+        """Whether a key pressed at `t` joins the phrase: not if it begins under the line's
+        last note, higher and still held (a left hand under the melody), as `import` keeps
+        the highest sounding note; keys struck within 40 ms are a chord, whose top note
+        `Take.events` keeps. Notes outside C3-B4 join, to be left out and reported there."""
+        if not in_range(pitch):
+            return True
+        top = self._top
+        if top is not None and t - top[0] <= CHORD_SECONDS:
+            self._top = (top[0], max(top[1], pitch))
+            return True
+        if top is not None and top[1] > pitch and top[1] in self.held \
+                and top[1] not in self._under:
+            return False
+        self._top = (t, pitch)
+        return True
+
+    def _add(self, t: float, msg: mido.Message) -> None:
+        """The phrase goes on: what was read and heard of it so far no longer holds."""
+        if self._heard is not None:
+            self.responder.back(self._heard.before)
+            self._heard = None
+        self.phrase.append((t, msg))
+
     def tick(self, now: float) -> None:
-        """Finish the answer that has played out, answer a phrase that has ended, make sound."""
-        if self.current is not None and now >= self._answer_end():
-            self._finish(len(self.current.answer))
-        if (self.phrase and not self.held and now - self.last_activity >= self.settings.gap
-                and self.current is None):
-            self.respond(now)
+        """Draw the answer on, finish it once it has played out, read and hear a phrase once
+        the player has paused, answer it when the gap is over, make sound."""
+        if self._answer is not None:
+            notes = self._draw(now)
+            if notes:
+                self.output.extend(notes)
+            self._show(now)
+            if now >= self._answer.end():
+                self._finish(len(self.current.answer))
+        pause = now - self.last_activity
+        if self.phrase and not self.held and pause >= self.settings.gap and self.current is None:
+            self.respond(now)  # what is left to hear of the phrase counts in the latency
+        elif self._hearing_left() and pause >= self.settings.gap * PREPARE_AFTER:
+            self._hear(PREPARE_SLICE)
         self.output.pump(now)
 
     def beat(self) -> tempo.Beat:
@@ -515,42 +674,107 @@ class Session:
             return tempo.fixed(onsets, self.settings.bpm, chord=CHORD_SECONDS)
         return tempo.estimate(onsets, previous=self.last_bpm, chord=CHORD_SECONDS)
 
+    def _hearing_left(self) -> bool:
+        """Whether a paused phrase is still to be read or fed (the melody must be free: no
+        answer still being drawn)."""
+        if not self.phrase or self.held or (self._answer is not None and not self._answer.done):
+            return False
+        return self._heard is None or self._heard.fed < len(self._heard.events)
+
+    def _hear(self, budget: float) -> _Heard:
+        """Read the phrase (its beat and events) and feed it into the melody, stopping after
+        `budget` seconds; the next call goes on from there."""
+        if self._heard is None:
+            beat = self.beat()
+            begin = beat.before(self.phrase[0][0])  # the phrase's grid starts on a beat
+            take = Take(bpm=beat.bpm, messages=[(t - begin, m) for t, m in self.phrase],
+                        seconds=self.last_activity - begin)
+            events, outside = take.events()
+            velocities = [m.velocity for _, m in self.phrase if is_press(m)]
+            velocity = int(statistics.median(velocities)) if velocities else DEFAULT_VELOCITY
+            self._heard = _Heard(beat, events, outside, velocity, self.responder.mark())
+        heard = self._heard
+        until = time.perf_counter() + budget
+        while heard.fed < len(heard.events) and time.perf_counter() < until:
+            self.responder.hear(heard.events[heard.fed : heard.fed + PREPARE_STEP])
+            heard.fed = min(heard.fed + PREPARE_STEP, len(heard.events))
+        return heard
+
     def respond(self, now: float) -> Exchange | None:
         """The phrase has ended: answer it on the player's beat. Latency runs from here to the
-        answer scheduled and the output's next block ready."""
+        answer's first half second drawn and scheduled and the output's next block ready."""
         detected = time.perf_counter()
-        beat = self.beat()
-        begin = beat.before(self.phrase[0][0])  # the phrase's grid starts on a beat
-        take = Take(bpm=beat.bpm, messages=[(t - begin, m) for t, m in self.phrase],
-                    seconds=self.last_activity - begin)
-        velocities = [m.velocity for _, m in self.phrase if is_press(m)]
-        self.phrase = []
-        phrase, outside = take.events()
-        if not phrase:
+        heard = self._hear(math.inf)  # most often read and heard during the gap already
+        spent = self.phrase  # let go after the latency is taken (0.3 ms at 500 notes)
+        self.phrase, self._heard, self._top = [], None, None
+        under, self._under_count = self._under_count, 0
+        if not heard.events:
             return None  # every note was outside C3-B4: nothing to answer
+        beat = heard.beat
         self.last_bpm = beat.bpm
-        answer = self.responder.answer(phrase, self.settings.respond or len(phrase))
-        velocity = int(statistics.median(velocities)) if velocities else DEFAULT_VELOCITY
         start = beat.next_beat(now, ON_BEAT_MARGIN)
-        self.output.play(answer_notes(answer, beat.bpm, velocity), start, now)
-        latency = (time.perf_counter() - detected) * 1000.0
-        self.current = Exchange(time=now - self.origin, phrase=phrase, answer=answer,
-                                latency_ms=latency, bpm=beat.bpm, start=start - self.origin,
-                                bpm_from=beat.source, played=len(answer),
-                                left_out=len(outside))
+        self.current = Exchange(time=now - self.origin, phrase=heard.events, answer=[],
+                                latency_ms=0.0, bpm=beat.bpm, start=start - self.origin,
+                                bpm_from=beat.source, left_out=len(heard.outside),
+                                under=under)
+        respond = self.settings.respond
+        self._answer = _Answer(
+            self.current, count=respond or len(heard.events),
+            room=None if respond else ANSWER_BEATS * ev.QUARTERS_PER_BEAT,
+            velocity=heard.velocity, begin=start, quarter=60.0 / beat.bpm / ev.QUARTERS_PER_BEAT)
+        self.responder.begin()
+        self.output.play(self._draw(now), start, now)
+        self.current.latency_ms = (time.perf_counter() - detected) * 1000.0
+        del spent
         self.screen.answered(self.current)
         return self.current
 
+    def _draw(self, now: float) -> list[Strike]:
+        """Draw the answer on until DRAW_AHEAD seconds past `now` (or past its first beat) are
+        covered, or it is complete; returns the notes of the events drawn."""
+        answer = self._answer
+        horizon = max(now, answer.begin) + DRAW_AHEAD
+        first = answer.quarters
+        drawn: list[ev.Event] = []
+        while not answer.done and answer.drawn_until() < horizon:
+            room = None if answer.room is None else answer.room - answer.quarters
+            event = self.responder.draw(room)
+            if event is None:  # the next event would run past the answer's beats
+                answer.done = True
+                break
+            drawn.append(event)
+            answer.starts.append(answer.quarters)
+            answer.quarters += event.quarters
+            answer.exchange.answer.append(event)
+            answer.done = len(answer.exchange.answer) >= answer.count
+        return answer_notes(drawn, answer.exchange.bpm, answer.velocity, first)
+
+    def _show(self, now: float) -> None:
+        """Tell the screen about the answer's events that have begun by `now`."""
+        answer = self._answer
+        begun = answer.shown
+        while begun < len(answer.starts) and \
+                answer.begin + answer.starts[begun] * answer.quarter <= now:
+            begun += 1
+        if begun > answer.shown:
+            answer.shown = begun
+            self.screen.sounded(answer.exchange, begun)
+
     def _cut(self, t: float) -> None:
-        played = self.current.begun(t - self.origin)
+        played = min(self.current.begun(t - self.origin), len(self.current.answer))
         self.output.cut(t)
         self.responder.heard(played)
+        self._heard = None  # anything heard since is forgotten with the rest
         self._finish(played, interrupted=True)
 
     def _finish(self, played: int, interrupted: bool = False) -> None:
         exchange, self.current = self.current, None
+        answer, self._answer = self._answer, None
         exchange.played = played
         exchange.interrupted = interrupted
+        self.responder.end()
+        if played > answer.shown:
+            self.screen.sounded(exchange, played)
         self.exchanges.append(exchange)
         if self.log is not None:
             self.log.write(exchange)

@@ -13,10 +13,11 @@ from test_record import replay, synth_process, wait_for_output
 from synth.effects import Effects
 from synth.errors import SynthError
 from synth.events import Event as Ev, events_of, events_to_names, starts, total_beats
-from synth.generate import Melody, Sampling
+from synth.generate import Melody, Sampling, continue_melody
 from synth.inputs import Event
-from synth.live import (BLOCK, ON_BEAT_MARGIN, DeviceSink, Exchange, LiveSettings, MidiOutput,
-                        NullSink, Responder, Session, SoundOutput, answer_notes)
+from synth.live import (ANSWER_BEATS, BLOCK, MAX_RESPOND, ON_BEAT_MARGIN, DeviceSink, Exchange,
+                        LiveSettings, MidiOutput, NullSink, Responder, Session, SoundOutput,
+                        answer_notes)
 from synth.modelfile import Model, save_model
 from synth.piano import RATE
 from synth.songs import DEFAULT_BPM
@@ -264,6 +265,7 @@ def test_without_a_sound_card_the_session_goes_to_a_wav(cli, tmp_path, tiny_mode
     (["--output", "midi:Synth"], "no MIDI output"),
     (["--gap", "0"], "--gap"),
     (["--respond", "0"], "--respond"),
+    (["--respond", "501"], "expected 1-500 events"),
     (["--bpm", "1000"], "--bpm"),
     (["--bpm", "0"], "--bpm"),
     (["--bpm", "nan"], "--bpm"),
@@ -342,6 +344,10 @@ class Recorder:
         self.notes.append(notes)
         self.calls.append(("play", [n.pitch for n in notes], start, now))
 
+    def extend(self, notes):
+        self.notes[-1] = self.notes[-1] + notes
+        self.calls.append(("extend", [n.pitch for n in notes]))
+
     def cut(self, t):
         self.calls.append(("cut", t))
 
@@ -373,6 +379,14 @@ def play_phrase(session, clock, beats, bpm, start=0.0):
     return session.current
 
 
+def play_out(session, clock, step=0.005):
+    """Tick through the answer in progress until it has played out; returns when it did."""
+    while session.current is not None:
+        clock.now += step
+        session.tick(clock.now)
+    return clock.now
+
+
 def test_a_phrase_ends_only_after_the_gap_with_no_key_held():
     clock, output = Clock(), Recorder()
     session = Session(model(), output, LiveSettings(gap=0.5, bpm=120), clock=clock)
@@ -389,11 +403,14 @@ def test_a_phrase_ends_only_after_the_gap_with_no_key_held():
     clock.now = 1.8
     session.tick(1.8)
     # At 120 bpm a quarter beat is 0.125 s: C4 lasts until E4 (3 quarters), E4 is held 0.9 s.
-    assert session.current.phrase == [Ev(13, 3), Ev(17, 7)] and len(session.current.answer) == 2
+    exchange = session.current
+    assert exchange.phrase == [Ev(13, 3), Ev(17, 7)]
     # The grid runs through the two onsets (0.0 and 0.4 s: 3.2 quarters apart) in the middle:
     # beats at 0.0125 + k * 0.5 s, and the answer starts on the first after the phrase end.
     assert output.calls[-1][0] == "play" and output.calls[-1][2:] == (pytest.approx(2.0125), 1.8)
     assert session.current.start == pytest.approx(2.0125) and session.current.bpm == 120
+    play_out(session, clock)
+    assert len(exchange.answer) == 2  # as many events as the phrase
 
 
 @pytest.mark.parametrize("bpm", [80, 125, 160])
@@ -402,6 +419,7 @@ def test_the_answer_is_played_in_the_tempo_and_on_the_beat_of_the_phrase(bpm):
     session = Session(model(), output, LiveSettings(gap=0.3), clock=clock)
     beats = [0, 1, 2, 2.5, 3, 4, 6]  # quarters, two eighths, a half note
     exchange = play_phrase(session, clock, beats, bpm, start=1.0)
+    play_out(session, clock)
     assert exchange.bpm == pytest.approx(bpm) and exchange.bpm_from == "phrase"
     assert [e.quarters for e in exchange.phrase] == [4, 4, 2, 2, 4, 8, 4]  # the last held 0.9
     period = 60.0 / bpm
@@ -422,15 +440,10 @@ def test_the_answer_lasts_its_lengths_from_its_start():
     clock, output = Clock(), Recorder()
     session = Session(model(), output, LiveSettings(gap=0.3), clock=clock)
     exchange = play_phrase(session, clock, [0, 1, 2, 3], 100)
+    ended = play_out(session, clock, step=0.001)
     end = session.origin + exchange.start + exchange.seconds
-    for t in (exchange.time + 0.001, end - 0.001):
-        clock.now = t
-        session.tick(t)
-        assert session.current is exchange
-    clock.now = end
-    session.tick(end)
-    assert session.current is None and exchange.played == len(exchange.answer)
-    assert not exchange.interrupted
+    assert end <= ended < end + 0.001 + 1e-9
+    assert 1 <= exchange.played == len(exchange.answer) <= 4 and not exchange.interrupted
 
 
 def test_too_few_notes_take_the_previous_tempo_or_the_default():
@@ -438,12 +451,10 @@ def test_too_few_notes_take_the_previous_tempo_or_the_default():
     session = Session(model(), output, LiveSettings(gap=0.3, interrupt=False), clock=clock)
     first = play_phrase(session, clock, [0, 1], 100)
     assert first.bpm == DEFAULT_BPM and first.bpm_from == "default"
-    clock.now = session.origin + first.start + first.seconds
-    session.tick(clock.now)
+    play_out(session, clock)
     second = play_phrase(session, clock, [0, 1, 2, 3], 100, start=clock.now + 1)
     assert second.bpm == pytest.approx(100) and second.bpm_from == "phrase"
-    clock.now = session.origin + second.start + second.seconds
-    session.tick(clock.now)
+    play_out(session, clock)
     onset = clock.now + 1
     third = play_phrase(session, clock, [0], 100, start=onset)
     assert third.bpm == pytest.approx(100) and third.bpm_from == "previous"
@@ -466,12 +477,17 @@ def test_a_cut_counts_the_events_begun_by_their_real_lengths():
     clock, output = Clock(now=1000.0), Recorder()  # the session starts at 1000 s
     weights = steady_weights()
     session = Session(model(weights), output,
-                      LiveSettings(gap=0.3, respond=8, sampling=Sampling(seed=1)), clock=clock)
+                      LiveSettings(gap=0.3, respond=12, sampling=Sampling(seed=1)), clock=clock)
     exchange = play_phrase(session, clock, [0, 1, 2, 3], 120, start=1001.0)
-    onsets = [session.origin + exchange.start + s * 0.125 for s in starts(exchange.answer)]
-    assert len(set(e.quarters for e in exchange.answer)) > 1  # lengths that differ
-    cut = onsets[3] + 0.01  # just after the fourth event began
-    session.handle(press(cut, E4))
+
+    def onsets():
+        return [session.origin + exchange.start + s * 0.125 for s in starts(exchange.answer)]
+
+    while len(exchange.answer) < 4 or clock.now < onsets()[3] + 0.01:
+        clock.now += 0.005
+        session.tick(clock.now)
+    assert len(set(e.quarters for e in exchange.answer[:4])) > 1  # lengths that differ
+    session.handle(press(clock.now, E4))  # just after the fourth event began
     assert exchange.interrupted and exchange.played == 4
 
 
@@ -494,6 +510,182 @@ def test_a_cut_answer_is_remembered_only_as_far_as_it_sounded():
     fresh = Melody(model())
     fresh.feed(phrase + answer[:2])
     assert np.allclose(responder.melody.h, fresh.h) and np.allclose(responder.melody.c, fresh.c)
+
+
+def drawn_at_once(phrase, count, seed, weights=None):
+    """The reference: the phrase fed into a fresh melody, then `count` events drawn in one
+    go by generate.continue_melody; returns them, the melody and the random generator."""
+    melody = Melody(model(weights))
+    melody.feed(phrase)
+    rng = np.random.default_rng(seed)
+    return continue_melody(melody, count, Sampling(seed=seed), rng), melody, rng
+
+
+def test_an_answer_drawn_as_it_plays_is_the_answer_drawn_at_once():
+    clock, output = Clock(), Recorder()
+    session = Session(model(), output, LiveSettings(gap=0.3, respond=60,
+                                                    sampling=Sampling(seed=11)), clock=clock)
+    exchange = play_phrase(session, clock, [0, 1, 2, 3], 120)
+    play_out(session, clock)
+    expected, melody, rng = drawn_at_once(exchange.phrase, 60, seed=11)
+    assert exchange.answer == expected and exchange.played == 60
+    assert total_beats(expected) > ANSWER_BEATS  # --respond asks for exactly that many
+    # Scheduled in many parts, which add up to the notes of the whole answer.
+    assert sum(call[0] == "extend" for call in output.calls) > 5
+    [notes] = output.notes
+    assert [(n.on, n.off, n.pitch) for n in notes] == [
+        (pytest.approx(n.on), pytest.approx(n.off), n.pitch)
+        for n in answer_notes(expected, exchange.bpm, 80)]
+    # The melody and the random numbers are where drawing at once left them.
+    assert np.allclose(session.responder.melody.h, melody.h)
+    assert session.responder.rng.random() == rng.random()
+
+
+def test_the_first_block_is_ready_before_the_whole_answer_is_drawn():
+    clock = Clock()
+    drawn_when_played = []
+
+    class Counting(Recorder):
+        def play(self, notes, start, now):
+            drawn_when_played.append(len(draws))
+            super().play(notes, start, now)
+
+    session = Session(model(), Counting(), LiveSettings(gap=0.3, respond=300), clock=clock)
+    draws = []
+    draw = session.responder.draw
+    session.responder.draw = lambda room=None: draws.append(1) or draw(room)
+    exchange = play_phrase(session, clock, [0, 1, 2, 3], 120)
+    [drawn] = drawn_when_played
+    # Half a second from the answer's start at 120 bpm is 4 quarter beats: at most 4 events.
+    assert 1 <= drawn <= 4 and len(exchange.answer) == drawn
+    play_out(session, clock, step=0.02)
+    assert len(draws) == len(exchange.answer) == exchange.played == 300
+
+
+def test_a_cut_mid_answer_leaves_the_melody_where_the_sounded_events_left_it():
+    clock, output = Clock(), Recorder()
+    session = Session(model(), output, LiveSettings(gap=0.3, respond=40,
+                                                    sampling=Sampling(seed=5)), clock=clock)
+    exchange = play_phrase(session, clock, [0, 1, 2, 3], 120)
+    while exchange.begun(clock.now - session.origin) < 6 or \
+            len(exchange.answer) == exchange.begun(clock.now - session.origin):
+        clock.now += 0.01
+        session.tick(clock.now)
+    session.handle(press(clock.now, E4))
+    played = exchange.played
+    assert exchange.interrupted and 6 <= played < len(exchange.answer) < 40  # drawn ahead
+    sounded, melody, rng = drawn_at_once(exchange.phrase, played, seed=5)
+    assert exchange.answer[:played] == sounded
+    # Nothing of the events drawn ahead stays: neither in the melody nor in the random
+    # numbers, so the next answer goes on as if only the sounded events had been drawn.
+    assert np.allclose(session.responder.melody.h, melody.h)
+    assert np.allclose(session.responder.melody.c, melody.c)
+    assert session.responder.rng.random() == rng.random()
+
+
+def test_the_phrase_is_heard_during_the_gap_and_forgotten_if_it_goes_on():
+    clock, output = Clock(), Recorder()
+    session = Session(model(), output, LiveSettings(gap=0.4, respond=6,
+                                                    sampling=Sampling(seed=3)), clock=clock)
+    heard = []
+    hear = session.responder.hear
+    session.responder.hear = lambda events: heard.append(len(events)) or hear(events)
+    for t, pitch in ((0.0, C4), (0.5, E4), (1.0, G4)):
+        session.handle(press(t, pitch))
+        session.handle(lift(t + 0.4, pitch))
+    clock.now = 1.4 + 0.25  # past half the gap: the phrase is read and fed, not answered
+    session.tick(clock.now)
+    assert sum(heard) == 3 and session.current is None
+    session.handle(press(1.7, D4))  # the phrase goes on
+    session.handle(lift(2.1, D4))
+    clock.now = 2.1 + 0.4 + 0.001
+    session.tick(clock.now)
+    exchange = session.current
+    assert [e.cls for e in exchange.phrase] == [13, 17, 20, 0, 15]  # 0.3 s silence: a rest
+    assert sum(heard) == 3 + 5
+    play_out(session, clock)
+    # The melody heard the whole phrase once: the first reading was undone.
+    expected, melody, _ = drawn_at_once(exchange.phrase, 6, seed=3)
+    assert exchange.answer == expected
+    assert np.allclose(session.responder.melody.h, melody.h)
+
+
+@pytest.mark.slow
+def test_a_long_answer_is_drawn_as_it_plays_and_a_cut_logs_what_sounded(tmp_path, tiny_model):
+    source = replay(tmp_path / "p.mid", phrases(1))
+    process = synth_process(["live", "--input", source, "--model", str(tiny_model), "--output",
+                             "wav:s.wav", "--log", "log.jsonl", "--gap", "0.2", "--bpm", "400",
+                             "--respond", "300", "--seed", "1"],
+                            tmp_path, stdin=subprocess.DEVNULL)
+    wait_for_output(process, "synth ")
+    process.send_signal(signal.SIGINT)  # 300 events take half a minute or more to play
+    out, err = process.communicate(timeout=20)
+    assert process.returncode == 0, err
+    [entry] = read_log(tmp_path / "log.jsonl")
+    assert entry["interrupted"] and entry["played"] <= len(entry["answer"]) < 300
+    assert f"cut short after {entry['played']} events" in out.decode()
+
+
+def lengths_only(quarters):
+    """Weights whose answers hold only notes (no rests) of these lengths (quarter beats)."""
+    weights = random_weights(seed=7)
+    weights["length_bias"][:] = -30.0
+    weights["length_bias"][[q - 1 for q in quarters]] = 0.0
+    weights["dense_bias"][0] = -30.0
+    return weights
+
+
+@pytest.mark.parametrize("quarters,notes,events", [
+    ([8], 12, 8),  # two-beat notes: 8 of them fill 16 beats, the phrase's 12 would not fit
+    ([4], 5, 5),  # one-beat notes: as many as the phrase had, well inside 16 beats
+    ([2, 4, 8], 40, None),  # mixed: as many as fit
+])
+def test_the_default_answer_is_as_long_as_the_phrase_but_at_most_16_beats(quarters, notes,
+                                                                           events):
+    clock, output = Clock(), Recorder()
+    weights = lengths_only(quarters)
+    session = Session(model(weights), output, LiveSettings(gap=0.3, sampling=Sampling(seed=2)),
+                      clock=clock)
+    exchange = play_phrase(session, clock, list(range(notes)), 120)
+    play_out(session, clock)
+    answer = exchange.answer
+    assert total_beats(answer) <= ANSWER_BEATS and len(answer) <= notes
+    if events is not None:
+        assert len(answer) == events
+    else:  # the next event drawn at once (at most 2 beats) would have gone past 16 beats
+        assert 1 <= len(answer) < notes and total_beats(answer) > ANSWER_BEATS - 2
+    assert answer == drawn_at_once(exchange.phrase, len(answer), 2, weights)[0]
+
+
+def test_respond_asks_for_up_to_500_events():
+    assert LiveSettings(respond=MAX_RESPOND).check().respond == 500
+    with pytest.raises(SynthError, match="--respond 501 is out of range: expected 1-500"):
+        LiveSettings(respond=501).check()
+
+
+def test_a_note_begun_under_a_higher_note_held_is_left_out_and_a_chord_is_its_top():
+    clock, output = Clock(), Recorder()
+    session = Session(model(), output, LiveSettings(gap=0.3, bpm=120), clock=clock)
+    C3, B4 = 48, 71
+    for event in [
+        press(0.0, G4), press(0.01, C4), press(0.03, E4),  # a chord: G4 on top
+        press(0.25, C3), lift(0.4, C3),  # under G4, still held: left out
+        press(0.5, E4 - 1), lift(0.6, E4 - 1),  # under G4 too
+        lift(0.9, C4), lift(0.9, E4), lift(0.9, G4),
+        press(1.0, D4), lift(1.4, D4),  # nothing held above: kept
+        press(1.5, C3),  # a low note, then a melody note above it while it is held: both kept
+        press(1.75, F4), lift(1.9, F4),
+        press(2.0, B4), press(2.25, E4), lift(2.4, E4), lift(2.5, B4),  # E4 under B4: out
+        lift(2.5, C3),
+    ]:
+        session.handle(event)
+    clock.now = 2.5 + 0.3 + 0.001
+    session.tick(clock.now)
+    exchange = session.current
+    assert [e.cls for e in exchange.phrase if e.cls] == [20, 15, 1, 18, 24]
+    assert exchange.under == 3 and exchange.record()["under"] == 3
+    # The player still hears every key they pressed.
+    assert sum(call[0] == "down" for call in output.calls) == 10
 
 
 def test_answers_hold_each_note_for_its_length():
@@ -561,6 +753,36 @@ def test_midi_output_sends_the_answer_on_time_and_cuts_it():
     assert len(port.sent) == 4 and port.closed
 
 
+def test_midi_output_gets_the_answer_as_it_is_drawn():
+    class Port:
+        sent = []
+
+        def send(self, msg):
+            self.sent.append(msg)
+
+        def close(self):
+            pass
+
+    class Parts(MidiOutput):
+        parts = []
+
+        def extend(self, notes):  # play's first notes come through here too
+            self.parts.append(len(notes))
+            super().extend(notes)
+
+    clock = Clock()
+    out = Parts(Port())
+    session = Session(model(lengths_only([2, 4])), out,
+                      LiveSettings(gap=0.3, respond=40, sampling=Sampling(seed=4)), clock=clock)
+    exchange = play_phrase(session, clock, [0, 1, 2, 3], 120)
+    play_out(session, clock)
+    assert sum(Parts.parts) == 40 and max(Parts.parts) <= 5  # half a second at a time
+    session.close()
+    on = [(m.note, m.velocity) for m in Port.sent if m.type == "note_on"]
+    assert on == [(47 + e.cls, 80) for e in exchange.answer] and len(on) == 40
+    assert sum(m.type == "note_off" for m in Port.sent) == 40
+
+
 def test_device_sink_feeds_the_stream_in_order():
     written = []
 
@@ -601,6 +823,6 @@ def test_exchange_log_lines_are_plain_json():
     assert json.loads(json.dumps(exchange.record())) == {
         "time": 1.235, "phrase": [13], "answer": [17, 0], "latency_ms": 1.235,
         "bpm": 91.23, "start": 1.5556, "bpm_from": "phrase", "played": 2,
-        "interrupted": False, "left_out": 0, "phrase_lengths": [0.5],
+        "interrupted": False, "left_out": 0, "under": 0, "phrase_lengths": [0.5],
         "answer_lengths": [1.5, 1.0]}
     assert exchange.seconds == pytest.approx(2.5 * 60 / 91.23456)
