@@ -27,7 +27,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent.parent))
 
 from synth.inputs import Event  # noqa: E402
-from synth.live import LiveSettings, NullSink, Session, SoundOutput  # noqa: E402
+from synth.live import LiveSettings, Session  # noqa: E402
+from synth.outputs import NullSink, SoundOutput  # noqa: E402
 from synth.modelfile import load_model  # noqa: E402
 
 PHRASES = 40

@@ -551,7 +551,8 @@ def live(
     from synth.files import refuse_existing
     from synth.generate import Sampling
     from synth.inputs import open_input
-    from synth.live import AnswerLog, LiveSettings, Session, default_output, open_output
+    from synth.live import AnswerLog, LiveSettings, Session
+    from synth.outputs import default_output, open_output
     from synth.modelfile import load_model
     from synth.songs import DEFAULT_BPM
 

@@ -198,7 +198,8 @@ def test_compose_live_and_record_work_when_tensorflow_cannot_be_imported(tmp_pat
 def test_nothing_on_the_compose_or_live_path_imports_tensorflow():
     modules = ["synth.cli", "synth.generate", "synth.piano", "synth.effects", "synth.audio",
                "synth.modelfile", "synth.evaluation", "synth.midi", "synth.songs",
-               "synth.inputs", "synth.record", "synth.live", "synth.devices"]
+               "synth.inputs", "synth.record", "synth.live", "synth.outputs", "synth.tempo",
+               "synth.events", "synth.devices"]
     script = ("import sys\n" + "".join(f"import {m}\n" for m in modules) +
               "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')"
               " or m == 'synth.model']\nprint(bad)\nassert not bad\n")

@@ -15,9 +15,9 @@ from synth.errors import SynthError
 from synth.events import Event as Ev, events_of, events_to_names, starts, total_beats
 from synth.generate import Melody, Sampling, continue_melody
 from synth.inputs import Event
-from synth.live import (ANSWER_BEATS, BLOCK, MAX_RESPOND, ON_BEAT_MARGIN, DeviceSink, Exchange,
-                        LiveSettings, MidiOutput, NullSink, Responder, Session, SoundOutput,
-                        answer_notes)
+from synth.live import (ANSWER_BEATS, MAX_RESPOND, ON_BEAT_MARGIN, Exchange, LiveSettings,
+                        Responder, Session, answer_notes)
+from synth.outputs import BLOCK, DeviceSink, MidiOutput, NullSink, SoundOutput
 from synth.modelfile import Model, save_model
 from synth.piano import RATE
 from synth.songs import DEFAULT_BPM
