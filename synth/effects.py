@@ -93,7 +93,8 @@ def apply(audio: np.ndarray, rate: int, effects: Effects = Effects()) -> np.ndar
     if not effects.enabled:
         return ceiling(np.stack([mono, mono], axis=1))
     frames = len(mono) + tail_frames(rate, effects)
-    blocks = list(_trimmed(_chain(_reader(mono), frames, rate, effects), frames, len(mono), rate))
+    quiet = _last_loud(mono[:, None], 0.0, rate // 10) + 1  # after its last sound
+    blocks = list(_trimmed(_chain(_reader(mono), frames, rate, effects), frames, quiet, rate))
     audio = np.concatenate(blocks) if blocks else np.zeros((0, 2), dtype=np.float32)
     gain = _ceiling_gain(audio)
     if gain is not None:
