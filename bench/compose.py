@@ -5,6 +5,9 @@ the shipped size (256 units) saved to a folder and passed with --model.
 A format-2 model draws lengths, so its 200 events last longer or shorter than 200 beats: the
 audio's duration is printed beside the times. A run that fails is reported, not timed (a
 failing run is fast).
+
+Then the peak memory (maximum resident set) of the whole process for 200 and 10 000 events
+with the shipped model (SPEC section 7: flat in the song's length), and the 10 000-event time.
 """
 
 import os
@@ -56,8 +59,35 @@ def bench(label: str, extra: list[str], cwd: str) -> None:
           f"audio {min(seconds):.0f}-{max(seconds):.0f} s, median {statistics.median(seconds):.0f} s")
 
 
+def peak_memory(notes: int, cwd: str) -> tuple[float, float, float]:
+    """Peak resident memory (MB) and wall time of one `synth compose --notes N` process, and
+    its audio's duration; each run in a fresh child so its peak is its own."""
+    out = Path(cwd) / "long.wav"
+    out.unlink(missing_ok=True)
+    probe = ("import resource, subprocess, sys, time; start = time.perf_counter(); "
+             "done = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+             "took = time.perf_counter() - start; "
+             "print(done.returncode, took, "
+             "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); print(done.stderr)")
+    done = subprocess.run([sys.executable, "-c", probe, synth, "compose", "--notes", str(notes),
+                           "--seed", "1", "--out", str(out)], cwd=cwd, capture_output=True,
+                          text=True, check=True)
+    first, stderr = done.stdout.split("\n", 1)
+    status, took, kilobytes = first.split()
+    if int(status) or not out.is_file():
+        sys.exit(f"--notes {notes}: failed (status {status}):\n{stderr}")
+    return int(kilobytes) / 1024, float(took), soundfile.info(str(out)).duration
+
+
 with tempfile.TemporaryDirectory() as tmp:
     shipped = load_model()
     bench(f"shipped model (format {2 if shipped.has_lengths else 1})", [], tmp)
     model = random_format2(Path(tmp) / "random-model")
     bench("random format-2 model, 256 units (--model)", ["--model", str(model)], tmp)
+    peaks = {}
+    for notes in (200, 10_000):
+        peaks[notes], took, seconds = peak_memory(notes, tmp)
+        print(f"synth compose --notes {notes}: peak memory {peaks[notes]:.0f} MB, "
+              f"{took:.2f} s for {seconds:.0f} s of audio (succeeded)")
+    print(f"10 000 events peak minus 200 events peak: {peaks[10_000] - peaks[200]:+.0f} MB "
+          "(budget: within 50 MB)")

@@ -116,10 +116,10 @@ def _write_song_outputs(events: list, performance, effects, out: Path,
                         plot_out: Optional[Path], primer_length: int = 0,
                         title: str = "") -> list[Path]:
     """Render and save everything asked for; returns the paths written."""
-    from synth.audio import render_song, save_audio
+    from synth.audio import stream_song, write_audio
 
     written = []
-    save_audio(out, render_song(events, performance, effects))
+    write_audio(out, stream_song(events, performance, effects))  # block by block: flat memory
     written.append(out)
     if midi_out is not None:
         from synth.midi import events_to_midi, write_midi

@@ -1,17 +1,19 @@
 """The studio chain (SPEC section 6): pedalboard's reverb and low-pass, then a limiter.
 
-Peaks never pass -1 dBFS: pedalboard's Limiter does the musical work, and a final gain check
-guarantees the ceiling even on the rare transient the limiter lets through.
+Peaks never pass -1 dBFS: pedalboard's Limiter does the musical work, and the ceiling
+guarantees it even on the rare transient the limiter lets through: a gain over the whole song
+where the song is in memory (apply), a hard clip where it streams (stream, Stream).
 
-A song goes through the chain block by block, the low-pass and the limiter on a second thread
-working on the blocks after and before the one the reverb is making (pedalboard releases the
-GIL), so two cores share the work; streaming with reset=False gives exactly the samples of one
-call over the whole song.
+A song goes through the chain block by block, the piano, the low-pass and the limiter on a
+second thread working on the blocks after and before the one the reverb is making (pedalboard
+releases the GIL), so two cores share the work; streaming with reset=False gives exactly the
+samples of one call over the whole song, and memory does not grow with the song's length.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -81,52 +83,163 @@ def _room(effects: Effects):
     return pedalboard.Pedalboard([_reverb(effects), _limiter()])
 
 
+Render = Callable[[int], np.ndarray]  # the next n frames of a mono source
+
+
 def apply(audio: np.ndarray, rate: int, effects: Effects = Effects()) -> np.ndarray:
     """Stereo float32 (frames, 2) audio with the chain applied; mono input is spread to stereo."""
     effects.check()
     mono = np.asarray(audio, dtype=np.float32)
     if not effects.enabled:
         return ceiling(np.stack([mono, mono], axis=1))
-    tail = int(REVERB_TAIL_SECONDS * effects.room_size * rate)
-    audio = _trim_silence(_chain(mono, len(mono) + tail, rate, effects).T, rate)
+    frames = len(mono) + tail_frames(rate, effects)
+    quiet = _last_loud(mono[:, None], 0.0, rate // 10) + 1  # after its last sound
+    blocks = list(_trimmed(_chain(_reader(mono), frames, rate, effects), frames, quiet, rate))
+    audio = np.concatenate(blocks) if blocks else np.zeros((0, 2), dtype=np.float32)
     gain = _ceiling_gain(audio)
     if gain is not None:
-        audio *= gain  # in place: the chain's output is ours, and a copy costs as much again
+        audio *= gain  # in place: the concatenation is ours, and a copy costs as much again
     return audio
 
 
-def _chain(mono: np.ndarray, frames: int, rate: int, effects: Effects) -> np.ndarray:
-    """Low-pass, reverb and limiter over mono audio followed by silence up to `frames`;
-    returns (2, frames). The reverb, the costliest, runs on this thread; a helper thread
-    filters the block after it and limits the block before it."""
-    lowpass, reverb, limiter = _lowpass(effects), _reverb(effects), _limiter()
-    out = np.empty((2, frames), dtype=np.float32)
-    if not frames:
-        return out
+def stream(play: Callable[[], Render], frames: int, quiet_from: int, rate: int,
+           effects: Effects = Effects()) -> Iterator[np.ndarray]:
+    """The chain over a mono source of `frames` frames, as stereo float32 (n, 2) blocks of at
+    most BLOCK frames, the reverb's tail included and its silent end trimmed as apply does;
+    nothing sounds after `quiet_from`. `play()` starts the source from its beginning.
 
-    def prepare(start: int) -> np.ndarray:
-        size = min(BLOCK, frames - start)
-        block = mono[start : start + size]
-        if len(block) < size:  # the reverb's tail: silence after the song
-            block = np.concatenate([block, np.zeros(size - len(block), dtype=np.float32)])
+    The ceiling cannot be a gain found over the whole song here: it is the gain for the
+    limiter's full-scale peak, and a hard clip at -1 dBFS; without effects the source is
+    played twice, once for its peak, and scaled as apply scales it.
+    """
+    effects.check()
+    if not effects.enabled:
+        render, peak = play(), 0.0
+        for start in range(0, frames, BLOCK):
+            block = render(min(BLOCK, frames - start))
+            peak = max(peak, float(np.abs(block).max()))
+        gain = _ceiling_gain(np.array([peak], dtype=np.float32))
+        render = play()
+        for start in range(0, frames, BLOCK):
+            block = render(min(BLOCK, frames - start))
+            if gain is not None:
+                block = block * gain
+            yield np.stack([block, block], axis=1)
+        return
+    # The limiter's last stage clips at full scale, so its output peaks at 1.0 in any song
+    # loud enough to drive it there (-1.5 dBFS in): then this is the very gain apply finds.
+    # A quieter song comes out up to 1 dB quieter than apply makes it; the clip only guards.
+    gain, limit = _ceiling_gain(np.ones(1, dtype=np.float32)), np.float32(10 ** (CEILING_DB / 20))
+    total = frames + tail_frames(rate, effects)
+    for block in _trimmed(_chain(play(), total, rate, effects), total, quiet_from, rate):
+        block = block * gain
+        yield np.clip(block, -limit, limit, out=block)
+
+
+def tail_frames(rate: int, effects: Effects) -> int:
+    """How long the chain runs on after the song for the reverb's tail."""
+    return int(REVERB_TAIL_SECONDS * effects.room_size * rate)
+
+
+def _reader(mono: np.ndarray) -> Render:
+    """A source playing `mono`, then silence."""
+    position = 0
+
+    def render(frames: int) -> np.ndarray:
+        nonlocal position
+        block = mono[position : position + frames]
+        position += frames
+        if len(block) < frames:
+            block = np.concatenate([block, np.zeros(frames - len(block), dtype=np.float32)])
+        return block
+
+    return render
+
+
+def _chain(render: Render, frames: int, rate: int, effects: Effects) -> Iterator[np.ndarray]:
+    """Low-pass, reverb and limiter over the first `frames` frames of a mono source, as
+    stereo (n, 2) blocks of BLOCK frames. The reverb, the costliest, runs on this thread; a
+    helper thread renders and filters the block after it and limits the block before it."""
+    lowpass, reverb, limiter = _lowpass(effects), _reverb(effects), _limiter()
+
+    def prepare(start: int) -> np.ndarray | None:
+        if start >= frames:
+            return None
+        block = render(min(BLOCK, frames - start))
         # Both effects are linear, so filtering the mono signal before the stereo reverb
         # gives the same sound as filtering after it, at half the cost.
         return np.repeat(lowpass(block[None, :], rate, reset=False), 2, axis=0)
 
-    def limit(wet: np.ndarray, start: int) -> None:
-        out[:, start : start + wet.shape[1]] = limiter(wet, rate, reset=False)
-
     with ThreadPoolExecutor(max_workers=1) as helper:  # one worker: its tasks run in order
         ready = helper.submit(prepare, 0)
-        done = []
+        limited = None
         for start in range(0, frames, BLOCK):
             block = ready.result()
-            if start + BLOCK < frames:
-                ready = helper.submit(prepare, start + BLOCK)
-            done.append(helper.submit(limit, reverb(block, rate, reset=False), start))
-        for block in done:
-            block.result()
-    return out
+            ready = helper.submit(prepare, start + BLOCK)
+            following = helper.submit(limiter, reverb(block, rate, reset=False), rate,
+                                      reset=False)
+            if limited is not None:
+                yield limited.result().T
+            limited = following
+        ready.result()
+        if limited is not None:
+            yield limited.result().T
+
+
+def _trimmed(blocks: Iterator[np.ndarray], frames: int, quiet_from: int, rate: int,
+             floor_db: float = -70.0) -> Iterator[np.ndarray]:
+    """The blocks of a stream of `frames` frames with the inaudible end of the reverb tail cut,
+    where a search backwards from the end in steps of 0.1 s would cut it.
+
+    What follows the last sound above the floor is held back until more sound comes; it never
+    grows past REVERB_TAIL_SECONDS: then either notes are still to come (what is held is played)
+    or nothing has sounded since the source fell silent at `quiet_from`, and the tail has been
+    under the floor that long, so the stream stops.
+    """
+    floor, step = 10 ** (floor_db / 20), rate // 10
+    hold = int(REVERB_TAIL_SECONDS * rate)
+    held: list[np.ndarray] = []
+    held_frames = position = 0  # frames held back; frames seen
+    last = -1  # the last frame above the floor
+    try:
+        for block in blocks:
+            position += len(block)
+            loud = _last_loud(block, floor, step)
+            if loud >= 0:
+                last = position - len(block) + loud
+                yield from held
+                yield block[: loud + 1]
+                held, held_frames = [], 0
+                block = block[loud + 1 :]
+            if len(block):
+                held.append(block)
+                held_frames += len(block)
+            if held_frames > hold:
+                if position - held_frames >= quiet_from:
+                    break
+                yield from held
+                held, held_frames = [], 0
+    finally:
+        if hasattr(blocks, "close"):
+            blocks.close()  # stop the chain's helper thread now, not when collected
+    end = 0 if last < 0 else frames - (frames - 1 - last) // step * step
+    keep = end - (position - held_frames)  # held frames that the trim keeps
+    for block in held:
+        if keep <= 0:
+            break
+        yield block[:keep]
+        keep -= len(block)
+
+
+def _last_loud(block: np.ndarray, floor: float, step: int) -> int:
+    """Index of the last frame with a sample above `floor`, or -1; searched from the end."""
+    end = len(block)
+    while end > 0:
+        chunk = np.abs(block[max(end - step, 0) : end])
+        if chunk.max() > floor:
+            return max(end - step, 0) + int(np.flatnonzero(chunk.max(axis=1) > floor)[-1])
+        end -= step
+    return -1
 
 
 class Stream:
@@ -149,16 +262,6 @@ class Stream:
         else:
             stereo = np.repeat(block, 2, axis=0).T
         return np.clip(stereo, -self.limit, self.limit)
-
-
-def _trim_silence(audio: np.ndarray, rate: int, floor_db: float = -70.0) -> np.ndarray:
-    """Cut the inaudible end of the reverb tail (searched backwards, block by block)."""
-    floor = 10 ** (floor_db / 20)
-    block = rate // 10
-    end = len(audio)
-    while end > 0 and np.max(np.abs(audio[max(end - block, 0) : end])) <= floor:
-        end -= block
-    return audio[: max(end, 0)]
 
 
 def db(value: float) -> float:

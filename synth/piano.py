@@ -100,7 +100,7 @@ def note_gain(velocity: float) -> float:
     return GAIN * (float(velocity) / 100.0) ** 1.6
 
 
-@dataclass
+@dataclass(slots=True)  # slots: a long song schedules tens of thousands of these
 class _Voice:
     pitch: int
     sample: np.ndarray
@@ -126,6 +126,7 @@ class Voices:
         self.release_frames = int(RELEASE_SECONDS * RATE)
         self.curve = _release_curve(self.release_frames)
         self.voices: list[_Voice] = []
+        self.pending: list[_Voice] = []  # scheduled notes, latest start first (see schedule)
         self.position = 0  # frames rendered so far
 
     def down(self, pitch: int, velocity: float, frame: int, tag: str = "") -> None:
@@ -154,11 +155,18 @@ class Voices:
         self.voices = kept
 
     def busy(self) -> bool:
-        return bool(self.voices)
+        return bool(self.voices or self.pending)
+
+    def schedule(self, voices: list[_Voice]) -> None:
+        """Notes known in advance, in order of their start: each joins the sounding voices only
+        when a block reaches it, so a block's cost does not grow with the song's length."""
+        self.pending = voices[::-1]
 
     def render(self, frames: int) -> np.ndarray:
         """The next `frames` frames of sound, mono float32."""
         begin, stop = self.position, self.position + frames
+        while self.pending and self.pending[-1].start < stop:
+            self.voices.append(self.pending.pop())
         out = np.zeros(frames, dtype=np.float32)
         scratch = np.empty(0, dtype=np.float32)  # one buffer for every note's segment
         alive = []
@@ -187,9 +195,18 @@ def frames_per_quarter(bpm: float) -> float:
     return 60.0 / bpm / QUARTERS_PER_BEAT * RATE
 
 
-def render_notes(events: Sequence[Event], performance: Performance = Performance(),
-                 velocities: Sequence[int] | None = None) -> np.ndarray:
-    """Dry piano audio of a song: mono float32, ending when the last release has rung out."""
+@dataclass
+class Score:
+    """A song ready to play: `piano.render(n)` gives its next n frames, block by block."""
+
+    piano: Voices
+    frames: int  # the song's length: its last event's end, the release, 50 ms
+    quiet_from: int  # the frame from which nothing sounds
+
+
+def score(events: Sequence[Event], performance: Performance = Performance(),
+          velocities: Sequence[int] | None = None) -> Score:
+    """Schedule every note of a song on a piano (without rendering any sound yet)."""
     quarter = frames_per_quarter(performance.bpm)
     begin = onsets(events, performance)
     if velocities is None:
@@ -200,27 +217,39 @@ def render_notes(events: Sequence[Event], performance: Performance = Performance
         velocities = velocities + rng.normal(0.0, 7.0 * performance.humanize, len(velocities))
     velocities = np.clip(velocities, 1, 127)
     piano = Voices(_NOT_YET_DECODED)
+    voices = []
     end = 0
     for index, (event, start) in enumerate(zip(events, starts(events))):
         end = round((start + event.quarters) * quarter)
         if event.is_rest:
             continue
-        pitch = class_to_midi(int(event.cls))
-        piano.down(pitch, velocities[index], begin[index])
-        piano.up(pitch, end)  # the note's length is over: the key comes up
+        pitch, down = class_to_midi(int(event.cls)), int(begin[index])
+        # The note's length is over: the key comes up (never before it went down).
+        voices.append(_Voice(pitch, piano.bank[pitch], down, note_gain(velocities[index]), "",
+                             max(end, down + 1)))
     # Every key is down and up: decode only as much of each sample as its notes sound.
     need: dict[int, int] = {}
-    for voice in piano.voices:
+    for voice in voices:
         sounding = voice.release + piano.release_frames - voice.start
         need[voice.pitch] = max(need.get(voice.pitch, 0), sounding)
     bank = samples(need)
-    for voice in piano.voices:
+    for voice in voices:
         voice.sample = bank[voice.pitch]
-    return piano.render(end + piano.release_frames + int(0.05 * RATE))
+    voices.sort(key=lambda voice: voice.start)  # stable: the song's order where starts tie
+    piano.schedule(voices)
+    quiet = max((voice.end(piano.release_frames) for voice in voices), default=0)
+    return Score(piano, end + piano.release_frames + int(0.05 * RATE), quiet)
+
+
+def render_notes(events: Sequence[Event], performance: Performance = Performance(),
+                 velocities: Sequence[int] | None = None) -> np.ndarray:
+    """Dry piano audio of a song: mono float32, ending when the last release has rung out."""
+    song = score(events, performance, velocities)
+    return song.piano.render(song.frames)
 
 
 class _Undecoded(dict):
-    """A bank whose samples are filled in once the notes are known (see render_notes)."""
+    """A bank whose samples are filled in once the notes are known (see score)."""
 
     def __missing__(self, pitch: int) -> np.ndarray:
         return np.zeros(0, dtype=np.float32)

@@ -1,0 +1,147 @@
+"""Songs streamed block by block to a file: the same sound as the in-memory render, peaks at the
+ceiling, complete files, nothing half-written, and blocks that do not grow with the song."""
+
+import numpy as np
+import pytest
+import soundfile
+
+from synth import effects, piano
+from synth.audio import pcm16, render_song, stream_song, write_audio
+from synth.effects import CEILING_DB, Effects, db
+from synth.errors import SynthError
+from synth.events import Event
+
+DRY = Effects(enabled=False)
+
+
+def loud_song(n=60, seed=9):
+    """Notes that overlap and drive the limiter to full scale."""
+    rng = np.random.default_rng(seed)
+    return [Event(int(c), int(q)) for c, q in zip(rng.integers(1, 25, n), rng.choice([1, 2, 4], n))]
+
+
+def streamed(*args, **kwargs):
+    blocks = list(stream_song(*args, **kwargs))
+    return np.concatenate(blocks) if blocks else np.zeros((0, 2), dtype=np.float32)
+
+
+@pytest.mark.parametrize("events, settings", [
+    (loud_song(), Effects()),
+    (loud_song(), Effects(room_size=1.0, wet=1.0, cutoff=2000)),
+    (loud_song() + [Event(0, 16)] * 6, Effects()),  # long trailing rests: the tail is trimmed
+    (loud_song(20) + [Event(0, 32)] + loud_song(20, 3), Effects()),  # 10 s rest mid-song
+    (loud_song(), DRY),
+    ([Event(13, 4)], DRY),
+])
+def test_streamed_equals_the_in_memory_render(events, settings):
+    """Tolerance zero: the same samples, as long as the limiter reaches full scale (it does
+    for these; the dry path scales by the song's peak in both)."""
+    whole = render_song(events, piano.Performance(bpm=200), settings)
+    assert np.array_equal(streamed(events, piano.Performance(bpm=200), settings), whole)
+
+
+def test_a_quiet_song_is_at_most_1_db_quieter_streamed():
+    """A song too soft to drive the limiter to full scale cannot get the whole-song gain: it
+    streams at the gain a loud song gets, the same sound up to 1 dB of level."""
+    events = [Event(13, 4), Event(17, 4)]
+    whole = render_song(events, velocities=[30, 30])
+    stream = streamed(events, velocities=[30, 30])
+    assert stream.shape == whole.shape
+    ratio = np.abs(stream).max() / np.abs(whole).max()
+    assert 10 ** (-1 / 20) * 0.9999 - 1e-6 <= ratio <= 1.0  # 0.9999: apply's margin
+    assert np.abs(stream - whole * np.float32(ratio)).max() < 1e-6
+
+
+def test_a_song_of_rests_streams_nothing():
+    assert streamed([Event(0, 4)] * 3).shape == render_song([Event(0, 4)] * 3).shape == (0, 2)
+
+
+@pytest.mark.parametrize("settings", [Effects(), Effects(room_size=1.0, wet=1.0), DRY])
+def test_streamed_peaks_stay_at_or_below_minus_1_dbfs(settings):
+    audio = streamed(loud_song(), piano.Performance(bpm=400), settings, velocities=[127] * 60)
+    assert db(np.abs(audio).max()) <= CEILING_DB + 1e-6
+
+
+@pytest.mark.parametrize("suffix", [".wav", ".flac", ".ogg"])
+def test_the_file_is_complete_and_the_right_length(tmp_path, suffix):
+    events = loud_song(30)
+    whole = render_song(events)
+    path = tmp_path / f"song{suffix}"
+    write_audio(path, stream_song(events))
+    info = soundfile.info(str(path))
+    assert (info.samplerate, info.channels, info.frames) == (piano.RATE, 2, len(whole))
+    if suffix == ".wav":
+        assert np.array_equal(soundfile.read(path, dtype="int16")[0], pcm16(whole))
+    assert list(tmp_path.iterdir()) == [path]  # no temporary file left beside it
+
+
+@pytest.mark.parametrize("error", [SynthError("broken"), KeyboardInterrupt()])
+@pytest.mark.parametrize("suffix", [".wav", ".flac"])
+def test_an_error_mid_write_leaves_nothing_under_the_final_name(tmp_path, error, suffix):
+    blocks = stream_song(loud_song())
+    written = []
+
+    def failing():
+        for block in blocks:
+            written.append(len(block))
+            if len(written) == 3:
+                raise error
+            yield block
+
+    with pytest.raises(type(error)):
+        write_audio(tmp_path / f"song{suffix}", failing())
+    assert written and list(tmp_path.iterdir()) == []
+
+
+def test_an_existing_file_survives_a_failed_write(tmp_path):
+    path = tmp_path / "song.wav"
+    path.write_bytes(b"the old song")
+
+    def failing():
+        yield np.zeros((100, 2), dtype=np.float32)
+        raise SynthError("broken")
+
+    with pytest.raises(SynthError):
+        write_audio(path, failing())
+    assert path.read_bytes() == b"the old song"
+
+
+def test_blocks_and_sounding_voices_do_not_grow_with_the_song(monkeypatch):
+    """Memory flat in the song's length, as behaviour: every block the writer sees is at most
+    effects.BLOCK frames, and the piano never mixes more voices at once for a long song than
+    for a short one (notes join when a block reaches them, and leave when they have rung out)."""
+    most = []
+    render = piano.Voices.render
+
+    def counting(self, frames):
+        out = render(self, frames)
+        most.append(len(self.voices))
+        assert frames <= effects.BLOCK
+        return out
+
+    monkeypatch.setattr(piano.Voices, "render", counting)
+    seen = {}
+    for n in (40, 1200):
+        events = loud_song(n)
+        sizes = [len(block) for block in stream_song(events, piano.Performance(bpm=300))]
+        assert max(sizes) <= effects.BLOCK
+        seen[n] = max(most)
+        most.clear()
+    assert seen[1200] <= 2 * seen[40]  # a few more by chance, never in proportion to 30x
+
+
+def test_the_trim_never_holds_more_than_the_tail(monkeypatch):
+    """What waits to be trimmed or written is bounded: a song ending in 10 minutes of rests
+    stops streaming about 2 s after its sound has died away, with the trimmed length."""
+    events = [Event(13, 4)] + [Event(0, 16)] * 100  # 100 four-beat rests: 160 s at 150 bpm
+    rendered = []
+    render = piano.Voices.render
+
+    def counting(self, frames):
+        rendered.append(frames)
+        return render(self, frames)
+
+    monkeypatch.setattr(piano.Voices, "render", counting)
+    audio = streamed(events)
+    assert sum(rendered) < 8 * piano.RATE
+    assert len(audio) == len(render_song(events))
