@@ -244,7 +244,8 @@ def _last_loud(block: np.ndarray, floor: float, step: int) -> int:
 
 class Stream:
     """The same chain for live play, block by block: the reverb tail carries from one block to
-    the next. The ceiling is a hard clip here, as no block can see the ones after it."""
+    the next. As in `stream`, the limiter's full-scale peak is brought to the ceiling by a fixed
+    gain (no block can see the ones after it), and a hard clip at the ceiling guards."""
 
     def __init__(self, rate: int, effects: Effects = Effects()):
         self.rate = rate
@@ -252,6 +253,7 @@ class Stream:
         self.lowpass = _lowpass(effects)
         self.room = _room(effects)
         self.limit = np.float32(10 ** (CEILING_DB / 20))
+        self.gain = _ceiling_gain(np.ones(1, dtype=np.float32))
 
     def process(self, mono: np.ndarray) -> np.ndarray:
         """Stereo float32 (frames, 2) for the next block of mono audio."""
@@ -259,6 +261,7 @@ class Stream:
         if self.effects.enabled:
             block = self.lowpass(block, self.rate, reset=False)
             stereo = self.room(np.repeat(block, 2, axis=0), self.rate, reset=False).T
+            stereo *= self.gain  # the limiter's output reaches full scale: down to the ceiling
         else:
             stereo = np.repeat(block, 2, axis=0).T
         return np.clip(stereo, -self.limit, self.limit)

@@ -174,3 +174,16 @@ def test_the_song_ends_when_the_last_release_has_rung_out():
         audio = render_notes(events, Performance(bpm=60))
         beats = sum(e.quarters for e in events) / 4
         assert len(audio) == pytest.approx((beats + 0.25 + 0.05) * RATE, abs=2)
+
+
+def test_live_effects_bring_the_limiter_down_to_the_ceiling_without_clipping():
+    """The limiter's output reaches full scale; the live chain scales it to -1 dBFS rather than
+    flattening everything above -1 dBFS against a hard clip."""
+    from synth.effects import Stream
+
+    t = np.arange(2 * RATE) / RATE
+    loud = (1.5 * np.sin(2 * np.pi * 220 * t) * np.exp(-t)).astype(np.float32)
+    chain = Stream(RATE, Effects())
+    out = np.concatenate([chain.process(loud[i : i + 256]) for i in range(0, len(loud), 256)])
+    assert np.abs(out).max() <= chain.limit
+    assert np.mean(np.abs(out) >= chain.limit - 1e-6) < 0.001  # no plateau at the clip
