@@ -235,6 +235,30 @@ def render(
                   f"{', '.join(map(str, written))}")
 
 
+class _LineReporter:
+    """Training progress as one line per epoch, for logs (CI, a cluster) rather than a
+    terminal."""
+
+    def __init__(self) -> None:
+        import time
+
+        self.clock = time.monotonic
+        self.epochs = 0
+        self.began = self.clock()
+
+    def start(self, epochs: int, batches: int) -> None:
+        self.epochs = epochs
+        self.began = self.clock()
+
+    def batch(self, epoch: int, batch: int, logs: dict[str, float]) -> None:
+        pass
+
+    def epoch(self, epoch: int, logs: dict[str, float]) -> None:
+        held = f", held-out loss {logs['val_loss']:.3f}" if "val_loss" in logs else ""
+        console.print(f"epoch {epoch + 1}/{self.epochs}: loss {logs.get('loss', 0):.3f}{held}, "
+                      f"{self.clock() - self.began:.0f} s", soft_wrap=True)
+
+
 class _RichReporter:
     """Draws training progress: one bar over all epochs, loss and accuracy as it goes."""
 
@@ -290,6 +314,8 @@ def train(
                                           "multiworker (TF_CONFIG cluster).")] = "default",
     cpu_devices: Annotated[int, typer.Option(help="Split the CPU into this many logical devices "
                                              "(to try --strategy mirrored without GPUs).")] = 1,
+    max_minutes: Annotated[Optional[float], typer.Option(help="Stop at the best epoch so far "
+                                                         "once this many minutes are up.")] = None,
 ) -> None:
     """Train the melody model on the songs in the dataset folder."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -299,18 +325,22 @@ def train(
 
     settings = TrainSettings(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                              val_fraction=val_fraction, seed=seed, strategy=strategy,
-                             cpu_devices=cpu_devices).check()
+                             cpu_devices=cpu_devices, max_minutes=max_minutes).check()
     songs = load_dataset(dataset)
     if len(songs) < 5:
         console.print(f"Only {len(songs)} songs: too few to hold any out, so training uses all "
                       "of them and the scores below are on training songs.")
-    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                  TextColumn("{task.fields[stats]}"), console=console) as progress:
-        result = fit(songs, model, settings, _RichReporter(progress))
+    if console.is_terminal:
+        with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                      TextColumn("{task.fields[stats]}"), console=console) as progress:
+            result = fit(songs, model, settings, _RichReporter(progress))
+    else:
+        result = fit(songs, model, settings, _LineReporter())
     m = result.held_out
     console.print(_metrics_table(
         f"{result.evaluated_on}: {m.events} events, best epoch {result.best_epoch} of "
-        f"{result.epochs_run} (bits per event; length given the class)", m, result.baselines))
+        f"{result.epochs_run}, stopped by {result.stopped_by} (bits per event; length given "
+        "the class)", m, result.baselines))
     console.print(f"model written to {model}/")
 
 

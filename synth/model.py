@@ -15,6 +15,7 @@ import datetime
 import hashlib
 import math
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ from synth.songs import Song, transpositions
 
 STRATEGIES = ("default", "mirrored", "multiworker")
 MIN_SONGS_TO_HOLD_OUT = 5
+MAX_MINUTES = 7 * 24 * 60
 
 
 @dataclass
@@ -48,6 +50,7 @@ class TrainSettings:
     patience: int = 5
     strategy: str = "default"
     cpu_devices: int = 1
+    max_minutes: float | None = None  # stop at the best epoch so far once this time is up
 
     def check(self) -> "TrainSettings":
         limits = {"epochs": (1, 10_000), "batch_size": (1, 65_536), "units": (1, 4096),
@@ -68,6 +71,9 @@ class TrainSettings:
         if self.strategy not in STRATEGIES:
             raise SynthError(f"--strategy {self.strategy!r} is unknown: expected one of "
                              f"{', '.join(STRATEGIES)}")
+        if self.max_minutes is not None and not 0 < self.max_minutes <= MAX_MINUTES:
+            raise SynthError(f"--max-minutes {self.max_minutes:g} is out of range: expected "
+                             f"above 0, up to {MAX_MINUTES} (a week)")
         return self
 
 
@@ -86,6 +92,7 @@ class TrainResult:
     held_out_songs: list[str]
     epochs_run: int
     best_epoch: int
+    stopped_by: str  # "early stopping", "the time limit" or "the last epoch"
     evaluated_on: str  # "held-out songs" or "training songs" when too few to hold out
     manifest: dict[str, Any] = field(default_factory=dict)
 
@@ -230,22 +237,35 @@ def set_keras_weights(model, weights: dict[str, np.ndarray]) -> None:
     model.get_layer("length").set_weights([weights["length_kernel"], weights["length_bias"]])
 
 
-def _callback(reporter: Reporter | None):
+def _callbacks(reporter: Reporter | None, max_minutes: float | None) -> list:
+    """Progress for the reporter, and the time limit: training stops after the epoch in which
+    the time ran out, or before an epoch that would not finish in time."""
     import keras
 
     class Progress(keras.callbacks.Callback):
+        timed_out = False
+
+        def on_train_begin(self, logs=None):
+            self._began = time.monotonic()
+
         def on_train_batch_end(self, batch, logs=None):
             if reporter:
                 reporter.batch(self._epoch, batch, {k: float(v) for k, v in (logs or {}).items()})
 
         def on_epoch_begin(self, epoch, logs=None):
             self._epoch = epoch
+            self._epoch_began = time.monotonic()
 
         def on_epoch_end(self, epoch, logs=None):
             if reporter:
                 reporter.epoch(epoch, {k: float(v) for k, v in (logs or {}).items()})
+            if max_minutes is not None:
+                now = time.monotonic()
+                if now + (now - self._epoch_began) - self._began > max_minutes * 60:
+                    self.timed_out = True
+                    self.model.stop_training = True
 
-    return Progress()
+    return [Progress()]
 
 
 def augment(songs: Sequence[Song]) -> tuple[list[list[Event]], list[float]]:
@@ -305,11 +325,14 @@ def train(songs: Sequence[Song], out: Path, settings: TrainSettings,
     if reporter:
         reporter.start(settings.epochs, batches)
     x, y, w = keras_data(data)
+    progress = _callbacks(reporter, settings.max_minutes)
     history = net.fit(x, y, sample_weight=w, batch_size=settings.batch_size,
                       epochs=settings.epochs, shuffle=True, verbose=0,
-                      validation_data=validation, callbacks=[stopper, _callback(reporter)])
+                      validation_data=validation, callbacks=[stopper, *progress])
     losses = history.history[monitor]
     best_epoch = int(np.argmin(losses)) + 1
+    stopped_by = ("the time limit" if progress[0].timed_out else
+                  "early stopping" if stopper.stopped_epoch > 0 else "the last epoch")
 
     weights = keras_weights(net)
     start_probs, start_lengths = opening(train_songs)
@@ -320,7 +343,7 @@ def train(songs: Sequence[Song], out: Path, settings: TrainSettings,
     compared = baselines(augmented, eval_songs)
     result = TrainResult(held_out=scores, baselines=compared,
                          held_out_songs=[s.name for s in held_songs],
-                         epochs_run=len(losses), best_epoch=best_epoch,
+                         epochs_run=len(losses), best_epoch=best_epoch, stopped_by=stopped_by,
                          evaluated_on="held-out songs" if held_songs else "training songs")
     result.manifest = {
         "vocabulary": {"classes": NUM_CLASSES, "rest": REST, "lowest_midi": 48,
@@ -335,6 +358,7 @@ def train(songs: Sequence[Song], out: Path, settings: TrainSettings,
         "training": {"data_digest": data_digest(songs), "songs": len(songs),
                      "training_songs": len(train_songs), "held_out_songs": result.held_out_songs,
                      "training_events_augmented": int(data[4].sum()), "epochs_run": len(losses),
+                     "stopped_by": stopped_by,
                      "best_epoch": best_epoch, "settings": asdict(settings),
                      "loss": "class cross-entropy + length cross-entropy",
                      "augmentation": "every transposition inside C3-B4, lengths unchanged; "

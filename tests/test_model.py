@@ -223,3 +223,33 @@ def test_the_shipped_model_predicts_lengths_and_beats_the_baselines():
     from synth.model import data_digest
 
     assert manifest["training"]["data_digest"] == data_digest(songs)
+
+
+def test_max_minutes_stops_at_the_best_epoch_so_far(tmp_path):
+    from synth.model import TrainSettings, train
+
+    result = train(small_songs(10), tmp_path / "m",
+                   TrainSettings(**{**FAST, "epochs": 50}, max_minutes=1e-4))
+    assert result.stopped_by == "the time limit" and result.epochs_run == 1
+    assert (tmp_path / "m" / "manifest.json").is_file()
+
+
+@pytest.mark.parametrize("minutes", [0, -1, float("nan"), 1e9])
+def test_max_minutes_out_of_range_is_an_error(minutes):
+    from synth.model import TrainSettings
+
+    with pytest.raises(SynthError, match="--max-minutes"):
+        TrainSettings(max_minutes=minutes).check()
+
+
+def test_train_prints_one_line_per_epoch_when_not_on_a_terminal(cli, tmp_path):
+    from synth.songs import write_song
+
+    for song in small_songs(6):
+        write_song(tmp_path / "dataset" / f"{song.title}.txt", song)
+    code, out, err = cli("train", "--epochs", "3", "--batch-size", "8")
+    assert code == 0, err
+    lines = [line for line in out.splitlines() if line.startswith("epoch ")]
+    assert [line.split(":")[0] for line in lines][:1] == ["epoch 1/3"]
+    assert 1 <= len(lines) <= 3 and "held-out loss" in lines[0]
+    assert "stopped by" in " ".join(out.split())
