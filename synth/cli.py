@@ -48,6 +48,8 @@ def import_(
 
     Files are parsed on every core; up to 50 files get a row each, more get one summary.
     """
+    import time
+
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                TimeElapsedColumn)
     from rich.table import Table
@@ -63,10 +65,13 @@ def import_(
                   TimeElapsedColumn(), console=console, transient=True, auto_refresh=False,
                   disable=not console.is_terminal) as progress:
         task = progress.add_task("import", total=len(midi_paths))
+        shown = 0.0
         for result in importer.import_many(midi_paths, dataset):
             results.append(result)
             progress.advance(task)
-            progress.refresh()
+            if time.monotonic() - shown > 0.1:  # ten redraws a second, as rich's own timer
+                progress.refresh()
+                shown = time.monotonic()
     ok = [r.report for r in results if r.ok]
     if len(results) <= 50:
         table = Table("file", "notes", "folded", "dropped", "rests", "quantised", "clamped",
@@ -80,12 +85,15 @@ def import_(
                           str(report.dropped), str(report.rests), str(report.moved),
                           str(report.clamped), f"{report.octaves:+d} oct", str(r.out))
     else:
-        table = Table("files", "imported", "failed", "notes", "folded", "dropped", "rests",
-                      "quantised", "clamped", "saved in")
-        table.add_row(*map(str, [len(results), len(ok), len(results) - len(ok),
-                                 *(sum(getattr(r, k) for r in ok) for k in
-                                   ("kept", "folded", "dropped", "rests", "moved", "clamped")),
-                                 dataset]))
+        # One column of totals: fits a narrow terminal however many files there were.
+        table = Table("import", "total")
+        totals = {"files": len(results), "imported": len(ok), "failed": len(results) - len(ok),
+                  "notes": sum(r.kept for r in ok), "folded": sum(r.folded for r in ok),
+                  "dropped": sum(r.dropped for r in ok), "rests": sum(r.rests for r in ok),
+                  "quantised": sum(r.moved for r in ok), "clamped": sum(r.clamped for r in ok),
+                  "saved in": dataset}
+        for name, value in totals.items():
+            table.add_row(name, str(value))
     console.print(table)
     failures = [r.error for r in results if not r.ok]
     if failures:

@@ -118,7 +118,7 @@ def test_import_of_many_files_prints_a_summary_and_lists_failures(cli, tmp_path)
     assert code == 2
     assert "tune_010.mid" not in out  # no row per file
     flat = " ".join(out.replace("│", " ").replace("┃", " ").split())
-    assert "files imported failed" in flat and "63 61 2" in flat
+    assert "files 63 imported 61 failed 2" in flat
     lines = err.strip().splitlines()
     assert len(lines) == 2 and "tune_004x.mid" in lines[0] and "tune_007x.mid" in lines[1]
     assert len(list((tmp_path / "dataset").glob("*.txt"))) == 61
