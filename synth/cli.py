@@ -44,30 +44,58 @@ def import_(
     paths: Annotated[list[Path], typer.Argument(help="MIDI files or folders of them.")],
     dataset: Annotated[Path, typer.Option(help="Folder to save the songs in.")] = Path("dataset"),
 ) -> None:
-    """Turn MIDI files into song files: one melody line each, moved into C3-B4."""
+    """Turn MIDI files into song files: one melody line each, moved into C3-B4.
+
+    Files are parsed on every core; up to 50 files get a row each, more get one summary.
+    """
+    import time
+
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn)
     from rich.table import Table
 
-    from synth import files, midi, songs
+    from synth import importer, midi
 
-    table = Table("file", "notes", "folded", "dropped", "rests", "quantised", "clamped",
-                  "shift", "saved as")
-    failures: list[str] = []
     midi_paths = midi.find_midi_files(paths)
     if not midi_paths:
         raise SynthError(f"no MIDI files (*.mid, *.midi) found in {', '.join(map(str, paths))}")
-    for path in midi_paths:
-        try:
-            song, report = midi.import_midi(path)
-            out = files.unique_path(dataset, files.slug(song.title or path.stem), ".txt")
-            songs.write_song(out, song)
-        except SynthError as exc:
-            failures.append(str(exc))
-            table.add_row(str(path), "-", "-", "-", "-", "-", "-", "-", "[red]failed[/red]")
-            continue
-        table.add_row(str(path), str(report.kept), str(report.folded), str(report.dropped),
-                      str(report.rests), str(report.moved), str(report.clamped),
-                      f"{report.octaves:+d} oct", str(out))
+    results: list = []
+    # Refreshed by hand, not by rich's timer thread: no thread runs while workers are forked.
+    with Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=True, auto_refresh=False,
+                  disable=not console.is_terminal) as progress:
+        task = progress.add_task("import", total=len(midi_paths))
+        shown = 0.0
+        for result in importer.import_many(midi_paths, dataset):
+            results.append(result)
+            progress.advance(task)
+            if time.monotonic() - shown > 0.1:  # ten redraws a second, as rich's own timer
+                progress.refresh()
+                shown = time.monotonic()
+    ok = [r.report for r in results if r.ok]
+    if len(results) <= 50:
+        table = Table("file", "notes", "folded", "dropped", "rests", "quantised", "clamped",
+                      "shift", "saved as")
+        for r in results:
+            if not r.ok:
+                table.add_row(str(r.path), "-", "-", "-", "-", "-", "-", "-", "[red]failed[/red]")
+                continue
+            report = r.report
+            table.add_row(str(r.path), str(report.kept), str(report.folded),
+                          str(report.dropped), str(report.rests), str(report.moved),
+                          str(report.clamped), f"{report.octaves:+d} oct", str(r.out))
+    else:
+        # One column of totals: fits a narrow terminal however many files there were.
+        table = Table("import", "total")
+        totals = {"files": len(results), "imported": len(ok), "failed": len(results) - len(ok),
+                  "notes": sum(r.kept for r in ok), "folded": sum(r.folded for r in ok),
+                  "dropped": sum(r.dropped for r in ok), "rests": sum(r.rests for r in ok),
+                  "quantised": sum(r.moved for r in ok), "clamped": sum(r.clamped for r in ok),
+                  "saved in": dataset}
+        for name, value in totals.items():
+            table.add_row(name, str(value))
     console.print(table)
+    failures = [r.error for r in results if not r.ok]
     if failures:
         raise SynthError("\n".join(failures))
 
