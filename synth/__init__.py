@@ -20,7 +20,9 @@ _LAZY = {
     "Event": "synth.events", "Song": "synth.songs", "Effects": "synth.effects",
     "Model": "synth.modelfile",
 }
-__all__ = ["SynthError", "__version__", *_LAZY]
+__all__ = ["SynthError", "__version__", "load_model", "compose", "render", "read_song",
+           "write_song", "write_midi", "piano_roll", "read_primer", "Event", "Song", "Effects",
+           "Model"]
 
 if TYPE_CHECKING:
     from synth.api import (compose, load_model, piano_roll, read_primer, read_song, render,

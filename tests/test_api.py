@@ -58,6 +58,9 @@ def test_the_exports_are_the_api_functions():
     assert synth.compose is api.compose and synth.render is api.render
     assert synth.Event is Event and synth.Song is Song
     assert {"load_model", "compose", "render", "read_song", "write_song"} <= set(synth.__all__)
+    assert set(synth.__all__) == {"SynthError", "__version__", *synth._LAZY}
+    for name in synth.__all__:
+        getattr(synth, name)
     assert "compose" in dir(synth)
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         synth.nope  # noqa: B018
