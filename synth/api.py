@@ -88,7 +88,7 @@ def render(song: Melody | str | Path, out: str | Path | None = None, *,
     from synth.effects import Effects
 
     song = _song(song)
-    played = performance(bpm or song.bpm or DEFAULT_BPM, humanize, seed)
+    played = performance(_bpm(bpm, song), humanize, seed)
     effects = (effects or Effects()).check()
     if out is None:
         return render_song(song.events, played, effects)
@@ -124,7 +124,7 @@ def write_midi(path: str | Path, song: Melody, *, bpm: float | None = None,
     from synth.midi import events_to_midi, write_midi as write
 
     song = _song(song)
-    write(_free(Path(path), overwrite), events_to_midi(song.events, bpm or song.bpm or DEFAULT_BPM))
+    write(_free(Path(path), overwrite), events_to_midi(song.events, _bpm(bpm, song)))
     return Path(path)
 
 
@@ -134,7 +134,7 @@ def piano_roll(path: str | Path, song: Melody, *, bpm: float | None = None,
     from synth.plot import piano_roll as plot
 
     song = _song(song)
-    plot(_free(Path(path), overwrite), song.events, bpm or song.bpm or DEFAULT_BPM,
+    plot(_free(Path(path), overwrite), song.events, _bpm(bpm, song),
          primer_length, song.name if title is None else title)
     return Path(path)
 
@@ -145,6 +145,11 @@ def _song(song: Melody | str | Path) -> Song:
     if isinstance(song, Song):
         return song
     return Song(events=[check_event(e) for e in song])
+
+
+def _bpm(bpm: float | None, song: Song) -> float:
+    """The tempo asked for (checked: 0 is an error, not the default), else the song's own."""
+    return (song.bpm or DEFAULT_BPM) if bpm is None else check_bpm(bpm)
 
 
 def _free(path: Path, overwrite: bool) -> Path:

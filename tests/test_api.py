@@ -144,6 +144,8 @@ def test_render_takes_effects_and_a_song_or_midi_file(tmp_path):
 @pytest.mark.parametrize("call, message", [
     (lambda: synth.render([]), "nothing to render"),
     (lambda: synth.render(SHORT, bpm=1000), "tempo 1000 is out of range"),
+    (lambda: synth.render(SHORT, bpm=0), "tempo 0 is out of range"),
+    (lambda: synth.write_midi("s.mid", SHORT, bpm=0), "tempo 0 is out of range"),
     (lambda: synth.render(SHORT, humanize=2), "--humanize 2 is out of range"),
     (lambda: synth.render(SHORT, effects=synth.Effects(wet=3)), "--wet 3 is out of range"),
     (lambda: synth.render(SHORT, "song.mp3"), "cannot write .mp3"),
