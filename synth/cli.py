@@ -122,12 +122,9 @@ def _effects(room_size: float, wet: float, cutoff: float, no_fx: bool):
 
 
 def _performance(bpm: float, humanize: float, seed: Optional[int]):
-    from synth.piano import Performance
-    from synth.songs import check_bpm
+    from synth.api import performance
 
-    if not 0.0 <= humanize <= 1.0:
-        raise SynthError(f"--humanize {humanize:g} is out of range: expected 0-1")
-    return Performance(bpm=check_bpm(bpm), humanize=humanize, seed=seed)
+    return performance(bpm, humanize, seed)
 
 
 def _outputs(out: Path, extra: list[Optional[Path]], overwrite: bool) -> None:
@@ -143,42 +140,22 @@ def _write_song_outputs(events: list, performance, effects, out: Path,
                         midi_out: Optional[Path], tokens_out: Optional[Path],
                         plot_out: Optional[Path], primer_length: int = 0,
                         title: str = "") -> list[Path]:
-    """Render and save everything asked for; returns the paths written."""
-    from synth.audio import stream_song, write_audio
+    """Render and save everything asked for (through synth.api); returns the paths written.
+    The outputs were checked by _outputs first, so they are written over here."""
+    from synth import api
 
-    written = []
-    write_audio(out, stream_song(events, performance, effects))  # block by block: flat memory
-    written.append(out)
+    bpm = performance.bpm
+    written = [api.render(events, out, bpm=bpm, effects=effects, humanize=performance.humanize,
+                          seed=performance.seed, overwrite=True)]
     if midi_out is not None:
-        from synth.midi import events_to_midi, write_midi
-
-        write_midi(midi_out, events_to_midi(events, performance.bpm))
-        written.append(midi_out)
+        written.append(api.write_midi(midi_out, events, bpm=bpm, overwrite=True))
     if tokens_out is not None:
-        from synth.songs import Song, write_song
-
-        write_song(tokens_out, Song(events=list(events), title=title, bpm=performance.bpm,
-                                    source="composed by synth"))
-        written.append(tokens_out)
+        written.append(api.write_song(tokens_out, events, title=title, bpm=bpm,
+                                      source="composed by synth", overwrite=True))
     if plot_out is not None:
-        from synth.plot import piano_roll
-
-        piano_roll(plot_out, events, performance.bpm, primer_length, title)
-        written.append(plot_out)
+        written.append(api.piano_roll(plot_out, events, bpm=bpm, primer_length=primer_length,
+                                      title=title, overwrite=True))
     return written
-
-
-def _read_primer(text: str) -> list:
-    """A primer: note names or classes (with lengths, 'C4:1.5 D4:0.5'), or a song file (.txt)
-    or MIDI file to continue."""
-    from synth.events import parse_events
-
-    path = Path(text)
-    if path.suffix.lower() in (".txt", ".mid", ".midi") or path.is_file():
-        from synth.midi import read_melody
-
-        return read_melody(path).events
-    return parse_events(text)
 
 
 @app.command()
@@ -206,23 +183,23 @@ def compose(
     overwrite: Overwrite = False,
 ) -> None:
     """Compose a new melody with the model and render it with the piano."""
-    from synth import files
+    from synth import api, files
     from synth.events import even as evenly, total_beats
-    from synth.generate import Sampling, check_notes, compose as generate
-    from synth.modelfile import load_model
+    from synth.generate import Sampling, check_notes
 
     check_notes(notes)
     out = out or files.unique_path(Path("out"), "song", ".wav")
     performance = _performance(bpm or 150.0, humanize, seed)
     effects = _effects(room_size, wet, cutoff, no_fx)
     _outputs(out, [midi, tokens, plot], overwrite)
-    sampling = Sampling(temperature=temperature, top_p=top_p, seed=seed).check()
-    primer_events = _read_primer(primer) if primer else []
-    melody = load_model(model)
+    Sampling(temperature=temperature, top_p=top_p, seed=seed).check()  # before any work
+    primer_events = api.read_primer(primer) if primer else []
+    melody = api.load_model(model)
     if not melody.has_lengths and not even:
         console.print(f"This model ({melody.path}) predicts notes only, not lengths (format 1): "
                       "every note lasts one beat. Retrain it with `synth train` for rhythm.")
-    song = primer_events + generate(melody, notes, primer_events, sampling)
+    song = primer_events + api.compose(notes, model=melody, primer=primer_events,
+                                       seed=seed, temperature=temperature, top_p=top_p)
     if even:
         song = evenly(song)
     written = _write_song_outputs(song, performance, effects, out, midi, tokens, plot,
@@ -248,10 +225,9 @@ def render(
     overwrite: Overwrite = False,
 ) -> None:
     """Render a song file or a MIDI file through the same piano and effects as compose."""
-    from synth import files
-    from synth.midi import read_melody
+    from synth import api, files
 
-    song = read_melody(song_file)
+    song = api.read_song(song_file)
     out = out or files.unique_path(Path("out"), song_file.stem, ".wav")
     performance = _performance(bpm or song.bpm or 150.0, humanize, seed)
     effects = _effects(room_size, wet, cutoff, no_fx)

@@ -1,0 +1,160 @@
+"""The Python API: the functions the command line calls, for notebooks and other programs.
+
+    import synth
+    events = synth.compose(notes=200, seed=1)      # the default model, 200 new events
+    synth.render(events, "song.wav")               # the piano and effects, to a WAV file
+    synth.write_song("song.txt", events)           # the song file, read back by read_song
+
+Every problem is a `synth.SynthError` with the command line's one-line message. Heavy modules
+(pedalboard, soundfile, mido, matplotlib) are imported by the function that needs them, never
+TensorFlow. Outputs are written atomically and an existing file is kept unless `overwrite`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Union
+
+from synth.errors import SynthError
+from synth.events import Event, check_event, even as evenly
+from synth.songs import DEFAULT_BPM, Song, check_bpm
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from synth.effects import Effects
+    from synth.modelfile import Model
+    from synth.piano import Performance
+
+Events = Sequence[Event]
+Melody = Union[Song, Events]  # a Song or its events
+
+
+def load_model(path: str | Path | None = None) -> Model:
+    """A model folder; None means ./model if there is one, else the packaged default."""
+    from synth.modelfile import load_model as load
+
+    return load(None if path is None else Path(path))
+
+
+def read_primer(primer: str | Path | Events) -> list[Event]:
+    """Events to continue: note names or classes ('C4:1.5 D4:0.5 E4'), a song file or MIDI
+    file (a Path, or a str ending in .txt, .mid or .midi), or events."""
+    if isinstance(primer, Path) or (isinstance(primer, str) and (
+            Path(primer).suffix.lower() in (".txt", ".mid", ".midi") or Path(primer).is_file())):
+        return read_song(primer).events
+    if isinstance(primer, str):
+        from synth.events import parse_events
+
+        return parse_events(primer)
+    return [check_event(e) for e in primer]
+
+
+def compose(notes: int = 200, *, model: Model | str | Path | None = None,
+            primer: str | Path | Events | None = None, seed: int | None = None,
+            temperature: float = 1.0, top_p: float = 1.0, even: bool = False) -> list[Event]:
+    """`notes` new events from the model (the default one if none is given) after the primer;
+    the primer itself is not repeated in the result. `even` makes every length one beat."""
+    from synth.generate import Sampling, check_notes, compose as generate
+
+    check_notes(notes)
+    sampling = Sampling(temperature=temperature, top_p=top_p, seed=seed).check()
+    primer_events = read_primer(primer) if primer is not None else []
+    if model is None or isinstance(model, (str, Path)):
+        model = load_model(model)
+    new = generate(model, notes, primer_events, sampling)
+    return evenly(new) if even else new
+
+
+def performance(bpm: float = DEFAULT_BPM, humanize: float = 0.0,
+                seed: int | None = None) -> Performance:
+    """How the piano plays, checked: tempo 20-400 bpm, humanize 0-1 (seeded wobble)."""
+    from synth.piano import Performance
+
+    if not 0.0 <= humanize <= 1.0:
+        raise SynthError(f"--humanize {humanize:g} is out of range: expected 0-1")
+    return Performance(bpm=check_bpm(bpm), humanize=humanize, seed=seed)
+
+
+def render(song: Melody | str | Path, out: str | Path | None = None, *,
+           bpm: float | None = None, effects: Effects | None = None, humanize: float = 0.0,
+           seed: int | None = None, overwrite: bool = False) -> np.ndarray | Path:
+    """A song (events, a Song, or a song or MIDI file) through the piano and effects: with
+    `out` (.wav, .flac or .ogg) written block by block and atomically, and its path returned;
+    without, stereo float32 audio at 44.1 kHz, peaking at -1 dBFS at most.
+    `bpm` defaults to the song's own, else 150; `effects` to `synth.Effects()`."""
+    from synth.audio import check_audio_path, render_song, stream_song, write_audio
+    from synth.effects import Effects
+
+    song = _song(song)
+    played = performance(_bpm(bpm, song), humanize, seed)
+    effects = (effects or Effects()).check()
+    if out is None:
+        return render_song(song.events, played, effects)
+    out = _free(check_audio_path(Path(out)), overwrite)
+    write_audio(out, stream_song(song.events, played, effects))  # block by block: flat memory
+    return out
+
+
+def read_song(path: str | Path) -> Song:
+    """A song file (.txt) or the melody of a MIDI file (.mid, .midi)."""
+    from synth.midi import read_melody
+
+    return read_melody(Path(path))
+
+
+def write_song(path: str | Path, song: Melody, *, title: str | None = None,
+               bpm: float | None = None, source: str | None = None,
+               overwrite: bool = False) -> Path:
+    """Save a song file; title, bpm and source replace the Song's own where given."""
+    from synth.songs import write_song as write
+
+    song = _song(song)
+    saved = Song(events=list(song.events), title=song.title if title is None else title,
+                 source=song.source if source is None else source,
+                 bpm=song.bpm if bpm is None else check_bpm(bpm), comments=list(song.comments))
+    write(_free(Path(path), overwrite), saved)
+    return Path(path)
+
+
+def write_midi(path: str | Path, song: Melody, *, bpm: float | None = None,
+               overwrite: bool = False) -> Path:
+    """Save a type-0 MIDI file of the song at `bpm` (default the song's own, else 150)."""
+    from synth.midi import events_to_midi, write_midi as write
+
+    song = _song(song)
+    write(_free(Path(path), overwrite), events_to_midi(song.events, _bpm(bpm, song)))
+    return Path(path)
+
+
+def piano_roll(path: str | Path, song: Melody, *, bpm: float | None = None,
+               primer_length: int = 0, title: str | None = None, overwrite: bool = False) -> Path:
+    """Save a piano roll picture (.png); the first `primer_length` events in another colour."""
+    from synth.plot import piano_roll as plot
+
+    song = _song(song)
+    plot(_free(Path(path), overwrite), song.events, _bpm(bpm, song),
+         primer_length, song.name if title is None else title)
+    return Path(path)
+
+
+def _song(song: Melody | str | Path) -> Song:
+    if isinstance(song, (str, Path)):
+        return read_song(song)
+    if isinstance(song, Song):
+        return song
+    return Song(events=[check_event(e) for e in song])
+
+
+def _bpm(bpm: float | None, song: Song) -> float:
+    """The tempo asked for (checked: 0 is an error, not the default), else the song's own."""
+    return (song.bpm or DEFAULT_BPM) if bpm is None else check_bpm(bpm)
+
+
+def _free(path: Path, overwrite: bool) -> Path:
+    from synth.files import refuse_existing
+
+    refuse_existing(path, overwrite)
+    return path
+
