@@ -111,8 +111,8 @@ def pair_notes(timed: Iterable[tuple[float, mido.Message]], end: float) -> list[
         else:
             start, velocity = sounding[key].pop(0)
             notes.append(Note(start, time, msg.note, velocity))
-    for (_, pitch), starts in sounding.items():
-        notes.extend(Note(s, max(end, s), pitch, v) for s, v in starts)
+    for (_, pitch), held in sounding.items():
+        notes.extend(Note(s, max(end, s), pitch, v) for s, v in held)
     return sorted(notes, key=lambda n: (n.start, n.pitch))
 
 

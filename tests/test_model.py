@@ -11,7 +11,7 @@ import pytest
 
 from conftest import random_weights
 from synth.errors import SynthError
-from synth.events import Event, events_of
+from synth.events import Event
 from synth.songs import Song, load_dataset, transpositions
 
 pytestmark = pytest.mark.slow

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import make_midi
 from synth.events import Event, events_of, events_to_names
-from synth.midi import events_to_midi, file_notes, import_midi, write_midi
+from synth.midi import file_notes
 from synth.songs import Song, read_song, write_song
 
 C4, E4, G4, A4 = 60, 64, 67, 69
