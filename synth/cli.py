@@ -73,8 +73,14 @@ def import_(
 
 
 # Options shared by compose and render, defined once.
+def _check_bpm(bpm: Optional[float]) -> Optional[float]:
+    from synth.songs import check_bpm
+
+    return bpm if bpm is None else check_bpm(bpm)  # checked here: `bpm or 150` would take 0
+
+
 Bpm = Annotated[Optional[float], typer.Option(help="Tempo in beats per minute \\[default: the "
-                                              "song's own, else 150].")]
+                                              "song's own, else 150].", callback=_check_bpm)]
 RoomSize = Annotated[float, typer.Option(help="Reverb room size, 0-1.")]
 Wet = Annotated[float, typer.Option(help="Reverb wet level, 0-1.")]
 Cutoff = Annotated[float, typer.Option(help="Low-pass cutoff in Hz.")]
@@ -94,12 +100,13 @@ def _effects(room_size: float, wet: float, cutoff: float, no_fx: bool):
 
 
 def _performance(bpm: float, humanize: float, seed: Optional[int]):
+    from synth.generate import check_seed
     from synth.piano import Performance
     from synth.songs import check_bpm
 
     if not 0.0 <= humanize <= 1.0:
         raise SynthError(f"--humanize {humanize:g} is out of range: expected 0-1")
-    return Performance(bpm=check_bpm(bpm), humanize=humanize, seed=seed)
+    return Performance(bpm=check_bpm(bpm), humanize=humanize, seed=check_seed(seed))
 
 
 def _outputs(out: Path, extra: list[Optional[Path]], overwrite: bool) -> None:
