@@ -70,11 +70,12 @@ def compose(notes: int = 200, *, model: Model | str | Path | None = None,
 def performance(bpm: float = DEFAULT_BPM, humanize: float = 0.0,
                 seed: int | None = None) -> Performance:
     """How the piano plays, checked: tempo 20-400 bpm, humanize 0-1 (seeded wobble)."""
+    from synth.generate import check_seed
     from synth.piano import Performance
 
     if not 0.0 <= humanize <= 1.0:
         raise SynthError(f"--humanize {humanize:g} is out of range: expected 0-1")
-    return Performance(bpm=check_bpm(bpm), humanize=humanize, seed=seed)
+    return Performance(bpm=check_bpm(bpm), humanize=humanize, seed=check_seed(seed))
 
 
 def render(song: Melody | str | Path, out: str | Path | None = None, *,

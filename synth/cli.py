@@ -104,8 +104,14 @@ def import_(
 
 
 # Options shared by compose and render, defined once.
+def _check_bpm(bpm: Optional[float]) -> Optional[float]:
+    from synth.songs import check_bpm
+
+    return bpm if bpm is None else check_bpm(bpm)  # checked here: `bpm or 150` would take 0
+
+
 Bpm = Annotated[Optional[float], typer.Option(help="Tempo in beats per minute \\[default: the "
-                                              "song's own, else 150].")]
+                                              "song's own, else 150].", callback=_check_bpm)]
 RoomSize = Annotated[float, typer.Option(help="Reverb room size, 0-1.")]
 Wet = Annotated[float, typer.Option(help="Reverb wet level, 0-1.")]
 Cutoff = Annotated[float, typer.Option(help="Low-pass cutoff in Hz.")]

@@ -20,6 +20,7 @@ from synth.songs import Song, load_dataset, transpositions
 
 RUN = 8  # events in a run checked for copying
 COMPOSED_EVENTS = 100
+MAX_COMPOSED = 1000  # --compose: songs composed for the copying check
 
 
 @dataclass
@@ -98,6 +99,9 @@ def copy_share(composed: Sequence[Sequence[Event]], training: Sequence[Sequence[
 
 def evaluate(dataset: Path, training: Path, model_dir: Path | None = None,
              songs_to_compose: int = 20) -> Report:
+    if not 1 <= songs_to_compose <= MAX_COMPOSED:
+        raise SynthError(f"--compose {songs_to_compose} is out of range: expected "
+                         f"1-{MAX_COMPOSED} songs")
     model = load_model(model_dir)
     songs = load_dataset(dataset)
     train_songs = load_dataset(training)

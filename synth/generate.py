@@ -24,6 +24,7 @@ from synth.modelfile import Model
 from synth.notes import NUM_CLASSES
 
 MAX_NOTES = 100_000  # --notes above this is a mistake, not a song
+MAX_SEED = 2**32 - 1  # the most NumPy's legacy seeding (so Keras's) takes; none takes below 0
 HEAD_SIZE = NUM_CLASSES + NUM_LENGTHS  # the heads' logits: classes, then lengths
 _HEADS = 64  # HEAD_SIZE padded to 64 floats in `Melody.out`
 
@@ -42,7 +43,15 @@ class Sampling:
                              "expected 0.05-5 (lower is safer, higher is wilder)")
         if not (0.0 < self.top_p <= 1.0):
             raise SynthError(f"--top-p {self.top_p:g} is out of range: expected above 0, up to 1")
+        check_seed(self.seed)
         return self
+
+
+def check_seed(seed: int | None) -> int | None:
+    """A seed every random generator synth uses takes the same way (None: a fresh one)."""
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        raise SynthError(f"--seed {seed} is out of range: expected 0-{MAX_SEED}")
+    return seed
 
 
 class Melody:

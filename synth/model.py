@@ -26,6 +26,7 @@ import numpy as np
 from synth.errors import SynthError
 from synth.evaluation import Baselines, Metrics, baselines, metrics_of
 from synth.events import NUM_LENGTHS, Event, encode, format_length
+from synth.generate import check_seed
 from synth.modelfile import Model, save_model
 from synth.notes import NUM_CLASSES, REST, class_name
 from synth.songs import Song, transpositions
@@ -68,6 +69,7 @@ class TrainSettings:
                              "expected 0 or more, below 1")
         if not 0 <= self.dropout < 1:
             raise SynthError(f"dropout {self.dropout:g} is out of range: expected 0 up to 1")
+        check_seed(self.seed)
         if self.strategy not in STRATEGIES:
             raise SynthError(f"--strategy {self.strategy!r} is unknown: expected one of "
                              f"{', '.join(STRATEGIES)}")
