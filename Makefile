@@ -11,6 +11,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[train,dev]"
+	# Byte-compile synth as a regular install does: an editable one under
+	# PYTHONDONTWRITEBYTECODE would otherwise compile every module on every run.
+	$(BIN)/python -m compileall -q synth
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
