@@ -112,6 +112,8 @@ def _check_bpm(bpm: Optional[float]) -> Optional[float]:
 
 Bpm = Annotated[Optional[float], typer.Option(help="Tempo in beats per minute \\[default: the "
                                               "song's own, else 150].", callback=_check_bpm)]
+ComposeBpm = Annotated[Optional[float], typer.Option("--bpm", help="Tempo in beats per minute "
+                                                     "\\[default: 150].", callback=_check_bpm)]
 RoomSize = Annotated[float, typer.Option(help="Reverb room size, 0-1.")]
 Wet = Annotated[float, typer.Option(help="Reverb wet level, 0-1.")]
 Cutoff = Annotated[float, typer.Option(help="Low-pass cutoff in Hz.")]
@@ -181,7 +183,7 @@ def compose(
                                                   "classes, a song file or a MIDI file.")] = None,
     even: Annotated[bool, typer.Option("--even", help="Every length one beat (no "
                                        "rhythm).")] = False,
-    bpm: Bpm = None,
+    bpm: ComposeBpm = None,
     midi: MidiOut = None,
     tokens: Annotated[Optional[Path], typer.Option("--tokens", help="Also save the song file "
                                                    "(.txt).")] = None,
