@@ -93,10 +93,6 @@ def events_of(classes: Iterable[int], quarters: int = BEAT) -> list[Event]:
     return [Event(int(c), quarters) for c in classes]
 
 
-def classes(events: Iterable[Event]) -> list[int]:
-    return [e.cls for e in events]
-
-
 def even(events: Iterable[Event]) -> list[Event]:
     """Every length one beat: the sound of a song without rhythm."""
     return [Event(e.cls, BEAT) for e in events]
@@ -130,30 +126,13 @@ def rests(quarters: int) -> list[Event]:
     return out
 
 
-# --- the encoder: events <-> model inputs and targets, shared by training and generation ---
-
-
-def length_class(quarters: int) -> int:
-    return quarters - 1
-
-
-def length_of_class(index: int) -> int:
-    return index + 1
+# --- the encoder: events -> model inputs and targets, shared by training and scoring ---
 
 
 def encode(events: Sequence[Event]) -> tuple[np.ndarray, np.ndarray]:
     """(class indices, length-class indices) of a song, as int32 arrays."""
     return (np.fromiter((e.cls for e in events), dtype=np.int32, count=len(events)),
             np.fromiter((e.quarters - 1 for e in events), dtype=np.int32, count=len(events)))
-
-
-def input_row(event: Event) -> tuple[int, int]:
-    """The two hot positions of an event's input vector (class, NUM_CLASSES + length class)."""
-    return event.cls, NUM_CLASSES + event.quarters - 1
-
-
-def decode(cls: int, length_index: int) -> Event:
-    return Event(int(cls), int(length_index) + 1)
 
 
 # --- events written as note names (primers, the screen) ------------------------------------

@@ -204,12 +204,6 @@ def _noise(rng: np.random.Generator, events: int, temperature: float) -> np.ndar
     return noise.astype(np.float32)
 
 
-def _draw_logits(logits: np.ndarray, sampling: Sampling, rng: np.random.Generator) -> int:
-    """Draw from softmax(logits / temperature), top-p applied."""
-    noise = rng.gumbel(size=len(logits)) * sampling.temperature
-    return _pick(logits, noise, sampling.top_p, sampling.temperature)
-
-
 def next_event(melody: Melody, sampling: Sampling, rng: np.random.Generator) -> Event:
     """Draw the next event: its class, then its length given that class."""
     return _next_event(melody, sampling, _noise(rng, 1, sampling.temperature)[0])
@@ -237,25 +231,17 @@ def _next_event(melody: Melody, sampling: Sampling, noise: np.ndarray) -> Event:
 _NOISE_BLOCK = 256  # events whose noise is drawn at once: few calls, little memory
 
 
-def continue_melody(melody: Melody, count: int, sampling: Sampling, rng: np.random.Generator,
-                    trail: list | None = None) -> list[Event]:
-    """Draw `count` events after what the melody has heard, feeding each back in.
-
-    With `trail`, the state (h, c, out) before the first event and after each one is appended
-    to it, so a caller can go back to where any prefix of the continuation left the melody.
-    The same as `count` calls of `next_event` and `step`, with the same `rng`.
-    """
+def continue_melody(melody: Melody, count: int, sampling: Sampling,
+                    rng: np.random.Generator) -> list[Event]:
+    """Draw `count` events after what the melody has heard, feeding each back in: the same
+    as `count` calls of `next_event` and `step`, with the same `rng`."""
     out: list[Event] = []
-    if trail is not None:
-        trail.append(state(melody))
     step = melody.step
     for begin in range(0, count, _NOISE_BLOCK):
         for noise in _noise(rng, min(_NOISE_BLOCK, count - begin), sampling.temperature):
             event = _next_event(melody, sampling, noise)
             out.append(event)
             step(event.cls, event.quarters - 1)
-            if trail is not None:
-                trail.append(state(melody))
     return out
 
 

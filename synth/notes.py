@@ -80,16 +80,3 @@ def parse_token(word: str) -> int:
     if not in_range(midi):
         raise SynthError(f"note {text} is outside C3-B4: expected a note from C3 to B4")
     return midi_to_class(midi)
-
-
-def parse_tokens(text: str) -> list[int]:
-    """A primer written as note names and/or class numbers, separated by spaces or commas."""
-    words = [w for w in re.split(r"[\s,]+", text) if w]
-    if not words:
-        raise SynthError("the primer is empty: expected note names like 'C4 E4 G4' or classes")
-    return [parse_token(w) for w in words]
-
-
-def tokens_to_names(tokens: list[int]) -> str:
-    """Tokens as a line of note names, rests as '-'."""
-    return " ".join(class_name(t) for t in tokens)

@@ -1,7 +1,8 @@
 """`synth record`: one take from an input, saved as a song file and its raw MIDI take.
 
-The song file holds the take's events, classes and lengths (see `inputs.Take`); the raw take keeps every message as
-it was played, timing and velocity included. Both are saved the moment the take ends.
+The song file holds the take's events, classes and lengths (see `inputs.Take`); the raw take
+keeps every message as it was played, timing and velocity included. Both are saved the moment
+the take ends.
 """
 
 from __future__ import annotations

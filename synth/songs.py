@@ -15,7 +15,8 @@ from pathlib import Path
 
 from synth import files
 from synth.errors import SynthError
-from synth.events import BEAT, Event, check_event, format_event, parse_length, total_beats
+from synth.events import (BEAT, LENGTHS_EXPECTED, Event, check_event, format_event, parse_length,
+                          total_beats)
 from synth.notes import NUM_CLASSES, REST
 
 DEFAULT_BPM = 150.0
@@ -109,9 +110,9 @@ def _problems_and_song(text: str, path: Path) -> Song | list[str]:
 
 def _shorten_message(message: str, value: str) -> str:
     """A length error with an overlong or unprintable value shortened as class errors are."""
-    return message.replace(value.strip(), _shorten(value.strip())) if value.strip() else \
-        "length is missing after ':': expected a multiple of 1/4 beat from 1/4 to 8 " \
-        "(like 2, 0.5, 1.5 or 3/2)"
+    if not value.strip():
+        return f"length is missing after ':': {LENGTHS_EXPECTED}"
+    return message.replace(value.strip(), _shorten(value.strip()))
 
 
 def _read_comment(song: Song, comment: str, where: str, problems: list[str]) -> None:

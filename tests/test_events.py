@@ -5,10 +5,9 @@ import pytest
 from hypothesis import given, strategies as st
 
 from synth.errors import SynthError
-from synth.events import (BEAT, INPUT_SIZE, MAX_QUARTERS, Event, check_event, classes, decode,
-                          encode, even, event_name, events_of, events_to_names, format_event,
-                          format_length, input_row, parse_events, parse_length, rests, starts,
-                          to_grid, total_beats)
+from synth.events import (BEAT, MAX_QUARTERS, Event, check_event, encode, even, event_name,
+                          events_of, events_to_names, format_event, format_length, parse_events,
+                          parse_length, rests, starts, to_grid, total_beats)
 
 events_st = st.lists(st.builds(Event, st.integers(0, 24), st.integers(1, MAX_QUARTERS)),
                      min_size=1, max_size=40)
@@ -91,21 +90,15 @@ def test_long_silences_are_several_rests_of_at_most_8_beats(quarters, lengths):
 def test_plain_classes_become_one_beat_events_and_back():
     assert events_of([13, 0, 17]) == [Event(13, 4), Event(0, 4), Event(17, 4)]
     assert events_of([13], quarters=2) == [Event(13, 2)]
-    assert classes([Event(13, 6), Event(0, 2)]) == [13, 0]
     assert even([Event(13, 6), Event(0, 2)]) == [Event(13, 4), Event(0, 4)]
 
 
 @given(events_st)
-def test_encode_decode_round_trip(events):
+def test_encode_gives_classes_and_length_classes(events):
     cls, lengths = encode(events)
     assert cls.dtype == np.int32 and lengths.dtype == np.int32
     assert lengths.min() >= 0 and lengths.max() < MAX_QUARTERS
-    assert [decode(c, q) for c, q in zip(cls, lengths)] == events
-
-
-def test_input_rows_are_class_then_length_one_hot_positions():
-    assert input_row(Event(0, 1)) == (0, 25)
-    assert input_row(Event(24, 32)) == (24, INPUT_SIZE - 1)
+    assert [Event(int(c), int(q) + 1) for c, q in zip(cls, lengths)] == events
 
 
 @pytest.mark.parametrize("text,events", [

@@ -2,8 +2,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 from synth.errors import SynthError
-from synth.notes import (class_name, class_to_midi, midi_to_class, parse_note_name,
-                         parse_token, parse_tokens, tokens_to_names)
+from synth.events import events_of, events_to_names, parse_events
+from synth.notes import class_name, class_to_midi, midi_to_class, parse_note_name, parse_token
 
 
 def test_fixed_points_of_the_vocabulary():
@@ -43,9 +43,9 @@ def test_bad_primer_words_are_errors(word):
 
 
 def test_primers_mix_names_and_classes():
-    assert parse_tokens("C4 E4, G4 0 20") == [13, 17, 20, 0, 20]
+    assert parse_events("C4 E4, G4 0 20") == events_of([13, 17, 20, 0, 20])
     with pytest.raises(SynthError, match="empty"):
-        parse_tokens("  ,")
+        parse_events("  ,")
 
 
 @pytest.mark.parametrize("midi", [47, 72, 0, 127])
@@ -56,13 +56,13 @@ def test_midi_outside_range_is_an_error(midi):
 
 @given(st.lists(st.integers(0, 24), min_size=1, max_size=50))
 def test_names_round_trip_any_song(tokens):
-    assert parse_tokens(tokens_to_names(tokens)) == tokens
+    assert parse_events(events_to_names(events_of(tokens))) == events_of(tokens)
 
 
 @given(st.text(max_size=30))
-def test_parse_tokens_never_crashes(text):
+def test_parse_events_never_crashes(text):
     try:
-        tokens = parse_tokens(text)
+        events = parse_events(text)
     except SynthError:
         return
-    assert all(0 <= t <= 24 for t in tokens)
+    assert all(0 <= e.cls <= 24 and 1 <= e.quarters <= 32 for e in events)
