@@ -85,6 +85,13 @@ def _room(effects: Effects):
 
 Render = Callable[[int], np.ndarray]  # the next n frames of a mono source
 
+# The limiter's last stage clips at full scale, so its output peaks at 1.0 in any song loud
+# enough to drive it there (-1.5 dBFS in): this gain brings that peak to the ceiling, the very
+# gain `apply` finds over a whole song. Where the song streams (`stream`, `Stream`) no block
+# sees the ones after it, so this is the ceiling there, with a hard clip as a guard.
+FULL_SCALE_GAIN = _ceiling_gain(np.ones(1, dtype=np.float32))
+LIMIT = np.float32(10 ** (CEILING_DB / 20))
+
 
 def apply(audio: np.ndarray, rate: int, effects: Effects = Effects()) -> np.ndarray:
     """Stereo float32 (frames, 2) audio with the chain applied; mono input is spread to stereo."""
@@ -126,14 +133,12 @@ def stream(play: Callable[[], Render], frames: int, quiet_from: int, rate: int,
                 block = block * gain
             yield np.stack([block, block], axis=1)
         return
-    # The limiter's last stage clips at full scale, so its output peaks at 1.0 in any song
-    # loud enough to drive it there (-1.5 dBFS in): then this is the very gain apply finds.
-    # A quieter song comes out up to 1 dB quieter than apply makes it; the clip only guards.
-    gain, limit = _ceiling_gain(np.ones(1, dtype=np.float32)), np.float32(10 ** (CEILING_DB / 20))
+    # A song too quiet to drive the limiter to full scale comes out up to 1 dB quieter than
+    # apply makes it (see FULL_SCALE_GAIN).
     total = frames + tail_frames(rate, effects)
     for block in _trimmed(_chain(play(), total, rate, effects), total, quiet_from, rate):
-        block = block * gain
-        yield np.clip(block, -limit, limit, out=block)
+        block = block * FULL_SCALE_GAIN
+        yield np.clip(block, -LIMIT, LIMIT, out=block)
 
 
 def tail_frames(rate: int, effects: Effects) -> int:
@@ -252,8 +257,7 @@ class Stream:
         self.effects = effects.check()
         self.lowpass = _lowpass(effects)
         self.room = _room(effects)
-        self.limit = np.float32(10 ** (CEILING_DB / 20))
-        self.gain = _ceiling_gain(np.ones(1, dtype=np.float32))
+        self.limit = LIMIT
 
     def process(self, mono: np.ndarray) -> np.ndarray:
         """Stereo float32 (frames, 2) for the next block of mono audio."""
@@ -261,7 +265,7 @@ class Stream:
         if self.effects.enabled:
             block = self.lowpass(block, self.rate, reset=False)
             stereo = self.room(np.repeat(block, 2, axis=0), self.rate, reset=False).T
-            stereo *= self.gain  # the limiter's output reaches full scale: down to the ceiling
+            stereo *= FULL_SCALE_GAIN  # the limiter's output reaches full scale
         else:
             stereo = np.repeat(block, 2, axis=0).T
         return np.clip(stereo, -self.limit, self.limit)

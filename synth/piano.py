@@ -23,6 +23,7 @@ RATE = 44_100
 SAMPLES = Path(__file__).parent / "assets" / "piano"
 DEFAULT_VELOCITY = 90
 RELEASE_SECONDS = 0.25  # damper fall time after the key is released
+RELEASE_FRAMES = int(RELEASE_SECONDS * RATE)
 GAIN = 3.0  # the samples peak near 0.13 at velocity 100; this puts one note near -8 dBFS
 
 
@@ -123,7 +124,7 @@ class Voices:
 
     def __init__(self, bank: dict[int, np.ndarray] | None = None) -> None:
         self.bank = samples() if bank is None else bank  # MIDI pitch -> sample
-        self.release_frames = int(RELEASE_SECONDS * RATE)
+        self.release_frames = RELEASE_FRAMES
         self.curve = _release_curve(self.release_frames)
         self.voices: list[_Voice] = []
         self.pending: list[_Voice] = []  # scheduled notes, latest start first (see schedule)
@@ -216,29 +217,27 @@ def score(events: Sequence[Event], performance: Performance = Performance(),
         rng = np.random.default_rng(None if performance.seed is None else performance.seed + 1)
         velocities = velocities + rng.normal(0.0, 7.0 * performance.humanize, len(velocities))
     velocities = np.clip(velocities, 1, 127)
-    piano = Voices(_NOT_YET_DECODED)
-    voices = []
+    keys = []  # (pitch, frame down, gain, frame up) of every note
     end = 0
     for index, (event, start) in enumerate(zip(events, starts(events))):
         end = round((start + event.quarters) * quarter)
         if event.is_rest:
             continue
-        pitch, down = class_to_midi(int(event.cls)), int(begin[index])
+        down = int(begin[index])
         # The note's length is over: the key comes up (never before it went down).
-        voices.append(_Voice(pitch, piano.bank[pitch], down, note_gain(velocities[index]), "",
-                             max(end, down + 1)))
+        keys.append((class_to_midi(int(event.cls)), down, note_gain(velocities[index]),
+                     max(end, down + 1)))
     # Every key is down and up: decode only as much of each sample as its notes sound.
     need: dict[int, int] = {}
-    for voice in voices:
-        sounding = voice.release + piano.release_frames - voice.start
-        need[voice.pitch] = max(need.get(voice.pitch, 0), sounding)
-    bank = samples(need)
-    for voice in voices:
-        voice.sample = bank[voice.pitch]
+    for pitch, down, _, up in keys:
+        need[pitch] = max(need.get(pitch, 0), up + RELEASE_FRAMES - down)
+    piano = Voices(samples(need))
+    voices = [_Voice(pitch, piano.bank[pitch], down, gain, "", up)
+              for pitch, down, gain, up in keys]
     voices.sort(key=lambda voice: voice.start)  # stable: the song's order where starts tie
     piano.schedule(voices)
-    quiet = max((voice.end(piano.release_frames) for voice in voices), default=0)
-    return Score(piano, end + piano.release_frames + int(0.05 * RATE), quiet)
+    quiet = max((voice.end(RELEASE_FRAMES) for voice in voices), default=0)
+    return Score(piano, end + RELEASE_FRAMES + int(0.05 * RATE), quiet)
 
 
 def render_notes(events: Sequence[Event], performance: Performance = Performance(),
@@ -247,12 +246,3 @@ def render_notes(events: Sequence[Event], performance: Performance = Performance
     song = score(events, performance, velocities)
     return song.piano.render(song.frames)
 
-
-class _Undecoded(dict):
-    """A bank whose samples are filled in once the notes are known (see score)."""
-
-    def __missing__(self, pitch: int) -> np.ndarray:
-        return np.zeros(0, dtype=np.float32)
-
-
-_NOT_YET_DECODED = _Undecoded()
