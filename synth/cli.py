@@ -132,12 +132,6 @@ def _effects(room_size: float, wet: float, cutoff: float, no_fx: bool):
     return Effects(room_size=room_size, wet=wet, cutoff=cutoff, enabled=not no_fx).check()
 
 
-def _performance(bpm: float, humanize: float, seed: Optional[int]):
-    from synth.api import performance
-
-    return performance(bpm, humanize, seed)
-
-
 def _outputs(out: Path, extra: list[Optional[Path]], overwrite: bool) -> None:
     from synth.audio import check_audio_path
     from synth.files import refuse_existing
@@ -200,7 +194,7 @@ def compose(
 
     check_notes(notes)
     out = out or files.unique_path(Path("out"), "song", ".wav")
-    performance = _performance(bpm or 150.0, humanize, seed)
+    performance = api.performance(bpm or 150.0, humanize, seed)
     effects = _effects(room_size, wet, cutoff, no_fx)
     _outputs(out, [midi, tokens, plot], overwrite)
     Sampling(temperature=temperature, top_p=top_p, seed=seed).check()  # before any work
@@ -240,7 +234,7 @@ def render(
 
     song = api.read_song(song_file)
     out = out or files.unique_path(Path("out"), song_file.stem, ".wav")
-    performance = _performance(bpm or song.bpm or 150.0, humanize, seed)
+    performance = api.performance(bpm or song.bpm or 150.0, humanize, seed)
     effects = _effects(room_size, wet, cutoff, no_fx)
     _outputs(out, [midi, plot], overwrite)
     written = _write_song_outputs(song.events, performance, effects, out, midi, None, plot,
