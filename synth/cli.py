@@ -629,6 +629,23 @@ def live(
 
 
 @app.command()
+def studio(
+    port: Annotated[int, typer.Option(help="Port to listen on; the next free one if it is "
+                                      "taken.")] = 8000,
+    host: Annotated[str, typer.Option(help="Address to listen on; anything but 127.0.0.1 "
+                                      "exposes the studio to other machines (a token is "
+                                      "then needed).")] = "127.0.0.1",
+    no_browser: Annotated[bool, typer.Option("--no-browser", help="Do not open the "
+                                             "browser.")] = False,
+) -> None:
+    """The web app: library, compose, duet, record and train in the browser."""
+    from synth.studio.server import serve
+
+    serve(Path("."), host, port, not no_browser, say=lambda text: console.print(
+        escape(text), soft_wrap=True))
+
+
+@app.command()
 def devices() -> None:
     """List MIDI inputs, MIDI outputs and audio outputs."""
     from synth.devices import list_devices

@@ -1,0 +1,242 @@
+"""The studio's routes: each parses a request, calls the library (synth/studio/*.py, which
+call synth.api and the modules the CLI calls) and answers JSON, a file or a socket message.
+
+Every SynthError reaches the page as {"error": "..."} with status 400 (404 for a missing
+file); anything unforeseen is logged and reaches the page as one line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import json
+import logging
+import re
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.websockets import WebSocket
+
+from synth import styles
+from synth.errors import SynthError
+from synth.piano import SAMPLES
+from synth.studio import duet, takes
+from synth.studio.library import MAX_UPLOAD, Library
+from synth.studio.paths import Refused
+from synth.studio.training import Trainer, folders
+
+STATIC = Path(__file__).parent / "static"
+MAX_JSON = 2**20  # a request body: a recorded take of an hour is well under this
+TOKEN_COOKIE = "synth_token"
+log = logging.getLogger("synth.studio")
+
+
+def _error(exc: Exception) -> JSONResponse:
+    if isinstance(exc, SynthError):
+        return JSONResponse({"error": str(exc)}, status_code=getattr(exc, "status", 400))
+    log.exception("unexpected error")
+    return JSONResponse({"error": f"the studio failed: {type(exc).__name__}: {exc}"[:300]},
+                        status_code=500)
+
+
+def create_app(root: Path = Path("."), token: str | None = None) -> Starlette:
+    """The studio for the working directory `root`; with a `token`, every request needs it
+    (from ?token= once, then a cookie)."""
+    root = Path(root)
+    library = Library(root)
+    trainer = Trainer(root)
+
+    async def index(request: Request) -> Response:
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    async def piano_sample(request: Request) -> Response:
+        name = request.path_params["name"]
+        if not re.fullmatch(r"[0-9]{1,3}\.flac", name) or not (SAMPLES / name).is_file():
+            return JSONResponse({"error": f"no piano sample {name[:20]!r}"}, status_code=404)
+        return FileResponse(SAMPLES / name, media_type="audio/flac",
+                            headers={"Cache-Control": "max-age=86400"})
+
+    async def piano(request: Request) -> Response:
+        keys = sorted(int(p.stem) for p in SAMPLES.glob("*.flac") if p.stem.isdigit())
+        return JSONResponse({"samples": keys})
+
+    async def songs(request: Request) -> Response:
+        try:
+            return JSONResponse({"songs": await run_in_threadpool(library.songs)})
+        except Exception as exc:
+            return _error(exc)
+
+    async def song(request: Request) -> Response:
+        try:
+            return JSONResponse(await run_in_threadpool(library.song, _path(request)))
+        except Exception as exc:
+            return _error(exc)
+
+    async def audio(request: Request) -> Response:
+        try:
+            path, data = await run_in_threadpool(library.audio, _path(request))
+        except Exception as exc:
+            return _error(exc)
+        if path is not None:
+            return FileResponse(path, media_type="audio/wav")
+        return Response(data, media_type="audio/wav")
+
+    async def download(request: Request) -> Response:
+        try:
+            path, data, name = await run_in_threadpool(
+                library.download, _path(request), request.query_params.get("format", ""))
+        except Exception as exc:
+            return _error(exc)
+        if path is not None:
+            return FileResponse(path, filename=name)
+        kind = {"wav": "audio/wav", "mid": "audio/midi"}.get(name.rsplit(".", 1)[-1],
+                                                             "text/plain; charset=utf-8")
+        return Response(data, media_type=kind,
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+    async def import_midi(request: Request) -> Response:
+        try:
+            data = await _body(request, MAX_UPLOAD)
+            return JSONResponse(await run_in_threadpool(
+                library.import_midi, request.query_params.get("name", ""), data))
+        except Exception as exc:
+            return _error(exc)
+
+    async def style_list(request: Request) -> Response:
+        try:
+            found = await run_in_threadpool(styles.installed, root)
+        except Exception as exc:
+            return _error(exc)
+        return JSONResponse({"styles": [{"name": s.name, "packaged": s.packaged} for s in found]})
+
+    async def compose(request: Request) -> Response:
+        try:
+            return JSONResponse(await run_in_threadpool(library.compose, await _json(request)))
+        except Exception as exc:
+            return _error(exc)
+
+    async def record(request: Request) -> Response:
+        try:
+            return JSONResponse(await run_in_threadpool(takes.save, root, await _json(request)))
+        except Exception as exc:
+            return _error(exc)
+
+    async def train_status(request: Request) -> Response:
+        status = trainer.status(_int(request.query_params.get("since", "0")))
+        return JSONResponse({**status, "folders": await run_in_threadpool(folders, root)})
+
+    async def train_start(request: Request) -> Response:
+        try:
+            return JSONResponse(await run_in_threadpool(trainer.start, await _json(request)))
+        except Exception as exc:
+            return _error(exc)
+
+    async def train_stop(request: Request) -> Response:
+        return JSONResponse(trainer.stop())
+
+    async def duet_socket(websocket: WebSocket) -> None:
+        await duet.serve(websocket, library)
+
+    routes = [
+        Route("/", index),
+        Route("/api/songs", songs),
+        Route("/api/song", song),
+        Route("/api/audio", audio),
+        Route("/api/download", download),
+        Route("/api/import", import_midi, methods=["POST"]),
+        Route("/api/styles", style_list),
+        Route("/api/compose", compose, methods=["POST"]),
+        Route("/api/record", record, methods=["POST"]),
+        Route("/api/train", train_status),
+        Route("/api/train", train_start, methods=["POST"]),
+        Route("/api/train/stop", train_stop, methods=["POST"]),
+        Route("/api/piano", piano),
+        Route("/piano/{name}", piano_sample),
+        WebSocketRoute("/api/duet", duet_socket),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    middleware = [Middleware(TokenGate, token=token)] if token else []
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        await run_in_threadpool(trainer.stop)  # a training never outlives the studio
+
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app.state.library = library
+    app.state.trainer = trainer
+    return app
+
+
+def _path(request: Request) -> str:
+    path = request.query_params.get("path")
+    if not path:
+        raise Refused("expected ?path=dataset/NAME.txt (or out/..., a file the library lists)")
+    return path
+
+
+def _int(text: str) -> int:
+    return int(text) if text.isdigit() else 0
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    """The request body, refused past `limit` bytes before reading it all."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise SynthError(f"the upload is {int(declared)} bytes, over the limit of {limit}")
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > limit:
+            raise SynthError(f"the upload is over the limit of {limit} bytes")
+    return bytes(data)
+
+
+async def _json(request: Request) -> object:
+    data = await _body(request, MAX_JSON)
+    try:
+        return json.loads(data or b"{}")
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SynthError(f"the request is not JSON ({exc})") from None
+
+
+class TokenGate:
+    """With --host, the app opens only with the token printed on the terminal: ?token=...
+    once, after which a cookie carries it (as Jupyter does)."""
+
+    def __init__(self, app, token: str):
+        self.app = app
+        self.token = token
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            return await self.app(scope, receive, send)
+        from starlette.requests import HTTPConnection
+
+        conn = HTTPConnection(scope)
+        given = conn.query_params.get("token")
+        cookie = conn.cookies.get(TOKEN_COOKIE, "")
+        if given is not None and hmac.compare_digest(given, self.token):
+            if scope["type"] == "http":
+                async def with_cookie(message) -> None:
+                    if message["type"] == "http.response.start":
+                        message.setdefault("headers", [])
+                        message["headers"] = list(message["headers"]) + [
+                            (b"set-cookie", f"{TOKEN_COOKIE}={self.token}; HttpOnly; "
+                                            "SameSite=Strict; Path=/".encode())]
+                    await send(message)
+                return await self.app(scope, receive, with_cookie)
+            return await self.app(scope, receive, send)
+        if cookie and hmac.compare_digest(cookie, self.token):
+            return await self.app(scope, receive, send)
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        response = PlainTextResponse("This studio needs its token: open the address with "
+                                     "?token=... that `synth studio` printed.", status_code=403)
+        await response(scope, receive, send)

@@ -1,0 +1,319 @@
+"""The library page's logic: the songs in dataset/ and out/ (and the recorded takes), their
+events and audio, downloads, imports and composing, all through the same functions as the CLI.
+
+Audio is rendered by the same piano and effects as `synth render`, on demand, and kept in a
+cache bounded in bytes; a song composed here is saved in out/ as the CLI saves it.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+import shutil
+import tempfile
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from synth import api, files, styles
+from synth.errors import SynthError
+from synth.studio.paths import inside
+
+TAKES = "dataset/takes"
+CACHE_BYTES = 256 * 2**20  # rendered audio kept in memory; a 200-note song is about 14 MB
+MAX_UPLOAD = 2 * 2**20  # a MIDI file dropped on the page; real melodies are a few kB
+MAX_NOTES = 2000  # events composed per request from the page
+
+
+@dataclass
+class Entry:
+    """What a song file says, read once per version of the file."""
+
+    title: str
+    source: str
+    events: int
+    beats: float
+    bpm: float | None
+    error: str = ""
+
+
+class Library:
+    """The songs under `root`, read through a cache keyed by each file's size and time."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self._entries: dict[Path, tuple[tuple[int, int], Entry]] = {}
+        self._audio: OrderedDict[tuple, bytes] = OrderedDict()
+        self._audio_bytes = 0
+        self._lock = threading.Lock()
+        self._models: dict[tuple[str, int], Any] = {}
+
+    # --- listing ------------------------------------------------------------------------
+
+    def songs(self) -> list[dict]:
+        """Every song: dataset/*.txt (with its take), out/ grouped by name, orphan takes."""
+        items: list[dict] = []
+        dataset, out, takes = (self.root / "dataset", self.root / "out", self.root / TAKES)
+        take_stems = {p.stem: p for p in _files(takes, (".mid", ".midi"))}
+        for path in _files(dataset, (".txt",)):
+            if path.name == "README.txt":
+                continue
+            take = take_stems.pop(path.stem, None)
+            items.append(self._item("dataset", path, take=take))
+        for path in take_stems.values():
+            items.append(self._item("takes", path, take=path))
+        groups: dict[str, list[Path]] = {}
+        for path in _files(out, (".txt", ".mid", ".midi", ".wav")):
+            groups.setdefault(path.stem, []).append(path)
+        for stem, paths in groups.items():
+            by = {p.suffix.lower(): p for p in paths}
+            song = by.get(".txt") or by.get(".mid") or by.get(".midi")
+            items.append(self._item("out", song, wav=by.get(".wav"),
+                                    midi=by.get(".mid") or by.get(".midi"),
+                                    fallback=by.get(".wav")))
+        return items
+
+    def _item(self, section: str, song: Path | None, take: Path | None = None,
+              wav: Path | None = None, midi: Path | None = None,
+              fallback: Path | None = None) -> dict:
+        main = song or fallback
+        entry = self._entry(song) if song is not None else self._wav_entry(fallback)
+        stat = main.stat()
+        return {
+            "id": self.rel(main.with_suffix("")), "section": section,
+            "title": entry.title or main.stem, "source": entry.source, "events": entry.events,
+            "beats": entry.beats, "bpm": entry.bpm,
+            "seconds": entry.beats * 60.0 / (entry.bpm or 150.0) if song else entry.beats,
+            "song": self.rel(song) if song else None, "wav": self.rel(wav) if wav else None,
+            "midi": self.rel(midi) if midi else None, "take": self.rel(take) if take else None,
+            "error": entry.error, "modified": stat.st_mtime,
+        }
+
+    def rel(self, path: Path) -> str:
+        return Path(path).relative_to(self.root).as_posix()
+
+    def _entry(self, path: Path) -> Entry:
+        stat = path.stat()
+        key = (stat.st_size, stat.st_mtime_ns)
+        cached = self._entries.get(path)
+        if cached and cached[0] == key:
+            return cached[1]
+        try:
+            song = api.read_song(path)
+            entry = Entry(song.title, song.source, len(song.events), song.beats, song.bpm)
+        except SynthError as exc:
+            entry = Entry(path.stem, "", 0, 0.0, None, error=str(exc).splitlines()[0])
+        self._entries[path] = (key, entry)
+        return entry
+
+    def _wav_entry(self, path: Path) -> Entry:
+        import soundfile
+
+        try:
+            seconds = soundfile.info(str(path)).duration
+        except Exception:  # an unreadable WAV still lists, with its error
+            return Entry(path.stem, "", 0, 0.0, None, error=f"{path.name}: not a readable WAV")
+        return Entry(path.stem, "audio only", 0, seconds, None)
+
+    # --- one song -----------------------------------------------------------------------
+
+    def song(self, relative: str) -> dict:
+        """A song's events for the piano roll and the player."""
+        path = inside(self.root, relative, (".txt", ".mid", ".midi"))
+        song = api.read_song(path)
+        return {"path": relative, "title": song.name, "source": song.source, "bpm": song.bpm,
+                "events": [[e.cls, e.quarters] for e in song.events], "beats": song.beats,
+                "seconds": song.seconds()}
+
+    def audio(self, relative: str) -> tuple[Path | None, bytes | None]:
+        """(a WAV file to send as it is, or the song rendered as WAV bytes)."""
+        path = inside(self.root, relative)
+        if path.suffix.lower() == ".wav":
+            return path, None
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        with self._lock:
+            if key in self._audio:
+                self._audio.move_to_end(key)
+                return None, self._audio[key]
+        data = wav_bytes(api.render(path))
+        with self._lock:
+            self._audio[key] = data
+            self._audio_bytes += len(data)
+            while self._audio_bytes > CACHE_BYTES and len(self._audio) > 1:
+                _, old = self._audio.popitem(last=False)
+                self._audio_bytes -= len(old)
+        return None, data
+
+    def download(self, relative: str, kind: str) -> tuple[Path | None, bytes | None, str]:
+        """(file or bytes, file name) of a song as `kind`: wav, mid or txt."""
+        if kind not in ("wav", "mid", "txt"):
+            raise SynthError(f"format '{kind[:20]}' is not one the studio writes: expected "
+                             "wav, mid or txt")
+        path = inside(self.root, relative)
+        suffix = path.suffix.lower().lstrip(".")
+        name = f"{path.stem}.{kind}"
+        if suffix == kind or (kind == "mid" and suffix == "midi"):
+            return path, None, path.name
+        if kind == "wav":
+            sent, data = self.audio(relative)
+            return sent, data, name
+        if suffix == "wav":
+            raise SynthError(f"{relative}: audio only, there is no song to save as .{kind}")
+        song = api.read_song(path)
+        if kind == "mid":
+            from synth.midi import events_to_midi
+
+            buffer = io.BytesIO()
+            events_to_midi(song.events, song.bpm or 150.0).save(file=buffer)
+            return None, buffer.getvalue(), name
+        from synth.songs import format_song
+
+        return None, format_song(song).encode("utf-8"), name
+
+    # --- importing and composing --------------------------------------------------------
+
+    def import_midi(self, name: str, data: bytes) -> dict:
+        """A MIDI file dropped on the page, imported into dataset/ by `synth import`'s rules."""
+        from synth import importer
+
+        if len(data) > MAX_UPLOAD:
+            raise SynthError(f"{name[:60]}: {len(data)} bytes is too big: expected a MIDI file "
+                             f"of at most {MAX_UPLOAD // 2**20} MB")
+        clean = re.sub(r"[^A-Za-z0-9._ -]+", "", Path(name.replace("\\", "/")).name)[:80]
+        if Path(clean).suffix.lower() not in (".mid", ".midi") or clean.startswith("."):
+            raise SynthError(f"{name[:60]!r}: expected a MIDI file (.mid or .midi)")
+        dataset = self.root / "dataset"
+        dataset.mkdir(exist_ok=True)
+        # Parsed from a hidden folder inside dataset/, removed at once: the studio writes
+        # nowhere else.
+        work = Path(tempfile.mkdtemp(prefix=".import-", dir=dataset))
+        try:
+            upload = work / clean
+            upload.write_bytes(data)
+            result = next(importer.import_many([upload], dataset, workers=1))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        if not result.ok:
+            raise SynthError(result.error.replace(str(upload), clean))
+        report = result.report
+        return {"saved": self.rel(result.out), "title": result.song.title,
+                "events": len(result.song.events), "notes": report.kept,
+                "folded": report.folded, "dropped": report.dropped, "rests": report.rests,
+                "quantised": report.moved, "clamped": report.clamped, "shift": report.octaves}
+
+    def model(self, style: str | None):
+        found = styles.find(style, self.root)
+        manifest = found.path / styles.MANIFEST
+        key = (str(found.path.resolve()), manifest.stat().st_mtime_ns if manifest.exists() else 0)
+        if key not in self._models:
+            self._models[key] = api.load_model(found.path)
+        return self._models[key]
+
+    def compose(self, request: dict) -> dict:
+        """Compose as `synth compose` does and save out/NAME.wav, .txt and .mid."""
+        from synth.effects import Effects
+        from synth.events import even as evenly
+
+        ask = Ask(request)
+        notes = ask.int("notes", 200, 1, MAX_NOTES)
+        temperature = ask.float("temperature", 1.0)
+        top_p = ask.float("top_p", 1.0)
+        seed = ask.int("seed", None, 0, 2**32 - 1)
+        bpm = ask.float("bpm", 150.0)
+        primer = ask.text("primer", "")
+        effects = Effects(room_size=ask.float("room_size", 0.5), wet=ask.float("wet", 0.22),
+                          cutoff=ask.float("cutoff", 7000.0),
+                          enabled=ask.bool("effects", True)).check()
+        even = ask.bool("even", False)
+        model = self.model(ask.text("style", styles.DEFAULT) or None)
+        performance = api.performance(bpm, 0.0, seed)
+        primer_events = api.read_primer(primer) if primer.strip() else []
+        song = primer_events + api.compose(notes, model=model, primer=primer_events, seed=seed,
+                                           temperature=temperature, top_p=top_p)
+        if even:
+            song = evenly(song)
+        out = self.root / "out"
+        with files.no_interrupts():
+            stem = files.free_name("song", [(out, ".wav"), (out, ".txt"), (out, ".mid")])
+            api.write_song(out / f"{stem}.txt", song, title=stem, bpm=performance.bpm,
+                           source=f"composed by synth studio ({ask.text('style', 'default')})")
+            api.write_midi(out / f"{stem}.mid", song, bpm=performance.bpm)
+            api.render(song, out / f"{stem}.wav", bpm=performance.bpm, effects=effects)
+        return {"id": f"out/{stem}", "song": f"out/{stem}.txt", "wav": f"out/{stem}.wav",
+                "midi": f"out/{stem}.mid", "primer": len(primer_events),
+                "events": [[e.cls, e.quarters] for e in song], "bpm": performance.bpm,
+                "title": stem}
+
+
+class Ask:
+    """The fields of a JSON request, each checked for its type; the values' ranges are
+    checked by the library functions that use them, as for the CLI's options."""
+
+    def __init__(self, data: object):
+        if not isinstance(data, dict):
+            raise SynthError("expected a JSON object")
+        self.data = data
+
+    def _get(self, key: str):
+        value = self.data.get(key)
+        return None if value == "" else value
+
+    def int(self, key: str, default, low: int, high: int):
+        value = self._get(key)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                not float(value).is_integer():
+            raise SynthError(f"{key}: {str(value)[:20]!r} is not a whole number")
+        if not low <= value <= high:
+            raise SynthError(f"{key}: {value} is out of range: expected {low}-{high}")
+        return int(value)
+
+    def float(self, key: str, default: float) -> float:
+        value = self._get(key)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                not math.isfinite(value):
+            raise SynthError(f"{key}: {str(value)[:20]!r} is not a number")
+        return float(value)
+
+    def text(self, key: str, default: str) -> str:
+        value = self.data.get(key)
+        if value is None:
+            return default
+        if not isinstance(value, str) or len(value) > 10_000:
+            raise SynthError(f"{key}: expected text")
+        return value
+
+    def bool(self, key: str, default: bool) -> bool:
+        value = self.data.get(key)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            raise SynthError(f"{key}: expected true or false")
+        return value
+
+
+def wav_bytes(audio) -> bytes:
+    """Stereo float audio as a 16-bit WAV file in memory."""
+    import soundfile
+
+    from synth.piano import RATE
+
+    buffer = io.BytesIO()
+    soundfile.write(buffer, audio, RATE, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def _files(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    base = folder.resolve()
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in suffixes
+                  and not p.name.startswith(".") and p.is_file()
+                  and p.resolve().is_relative_to(base))  # no link out of the folder

@@ -1,0 +1,86 @@
+"""Serving the studio: the first free port from the one asked for, uvicorn on a socket bound
+here (so no other program can take the port in between), the browser opened once the server
+listens, a token when the studio is reachable beyond this machine, Ctrl-C to stop."""
+
+from __future__ import annotations
+
+import errno
+import secrets
+import socket
+import threading
+import webbrowser
+from collections.abc import Callable
+from pathlib import Path
+
+from synth.errors import SynthError
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+PORTS_TRIED = 50
+
+
+def bind(host: str, port: int, tries: int = PORTS_TRIED) -> socket.socket:
+    """A listening socket on `port`, else the next free one (up to `tries` ports on)."""
+    if not 1 <= port <= 65535:
+        raise SynthError(f"--port {port} is out of range: expected 1-65535")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for candidate in range(port, min(port + tries, 65536)):
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, candidate))
+        except OSError as exc:
+            sock.close()
+            if exc.errno == errno.EADDRINUSE:
+                continue
+            raise SynthError(f"cannot listen on {host}:{candidate}: {exc.strerror}") from None
+        sock.listen(128)
+        sock.set_inheritable(True)
+        return sock
+    raise SynthError(f"ports {port}-{candidate} on {host} are all taken: choose one with --port")
+
+
+def url_of(host: str, port: int, token: str | None = None) -> str:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    shown = f"[{shown}]" if ":" in shown else shown
+    return f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
+
+
+def serve(root: Path = Path("."), host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
+          open_browser: bool = True, say: Callable[[str], None] = print) -> None:
+    """Run the studio until Ctrl-C."""
+    import uvicorn
+
+    from synth.studio.app import create_app
+
+    exposed = host not in ("127.0.0.1", "localhost", "::1")
+    token = secrets.token_urlsafe(24) if exposed else None
+    sock = bind(host, port)
+    port = sock.getsockname()[1]
+    url = url_of(host, port, token)
+    if exposed:
+        say(f"warning: the studio is reachable from other machines on {host}:{port}; anyone "
+            "with the token below can read and change dataset/, out/, model/ and models/ here.")
+    say(f"synth studio: {url}  (Ctrl-C stops it)")
+    config = uvicorn.Config(create_app(root, token), log_level="warning", lifespan="on",
+                            ws_max_size=1 << 16)
+    server = uvicorn.Server(config)
+    if open_browser:
+        threading.Thread(target=_open_when_ready, args=(server, url), daemon=True).start()
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn shuts down on Ctrl-C, then raises it again
+        pass
+    finally:
+        sock.close()
+    say("synth studio stopped")
+
+
+def _open_when_ready(server, url: str) -> None:
+    import time
+
+    for _ in range(200):
+        if server.started:
+            webbrowser.open(url)
+            return
+        time.sleep(0.05)

@@ -1,0 +1,68 @@
+"""The record page's logic: a take played in the browser becomes the same `Take` that
+`synth record` builds from a keyboard, saved by the same function (dataset/NAME.txt and
+dataset/takes/NAME.mid, atomically, never over an existing song)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import mido
+
+from synth.errors import SynthError
+from synth.inputs import Take
+from synth.record import check_seconds, save_take
+from synth.songs import check_bpm
+
+MAX_MESSAGES = 50_000
+
+
+def take_of(data: object) -> tuple[Take, str]:
+    """A Take and its name from {"name", "bpm", "seconds", "messages": [[t, note, velocity]]}:
+    times in seconds from the end of the count-in, velocity 0 for a key let go."""
+    if not isinstance(data, dict):
+        raise SynthError("expected a JSON object with name, bpm, seconds and messages")
+    name = data.get("name") or "take"
+    if not isinstance(name, str) or len(name) > 120:
+        raise SynthError("name: expected a short text")
+    bpm = data.get("bpm", 120)
+    if isinstance(bpm, bool) or not isinstance(bpm, (int, float)) or not math.isfinite(bpm):
+        raise SynthError("bpm: expected a number")
+    check_bpm(float(bpm))
+    raw = data.get("messages")
+    if not isinstance(raw, list) or len(raw) > MAX_MESSAGES:
+        raise SynthError(f"messages: expected a list of at most {MAX_MESSAGES} [time, note, "
+                         "velocity] triples")
+    messages: list[tuple[float, mido.Message]] = []
+    last = 0.0
+    for index, item in enumerate(raw):
+        if not (isinstance(item, list) and len(item) == 3 and
+                all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in item)):
+            raise SynthError(f"messages[{index}]: expected [time, note, velocity]")
+        t, note, velocity = item
+        if not (math.isfinite(t) and 0 <= t <= 3600 and t >= last - 1e-6):
+            raise SynthError(f"messages[{index}]: time {t!r} is out of order or out of range")
+        if not (float(note).is_integer() and 0 <= note <= 127 and
+                float(velocity).is_integer() and 0 <= velocity <= 127):
+            raise SynthError(f"messages[{index}]: note and velocity must be whole numbers 0-127")
+        last = t
+        kind = "note_on" if velocity > 0 else "note_off"
+        messages.append((float(t), mido.Message(kind, note=int(note), velocity=int(velocity))))
+    seconds = data.get("seconds", last)
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise SynthError("seconds: expected a number")
+    check_seconds(max(float(seconds), last, 0.001))
+    take = Take(bpm=float(bpm), messages=messages, seconds=max(float(seconds), last),
+                ended_by="the page")
+    return take, name
+
+
+def save(root: Path, data: object) -> dict:
+    """Save a take from the page into root/dataset; what was saved, for the page."""
+    take, name = take_of(data)
+    saved = save_take(take, Path(root) / "dataset", name, "the studio")
+    if saved is None:
+        raise SynthError("the take holds no notes: play something after the count-in")
+    rel = lambda p: Path(p).relative_to(root).as_posix() if p else None  # noqa: E731
+    return {"song": rel(saved.song_path), "take": rel(saved.take_path),
+            "events": [[e.cls, e.quarters] for e in saved.events], "outside": len(saved.outside)}

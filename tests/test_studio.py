@@ -1,0 +1,513 @@
+"""The studio's HTTP API, called in-process (Starlette's TestClient): every route, its errors,
+path traversal attempts and oversized uploads. The browser itself: tests/test_studio_browser.py."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mido
+import numpy as np
+import pytest
+import soundfile
+
+from conftest import make_midi, random_weights
+
+pytest.importorskip("starlette")
+from starlette.testclient import TestClient  # noqa: E402
+
+from synth.studio.app import create_app  # noqa: E402
+from synth.studio import server  # noqa: E402
+
+SONG = "# title: Little Tune\n# source: a test\n# bpm: 120\n13 15:2 17 0:0.5 18 20:2\n"
+
+
+@pytest.fixture
+def root(tmp_path):
+    """A working directory with two songs, a broken one, a recorded take and composed output."""
+    dataset = tmp_path / "dataset"
+    (dataset / "takes").mkdir(parents=True)
+    (dataset / "little-tune.txt").write_text(SONG)
+    (dataset / "other.txt").write_text("1 3 5 6 8 10 12 13\n")
+    (dataset / "broken.txt").write_text("13 99\n")
+    make_midi(dataset / "takes" / "other.mid", [[(0, 1, 60), (1, 2, 62), (2, 4, 64)]])
+    make_midi(dataset / "takes" / "lonely.mid", [[(0, 1, 67), (1, 2, 69)]])
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "song.txt").write_text("13 13 20 20 22 22 20:2\n")
+    soundfile.write(out / "song.wav", np.zeros((4410, 2), np.float32), 44100)
+    soundfile.write(out / "live.wav", np.zeros((44100, 2), np.float32), 44100)
+    (tmp_path / "secret.txt").write_text("13 15 17\n")
+    return tmp_path
+
+
+@pytest.fixture
+def client(root):
+    with TestClient(create_app(root)) as c:
+        yield c
+
+
+def error(response, status=400) -> str:
+    assert response.status_code == status, response.text
+    message = response.json()["error"]
+    assert "Traceback" not in message and "\n" not in message.strip()
+    return message
+
+
+# --- pages and static files ------------------------------------------------------------
+
+
+def test_index_and_static_files(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "synth studio" in page.text
+    for name in ("app.js", "piano.js", "roll.js", "keyboard.js", "socket.js", "style.css"):
+        assert client.get(f"/static/{name}").status_code == 200
+    assert client.get("/static/../app.py").status_code == 404
+    assert client.get("/static/%2e%2e/app.py").status_code == 404
+
+
+def test_piano_samples_are_the_packages_own(client):
+    from synth.piano import SAMPLES
+
+    keys = client.get("/api/piano").json()["samples"]
+    assert keys and all(isinstance(k, int) for k in keys)
+    sample = client.get(f"/piano/{keys[0]}.flac")
+    assert sample.status_code == 200
+    assert sample.content == (SAMPLES / f"{keys[0]}.flac").read_bytes()
+    for bad in ("LICENSE", "..%2F..%2Fcli.py", "48.wav", "999.flac", "x48.flac"):
+        assert client.get(f"/piano/{bad}").status_code == 404
+
+
+# --- the library ---------------------------------------------------------------------------
+
+
+def test_library_lists_dataset_takes_and_out(client):
+    songs = {s["id"]: s for s in client.get("/api/songs").json()["songs"]}
+    tune = songs["dataset/little-tune"]
+    assert (tune["title"], tune["source"], tune["events"], tune["bpm"]) == \
+        ("Little Tune", "a test", 6, 120)
+    assert tune["seconds"] == pytest.approx(7.5 * 60 / 120)
+    assert songs["dataset/other"]["take"] == "dataset/takes/other.mid"  # the take behind it
+    assert songs["dataset/takes/lonely"]["section"] == "takes"
+    assert songs["dataset/broken"]["error"]  # listed, with its error, not hidden
+    composed = songs["out/song"]
+    assert composed["song"] == "out/song.txt" and composed["wav"] == "out/song.wav"
+    assert songs["out/live"]["wav"] == "out/live.wav" and songs["out/live"]["song"] is None
+    assert not any("secret" in key for key in songs)
+
+
+def test_song_events(client):
+    song = client.get("/api/song", params={"path": "dataset/little-tune.txt"}).json()
+    assert song["events"] == [[13, 4], [15, 8], [17, 4], [0, 2], [18, 4], [20, 8]]
+    assert song["title"] == "Little Tune" and song["bpm"] == 120
+    take = client.get("/api/song", params={"path": "dataset/takes/other.mid"}).json()
+    assert [cls for cls, _ in take["events"]] == [13, 15, 17]
+
+
+TRAVERSALS = ["../secret.txt", "dataset/../secret.txt", "dataset/../../etc/passwd",
+              "/etc/passwd", str(Path("/etc/passwd")), "dataset\\..\\secret.txt",
+              "C:/secret.txt", "secret.txt", "synth/cli.py", "dataset/./little-tune.txt",
+              "dataset//little-tune.txt", "dataset/.hidden.txt", "dataset/little-tune.py",
+              "dataset", "dataset/", "dataset/x.txt\x00.wav", "model/manifest.json", ""]
+
+
+@pytest.mark.parametrize("path", TRAVERSALS)
+@pytest.mark.parametrize("route", ["/api/song", "/api/audio", "/api/download"])
+def test_paths_outside_the_folders_are_refused(client, route, path):
+    response = client.get(route, params={"path": path, "format": "txt"})
+    assert response.status_code == 400
+    assert "secret" not in response.text or "not a file the studio serves" in response.text \
+        or "expected" in response.text
+
+
+def test_a_link_out_of_the_folders_is_refused(client, root):
+    (root / "dataset" / "link.txt").symlink_to(root / "secret.txt")
+    (root / "out" / "escape").symlink_to(root)
+    for path in ("dataset/link.txt", "out/escape/secret.txt"):
+        assert "leads out" in error(client.get("/api/song", params={"path": path}))
+    ids = [s["id"] for s in client.get("/api/songs").json()["songs"]]
+    assert "dataset/link" not in ids
+
+
+def test_missing_song_is_404_and_bad_song_is_its_error(client):
+    assert "no such file" in error(client.get("/api/song", params={"path": "dataset/no.txt"}),
+                                   404)
+    assert "out of range" in error(client.get("/api/song",
+                                              params={"path": "dataset/broken.txt"}))
+    assert "expected ?path" in error(client.get("/api/song"))
+
+
+def test_audio_is_rendered_by_the_piano_and_cached(client):
+    first = client.get("/api/audio", params={"path": "dataset/little-tune.txt"})
+    assert first.status_code == 200 and first.headers["content-type"] == "audio/wav"
+    audio, rate = soundfile.read(io.BytesIO(first.content))
+    assert rate == 44100 and audio.shape[1] == 2
+    assert audio.shape[0] / rate >= 7.5 * 60 / 120  # the whole song, at its own tempo
+    assert 0.05 < np.abs(audio).max() <= 10 ** (-1 / 20) + 1e-3  # sounds, never clips
+    library = client.app.state.library
+    assert len(library._audio) == 1
+    again = client.get("/api/audio", params={"path": "dataset/little-tune.txt"})
+    assert again.content == first.content and len(library._audio) == 1
+
+
+def test_audio_of_a_wav_is_the_file(client, root):
+    response = client.get("/api/audio", params={"path": "out/song.wav"})
+    assert response.content == (root / "out" / "song.wav").read_bytes()
+
+
+def test_downloads(client, root):
+    def get(path, kind):
+        return client.get("/api/download", params={"path": path, "format": kind})
+
+    txt = get("dataset/little-tune.txt", "txt")
+    assert txt.text == SONG and "little-tune.txt" in txt.headers["content-disposition"]
+    mid = get("dataset/little-tune.txt", "mid")
+    midi = mido.MidiFile(file=io.BytesIO(mid.content))
+    assert [m.note for m in midi if m.type == "note_on" and m.velocity] == \
+        [60, 62, 64, 65, 67]
+    assert "little-tune.mid" in mid.headers["content-disposition"]
+    wav = get("dataset/little-tune.txt", "wav")
+    assert soundfile.info(io.BytesIO(wav.content)).samplerate == 44100
+    take = get("dataset/takes/other.mid", "mid")
+    assert take.content == (root / "dataset" / "takes" / "other.mid").read_bytes()
+    assert "13 15 17:2" in get("dataset/takes/other.mid", "txt").text
+    assert "audio only" in error(get("out/live.wav", "txt"))
+    assert "expected wav, mid or txt" in error(get("dataset/little-tune.txt", "exe"))
+
+
+# --- import --------------------------------------------------------------------------------
+
+
+def midi_bytes(tmp_path, notes=((0, 1, 72), (1, 2, 74), (2, 3, 76))) -> bytes:
+    return make_midi(tmp_path / "upload.mid", [list(notes)]).read_bytes()
+
+
+def test_import_a_dropped_midi_file(client, root, tmp_path):
+    response = client.post("/api/import", params={"name": "My Song.mid"},
+                           content=midi_bytes(tmp_path))
+    report = response.json()
+    assert response.status_code == 200, report
+    assert report["saved"] == "dataset/my-song.txt" and report["events"] == 3
+    assert report["shift"] == -1  # moved an octave down into C3-B4, as `synth import` does
+    assert (root / "dataset" / "my-song.txt").is_file()
+    again = client.post("/api/import", params={"name": "My Song.mid"},
+                        content=midi_bytes(tmp_path)).json()
+    assert again["saved"] == "dataset/my-song-2.txt"  # never over a song that exists
+    assert "dataset/my-song" in [s["id"] for s in client.get("/api/songs").json()["songs"]]
+    assert not [p for p in (root / "dataset").iterdir() if p.name.startswith(".")]
+
+
+def test_import_keeps_a_name_with_a_path_inside_the_dataset(client, root, tmp_path):
+    report = client.post("/api/import", params={"name": "../../evil.mid"},
+                         content=midi_bytes(tmp_path)).json()
+    assert report["saved"].startswith("dataset/") and not (root.parent / "evil.txt").exists()
+
+
+@pytest.mark.parametrize("name, data, says", [
+    ("song.mid", b"not a midi file at all", "song.mid"),
+    ("song.txt", b"MThd", "expected a MIDI file"),
+    ("", b"MThd", "expected a MIDI file"),
+    (".mid", b"MThd", "expected a MIDI file"),
+])
+def test_import_refuses_bad_files(client, root, name, data, says):
+    before = sorted(p.name for p in (root / "dataset").iterdir())
+    assert says in error(client.post("/api/import", params={"name": name}, content=data))
+    assert sorted(p.name for p in (root / "dataset").iterdir()) == before
+
+
+def test_import_refuses_oversized_uploads(client, root):
+    from synth.studio.library import MAX_UPLOAD
+
+    big = b"MThd" + bytes(MAX_UPLOAD)
+    assert "limit" in error(client.post("/api/import", params={"name": "big.mid"},
+                                        content=big))
+
+    def chunks():  # no Content-Length: refused while reading
+        for _ in range(MAX_UPLOAD // 65536 + 2):
+            yield bytes(65536)
+
+    assert "limit" in error(client.post("/api/import", params={"name": "big.mid"},
+                                        content=chunks()))
+
+
+# --- styles and compose --------------------------------------------------------------------
+
+
+def test_styles(client, root):
+    from synth.modelfile import save_model
+
+    assert [s["name"] for s in client.get("/api/styles").json()["styles"]] == ["default"]
+    save_model(root / "models" / "folk", random_weights(), {})
+    (root / "models" / "empty").mkdir()
+    assert [s["name"] for s in client.get("/api/styles").json()["styles"]] == \
+        ["default", "folk"]
+
+
+def test_compose_saves_in_out_and_lists_it(client, root):
+    response = client.post("/api/compose", json={"notes": 24, "seed": 3, "bpm": 160,
+                                                  "primer": "C4 E4:2", "temperature": 0.9})
+    song = response.json()
+    assert response.status_code == 200, song
+    assert song["song"] == "out/song-2.txt"  # out/song.* exists already
+    assert len(song["events"]) == 26 and song["events"][:2] == [[13, 4], [17, 8]]
+    for name in ("song-2.txt", "song-2.wav", "song-2.mid"):
+        assert (root / "out" / name).stat().st_size > 0
+    info = soundfile.info(str(root / "out" / "song-2.wav"))
+    beats = sum(q for _, q in song["events"]) / 4
+    assert info.duration >= beats * 60 / 160
+    saved = client.get("/api/song", params={"path": "out/song-2.txt"}).json()
+    assert saved["events"] == song["events"] and saved["bpm"] == 160
+    listed = {s["id"]: s for s in client.get("/api/songs").json()["songs"]}["out/song-2"]
+    assert listed["wav"] == "out/song-2.wav" and listed["midi"] == "out/song-2.mid"
+    same = client.post("/api/compose", json={"notes": 24, "seed": 3, "bpm": 160,
+                                             "primer": "C4 E4:2", "temperature": 0.9}).json()
+    assert same["events"] == song["events"] and same["song"] == "out/song-3.txt"
+
+
+def test_compose_with_a_style_and_without_effects(client, root):
+    from synth.modelfile import save_model
+
+    save_model(root / "models" / "folk", random_weights(), {})
+    song = client.post("/api/compose", json={"notes": 10, "style": "folk", "effects": False,
+                                              "even": True}).json()
+    assert len(song["events"]) == 10 and all(q == 4 for _, q in song["events"])
+    assert "folk" in (root / song["song"]).read_text()
+
+
+@pytest.mark.parametrize("request_body, says", [
+    ({"notes": 0}, "notes"), ({"notes": "many"}, "notes"), ({"notes": 2.5}, "notes"),
+    ({"notes": 10**9}, "notes"), ({"temperature": -1}, "temperature"),
+    ({"top_p": 0}, "top"), ({"bpm": 0}, "tempo"), ({"bpm": "fast"}, "bpm"),
+    ({"seed": -1}, "seed"), ({"style": "nope"}, "no style called 'nope'"),
+    ({"primer": "C4 H9"}, "H9"), ({"room_size": 3}, "room"), ({"cutoff": 5}, "cutoff"),
+    ({"effects": "yes"}, "effects"), ([1, 2], "JSON object"),
+])
+def test_compose_refuses_bad_settings_and_writes_nothing(client, root, request_body, says):
+    before = sorted(p.name for p in (root / "out").iterdir())
+    assert says in error(client.post("/api/compose", json=request_body))
+    assert sorted(p.name for p in (root / "out").iterdir()) == before
+
+
+def test_compose_refuses_what_is_not_json(client):
+    assert "not JSON" in error(client.post("/api/compose", content=b"{notes: 3"))
+
+
+# --- record --------------------------------------------------------------------------------
+
+
+TAKE = {"name": "Morning Take", "bpm": 120, "seconds": 2.2,
+        "messages": [[0.0, 60, 90], [0.45, 60, 0], [0.5, 62, 80], [0.95, 62, 0],
+                     [1.0, 64, 100], [1.9, 64, 0], [1.95, 90, 70], [2.0, 90, 0]]}
+
+
+def test_record_saves_a_take_as_synth_record_does(client, root):
+    response = client.post("/api/record", json=TAKE)
+    saved = response.json()
+    assert response.status_code == 200, saved
+    assert saved["song"] == "dataset/morning-take.txt"
+    assert saved["take"] == "dataset/takes/morning-take.mid"
+    assert [cls for cls, _ in saved["events"]] == [13, 15, 17]
+    assert saved["outside"] == 1  # the F#6 is kept in the raw take, not in the song
+    text = (root / "dataset" / "morning-take.txt").read_text()
+    assert "# bpm: 120" in text and "the studio" in text
+    raw = mido.MidiFile(root / "dataset" / "takes" / "morning-take.mid")
+    assert [m.note for m in raw if m.type == "note_on" and m.velocity] == [60, 62, 64, 90]
+    again = client.post("/api/record", json=TAKE).json()
+    assert again["song"] == "dataset/morning-take-2.txt"  # never over a song that exists
+
+
+@pytest.mark.parametrize("change, says", [
+    ({"messages": []}, "no notes"), ({"messages": "x"}, "messages"),
+    ({"messages": [[0, 60]]}, "messages[0]"), ({"messages": [[1, 60, 90], [0.5, 60, 0]]},
+                                               "out of order"),
+    ({"messages": [[0, 200, 90]]}, "0-127"), ({"messages": [[0, 60, 1.5]]}, "0-127"),
+    ({"bpm": 5}, "tempo"), ({"bpm": None}, "bpm"), ({"name": 5}, "name"),
+    ({"seconds": "long"}, "seconds"), ({"messages": [[float("inf"), 60, 90]]}, "messages[0]"),
+])
+def test_record_refuses_bad_takes_and_writes_nothing(client, root, change, says):
+    before = sorted(p.name for p in (root / "dataset").rglob("*"))
+    body = json.dumps({**TAKE, **change}, allow_nan=True)
+    assert says in error(client.post("/api/record", content=body))
+    assert sorted(p.name for p in (root / "dataset").rglob("*")) == before
+
+
+# --- train ---------------------------------------------------------------------------------
+
+
+def test_train_status_and_refusals(client, root):
+    status = client.get("/api/train").json()
+    assert status["state"] == "idle" and status["folders"] == ["dataset"]
+    (root / "dataset" / "irish").mkdir()
+    (root / "dataset" / "irish" / "a.txt").write_text("13 15\n")
+    assert client.get("/api/train").json()["folders"] == ["dataset", "dataset/irish"]
+    for body, says in [({"style": "../x"}, "style"), ({"style": "A B"}, "style"),
+                       ({"dataset": "../etc"}, "dataset"), ({"dataset": "/tmp"}, "dataset"),
+                       ({"dataset": "dataset/none"}, "no such folder"),
+                       ({"epochs": 0}, "epochs")]:
+        assert says in error(client.post("/api/train", json=body))
+    assert client.get("/api/train").json()["state"] == "idle"
+    assert client.post("/api/train/stop").json()["state"] == "idle"
+
+
+@pytest.mark.slow
+def test_train_a_style_from_the_page(client, root):
+    folk = root / "dataset" / "folk"
+    folk.mkdir()
+    for i in range(6):
+        (folk / f"t{i}.txt").write_text(" ".join(str(1 + (i + k) % 24) for k in range(40)))
+    started = client.post("/api/train", json={"style": "folk", "dataset": "dataset/folk",
+                                              "epochs": 1}).json()
+    assert started["state"] == "running" and started["target"] == "models/folk"
+    assert "running already" in error(client.post("/api/train", json={"epochs": 1}))
+    deadline = time.monotonic() + 240
+    while client.get("/api/train").json()["state"] == "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    status = client.get("/api/train").json()
+    assert status["state"] == "done", status["lines"]
+    assert any("epoch 1/1" in line for line in status["lines"])
+    assert (root / "models" / "folk" / "manifest.json").is_file()
+    assert "folk" in [s["name"] for s in client.get("/api/styles").json()["styles"]]
+    song = client.post("/api/compose", json={"notes": 5, "style": "folk"}).json()
+    assert len(song["events"]) == 5
+
+
+# --- the duet socket -----------------------------------------------------------------------
+
+
+def play_phrase(ws, notes, step=0.12):
+    for note in notes:
+        ws.send_json({"type": "down", "note": note, "velocity": 90})
+        time.sleep(step * 0.8)
+        ws.send_json({"type": "up", "note": note})
+        time.sleep(step * 0.2)
+
+
+def receive_until(ws, kind, limit=100):
+    seen = []
+    for _ in range(limit):
+        message = ws.receive_json()
+        seen.append(message)
+        if message["type"] == kind:
+            return message, seen
+    raise AssertionError(f"no {kind} in {seen}")
+
+
+def test_duet_answers_a_phrase_with_events(client):
+    with client.websocket_connect("/api/duet") as ws:
+        ws.send_json({"type": "start", "gap": 0.2, "seed": 1, "respond": 4})
+        assert ws.receive_json() == {"type": "ready", "gap": 0.2}
+        play_phrase(ws, [60, 62, 64, 65])
+        answered, seen = receive_until(ws, "answered")
+        answer = next(m for m in seen if m["type"] == "answer")
+        assert answer["delay"] >= 0 and answer["notes"]
+        on, off, pitch, velocity = answer["notes"][0]
+        assert 0 <= on < off and 48 <= pitch <= 71 and 1 <= velocity <= 127
+        assert answered["latency_ms"] > 0 and [name.split(":")[0] for name in answered["phrase"]] == \
+            ["C4", "D4", "E4", "F4"]
+        finished, _ = receive_until(ws, "finished")
+        assert len(finished["answer"]) == 4 and not finished["interrupted"]
+        ws.send_json({"type": "stop"})
+
+
+def test_duet_refuses_bad_messages_and_goes_on(client):
+    with client.websocket_connect("/api/duet") as ws:
+        ws.send_json({"type": "down", "note": 60})
+        assert "start" in ws.receive_json()["error"]
+        ws.send_text("{not json")
+        assert "JSON" in ws.receive_json()["error"]
+        ws.send_json({"type": "start", "gap": 99})
+        assert "gap" in ws.receive_json()["error"]
+        ws.send_json({"type": "start", "style": "nope"})
+        assert "nope" in ws.receive_json()["error"]
+        ws.send_json({"type": "start", "gap": 0.2})
+        assert ws.receive_json()["type"] == "ready"
+        ws.send_json({"type": "down", "note": 300})
+        assert "0-127" in ws.receive_json()["error"]
+        ws.send_json({"type": "dance"})
+        assert "unknown" in ws.receive_json()["error"]
+        ws.send_json({"type": "start"})
+        assert "already" in ws.receive_json()["error"]
+
+
+# --- the token with --host -----------------------------------------------------------------
+
+
+def test_a_token_guards_an_exposed_studio(root):
+    with TestClient(create_app(root, token="sesame")) as c:
+        assert c.get("/").status_code == 403
+        assert c.get("/api/songs").status_code == 403
+        assert c.get("/", params={"token": "wrong"}).status_code == 403
+        opened = c.get("/", params={"token": "sesame"})
+        assert opened.status_code == 200 and "synth_token" in opened.headers["set-cookie"]
+        assert c.get("/api/songs").status_code == 200  # the cookie carries it now
+    with TestClient(create_app(root, token="sesame")) as c:
+        with pytest.raises(Exception):
+            with c.websocket_connect("/api/duet") as ws:
+                ws.receive_json()
+
+
+# --- serving -------------------------------------------------------------------------------
+
+
+def test_the_next_free_port_is_taken_when_one_is_busy():
+    port = free_port()
+    busy = server.bind("127.0.0.1", port)  # now taken
+    assert busy.getsockname()[1] == port
+    try:
+        other = server.bind("127.0.0.1", port)
+        assert other.getsockname()[1] > port
+        other.close()
+    finally:
+        busy.close()
+    with pytest.raises(Exception, match="--port"):
+        server.bind("127.0.0.1", 70000)
+
+
+def test_url_shows_the_token_and_a_reachable_address():
+    assert server.url_of("127.0.0.1", 8000) == "http://127.0.0.1:8000/"
+    assert server.url_of("0.0.0.0", 8001, "t") == "http://127.0.0.1:8001/?token=t"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("host", ["127.0.0.1", "0.0.0.0"])
+def test_synth_studio_serves_until_ctrl_c(root, host):
+    import httpx
+
+    port = free_port()
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1]))
+    process = subprocess.Popen([sys.executable, "-m", "synth.cli", "studio", "--no-browser",
+                                "--port", str(port), "--host", host], cwd=root, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = []
+        while not any("synth studio: http" in line for line in lines):
+            line = process.stdout.readline()
+            assert line, "".join(lines)
+            lines.append(line)
+        url = next(l for l in lines if "http" in l).split()[2]
+        assert f":{port}/" in url
+        if host == "0.0.0.0":
+            assert any("warning" in line for line in lines) and "token=" in url
+            assert httpx.get(f"http://127.0.0.1:{port}/").status_code == 403
+        page = httpx.get(url)
+        assert page.status_code == 200 and "synth studio" in page.text
+        process.send_signal(2)  # Ctrl-C
+        rest = process.communicate(timeout=20)[0]
+        assert process.returncode == 0, rest
+        assert "stopped" in rest and "Traceback" not in rest
+    finally:
+        if process.poll() is None:
+            process.kill()
