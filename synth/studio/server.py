@@ -84,3 +84,45 @@ def _open_when_ready(server, url: str) -> None:
             webbrowser.open(url)
             return
         time.sleep(0.05)
+
+
+class Background:
+    """The studio served on a thread (for tests, benchmarks and notebooks): `with
+    Background(root) as studio: studio.url ...`; it stops when the block ends."""
+
+    def __init__(self, root: Path = Path("."), host: str = DEFAULT_HOST, port: int = 0):
+        self.root, self.host, self.port = Path(root), host, port
+
+    def __enter__(self) -> "Background":
+        import time
+
+        import uvicorn
+
+        from synth.studio.app import create_app
+
+        self.sock = bind(self.host, self.port) if self.port else _any_port(self.host)
+        self.url = url_of(self.host, self.sock.getsockname()[1])
+        self.app = create_app(self.root)
+        self.server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning",
+                                                    lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
+                                       daemon=True, name="studio")
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise SynthError("the studio did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.sock.close()
+
+
+def _any_port(host: str) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind((host, 0))
+    sock.listen(128)
+    return sock

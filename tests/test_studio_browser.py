@@ -1,0 +1,165 @@
+"""The studio in a real headless Chromium (Debian's chromium + chromium-driver, Selenium):
+the library lists the shipped dataset and plays a song, composing from the page makes a song
+that plays and lands in out/ and in the library, a phrase typed on the computer keys in the
+duet page gets an answer shown with its latency, a take recorded in the page lands in
+dataset/, and a MIDI file given to the page is imported. The browser plays real Web Audio."""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from browser import chromium, missing, required
+from conftest import make_midi
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).parents[1]
+
+
+@pytest.fixture(scope="module")
+def driver():
+    why = missing()
+    if why:
+        if required():
+            pytest.fail(f"SYNTH_REQUIRE_BROWSER=1 but {why}")
+        pytest.skip(why)
+    with chromium() as d:
+        yield d
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory):
+    from synth.studio.server import Background
+
+    root = tmp_path_factory.mktemp("studio")
+    shutil.copytree(REPO / "dataset", root / "dataset")
+    with Background(root) as running:
+        yield running
+
+
+def wait(driver, test, seconds=30, what="the page"):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, seconds, poll_frequency=0.05).until(
+        lambda d: test(d), message=f"{what} did not get there in {seconds} s")
+
+
+def css(driver, selector):
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.CSS_SELECTOR, selector)
+
+
+def all_css(driver, selector):
+    from selenium.webdriver.common.by import By
+
+    return driver.find_elements(By.CSS_SELECTOR, selector)
+
+
+def errors_shown(driver) -> str:
+    toast = css(driver, "#toast")
+    return toast.text if toast.is_displayed() else ""
+
+
+def open_page(driver, studio, page):
+    driver.get(f"{studio.url}#{page}")
+    driver.refresh()  # a hash change alone does not reload
+    wait(driver, lambda d: d.execute_script("return document.body.dataset.page") == page)
+
+
+def test_library_lists_the_shipped_dataset_and_plays_a_song(driver, studio):
+    open_page(driver, studio, "library")
+    shipped = [p for p in (studio.root / "dataset").glob("*.txt") if p.name != "README.txt"]
+    wait(driver, lambda d: len(all_css(d, ".song")) == len(shipped), what="the song list")
+    titles = [e.text for e in all_css(driver, ".song .title")]
+    assert "Bung Your Eye" in titles
+    all_css(driver, ".song")[2].click()
+    wait(driver, lambda d: css(d, "#song-title").text == titles[2])
+    css(driver, "#song-play").click()
+    wait(driver, lambda d: "playing" in css(d, "#song-play").get_attribute("class"),
+         what="the player")
+    time.sleep(0.5)
+    assert css(driver, "#song-time").text != "" and not errors_shown(driver)
+    css(driver, "#song-play").click()  # stop
+    css(driver, "#filter").send_keys("chorale bwv 10")
+    wait(driver, lambda d: all(("Chorale" in e.text) for e in all_css(d, ".song .title")))
+
+
+def test_compose_from_the_page_plays_and_lands_in_out_and_the_library(driver, studio):
+    open_page(driver, studio, "compose")
+    notes = css(driver, "input[name=notes]")
+    notes.clear()
+    notes.send_keys("60")
+    css(driver, "#primer").send_keys("C4 E4:2 G4")
+    css(driver, "#compose-go").click()
+    wait(driver, lambda d: d.execute_script("return document.body.dataset.composeMs"),
+         what="the composed song")
+    assert not errors_shown(driver)
+    assert "63 events after a 3-event primer" in css(driver, "#composed-meta").text
+    saved = sorted(p.name for p in (studio.root / "out").iterdir())
+    assert saved == ["song.mid", "song.txt", "song.wav"]
+    open_page(driver, studio, "library")
+    wait(driver, lambda d: any(e.text == "song" for e in all_css(d, ".song .title")),
+         what="the composed song in the library")
+
+
+def test_a_phrase_typed_in_the_duet_gets_an_answer(driver, studio):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    open_page(driver, studio, "duet")
+    gap = css(driver, "#duet-gap")
+    gap.clear()
+    gap.send_keys("0.3")
+    css(driver, "#duet-start").click()
+    wait(driver, lambda d: "Listening" in css(d, "#duet-status").text, what="the duet")
+    keys = ActionChains(driver)
+    for key in "qwer":  # C4 D4 E4 F4, the `--input keys` layout
+        keys.key_down(key).pause(0.15).key_up(key).pause(0.05)
+    keys.perform()
+    wait(driver, lambda d: all_css(d, "#duet-log .latency"), what="the answer")
+    entry = all_css(driver, "#duet-log li")[0]
+    assert "C4" in entry.text and "F4" in entry.text
+    assert float(entry.get_attribute("data-latency")) > 0
+    assert css(driver, "#duet-log .latency").text.endswith("ms")
+    wait(driver, lambda d: "…" not in css(d, "#duet-log .answer").text, what="the answer's notes")
+    assert not errors_shown(driver)
+    css(driver, "#duet-start").click()  # stop
+
+
+def test_a_take_recorded_in_the_page_lands_in_the_dataset(driver, studio):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    open_page(driver, studio, "record")
+    for field, value in (("#rec-name", "page take"), ("#rec-bpm", "240"), ("#rec-count", "2")):
+        css(driver, field).clear()
+        css(driver, field).send_keys(value)
+    css(driver, "#rec-go").click()
+    wait(driver, lambda d: d.execute_script("return document.body.dataset.recording"),
+         what="the count-in")
+    keys = ActionChains(driver)
+    for key in "zxcv":  # C3 D3 E3 F3
+        keys.key_down(key).pause(0.2).key_up(key).pause(0.05)
+    keys.perform()
+    css(driver, "#rec-go").click()
+    wait(driver, lambda d: "Saved" in css(d, "#rec-status").text, what="the saved take")
+    song = studio.root / "dataset" / "page-take.txt"
+    assert song.is_file() and (studio.root / "dataset" / "takes" / "page-take.mid").is_file()
+    from synth.songs import read_song
+
+    assert [e.cls for e in read_song(song).events if e.cls] == [1, 3, 5, 6]
+
+
+def test_a_midi_file_given_to_the_page_is_imported(driver, studio, tmp_path):
+    open_page(driver, studio, "library")
+    data = make_midi(tmp_path / "x.mid", [[(0, 1, 60), (1, 2, 64), (2, 4, 67)]]).read_bytes()
+    driver.execute_script(
+        "const bytes = Uint8Array.from(atob(arguments[0]), c => c.charCodeAt(0));"
+        "window.studioImport([new File([bytes], 'Dropped Tune.mid')]);",
+        base64.b64encode(data).decode())
+    wait(driver, lambda d: "dataset/dropped-tune.txt" in css(d, "#toast").text, what="the import")
+    assert (studio.root / "dataset" / "dropped-tune.txt").is_file()
+    wait(driver, lambda d: css(d, "#song-title").text == "Dropped Tune")
