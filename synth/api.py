@@ -12,7 +12,7 @@ TensorFlow. Outputs are written atomically and an existing file is kept unless `
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Union
 
@@ -80,11 +80,13 @@ def performance(bpm: float = DEFAULT_BPM, humanize: float = 0.0,
 
 def render(song: Melody | str | Path, out: str | Path | None = None, *,
            bpm: float | None = None, effects: Effects | None = None, humanize: float = 0.0,
-           seed: int | None = None, overwrite: bool = False) -> np.ndarray | Path:
+           seed: int | None = None, overwrite: bool = False,
+           tap: Callable[[np.ndarray], None] | None = None) -> np.ndarray | Path:
     """A song (events, a Song, or a song or MIDI file) through the piano and effects: with
     `out` (.wav, .flac or .ogg) written block by block and atomically, and its path returned;
     without, stereo float32 audio at 44.1 kHz, peaking at -1 dBFS at most.
-    `bpm` defaults to the song's own, else 150; `effects` to `synth.Effects()`."""
+    `bpm` defaults to the song's own, else 150; `effects` to `synth.Effects()`; `tap` sees
+    each block as it is written to `out` (the studio streams a song while it is saved)."""
     from synth.audio import check_audio_path, render_song, stream_song, write_audio
     from synth.effects import Effects
 
@@ -94,8 +96,18 @@ def render(song: Melody | str | Path, out: str | Path | None = None, *,
     if out is None:
         return render_song(song.events, played, effects)
     out = _free(check_audio_path(Path(out)), overwrite)
-    write_audio(out, stream_song(song.events, played, effects))  # block by block: flat memory
+    blocks = stream_song(song.events, played, effects)
+    write_audio(out, blocks if tap is None else _tapped(blocks, tap))  # block by block
     return out
+
+
+def _tapped(blocks, tap):
+    try:
+        for block in blocks:
+            tap(block)
+            yield block
+    finally:
+        blocks.close()
 
 
 def read_song(path: str | Path) -> Song:

@@ -256,6 +256,11 @@ def test_compose_saves_in_out_and_lists_it(client, root):
     assert response.status_code == 200, song
     assert song["song"] == "out/song-2.txt"  # out/song.* exists already
     assert len(song["events"]) == 26 and song["events"][:2] == [[13, 4], [17, 8]]
+    streamed = client.get("/api/audio", params={"path": song["wav"]})  # while it is saved
+    assert streamed.status_code == 200 and streamed.content[:4] == b"RIFF"
+    samples = np.frombuffer(streamed.content[44:], np.int16).reshape(-1, 2)
+    saved_audio, _ = soundfile.read(root / "out" / "song-2.wav", dtype="int16")
+    np.testing.assert_array_equal(samples, saved_audio)  # the same sound as the saved file
     for name in ("song-2.txt", "song-2.wav", "song-2.mid"):
         assert (root / "out" / name).stat().st_size > 0
     info = soundfile.info(str(root / "out" / "song-2.wav"))
@@ -276,6 +281,7 @@ def test_compose_with_a_style_and_without_effects(client, root):
     save_model(root / "models" / "folk", random_weights(), {})
     song = client.post("/api/compose", json={"notes": 10, "style": "folk", "effects": False,
                                               "even": True}).json()
+    client.get("/api/audio", params={"path": song["wav"]})  # until it is saved
     assert len(song["events"]) == 10 and all(q == 4 for _, q in song["events"])
     assert "folk" in (root / song["song"]).read_text()
 

@@ -100,6 +100,8 @@ def test_compose_from_the_page_plays_and_lands_in_out_and_the_library(driver, st
          what="the composed song")
     assert not errors_shown(driver)
     assert "63 events after a 3-event primer" in css(driver, "#composed-meta").text
+    # playing began while the WAV was still being rendered and saved: it lands soon after
+    wait(driver, lambda d: (studio.root / "out" / "song.wav").exists(), what="out/song.wav")
     saved = sorted(p.name for p in (studio.root / "out").iterdir())
     assert saved == ["song.mid", "song.txt", "song.wav"]
     open_page(driver, studio, "library")
@@ -125,7 +127,9 @@ def test_a_phrase_typed_in_the_duet_gets_an_answer(driver, studio):
     assert "C4" in entry.text and "F4" in entry.text
     assert float(entry.get_attribute("data-latency")) > 0
     assert css(driver, "#duet-log .latency").text.endswith("ms")
-    wait(driver, lambda d: "…" not in css(d, "#duet-log .answer").text, what="the answer's notes")
+    wait(driver, lambda d: "playing" not in css(d, "#duet-log .answer").get_attribute("class"),
+         what="the whole answer")
+    assert css(driver, "#duet-log .answer").text.split()  # the answer's notes, shown
     assert not errors_shown(driver)
     css(driver, "#duet-start").click()  # stop
 

@@ -18,7 +18,8 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import (FileResponse, JSONResponse, PlainTextResponse, Response,
+                                 StreamingResponse)
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
@@ -80,6 +81,10 @@ def create_app(root: Path = Path("."), token: str | None = None) -> Starlette:
 
     async def audio(request: Request) -> Response:
         try:
+            rendering = library.rendering(_path(request))
+            if rendering is not None:  # composed just now: played while it is saved
+                return StreamingResponse(rendering.wav(), media_type="audio/wav",
+                                         headers={"Cache-Control": "no-store"})
             path, data = await run_in_threadpool(library.audio, _path(request))
         except Exception as exc:
             return _error(exc)

@@ -11,9 +11,11 @@ import io
 import math
 import re
 import shutil
+import struct
 import tempfile
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,7 @@ class Library:
         self._audio_bytes = 0
         self._lock = threading.Lock()
         self._models: dict[tuple[str, int], Any] = {}
+        self._rendering: dict[str, Rendering] = {}
 
     # --- listing ------------------------------------------------------------------------
 
@@ -148,6 +151,28 @@ class Library:
                 self._audio_bytes -= len(old)
         return None, data
 
+    def _render(self, relative: str, song, bpm: float, effects) -> None:
+        """Render and save a song's WAV on a thread of its own; until it is saved, the player
+        streams it from `rendering(relative)` as it comes."""
+        rendering = self._rendering[relative] = Rendering()
+
+        def run() -> None:
+            try:
+                api.render(song, self.root / relative, bpm=bpm, effects=effects,
+                           tap=rendering.add)
+            except Exception as exc:  # reaches the player as the end of the stream
+                rendering.finish(str(exc))
+            else:
+                rendering.finish()
+            finally:
+                self._rendering.pop(relative, None)
+
+        threading.Thread(target=run, daemon=True, name="render").start()
+
+    def rendering(self, relative: str) -> "Rendering | None":
+        """The song being rendered into `relative`, if it is not saved yet."""
+        return self._rendering.get(relative)
+
     def download(self, relative: str, kind: str) -> tuple[Path | None, bytes | None, str]:
         """(file or bytes, file name) of a song as `kind`: wav, mid or txt."""
         if kind not in ("wav", "mid", "txt"):
@@ -237,16 +262,67 @@ class Library:
         if even:
             song = evenly(song)
         out = self.root / "out"
-        with files.no_interrupts():
+        with self._lock:  # two composes at once never pick the same name
             stem = files.free_name("song", [(out, ".wav"), (out, ".txt"), (out, ".mid")])
             api.write_song(out / f"{stem}.txt", song, title=stem, bpm=performance.bpm,
                            source=f"composed by synth studio ({ask.text('style', 'default')})")
-            api.write_midi(out / f"{stem}.mid", song, bpm=performance.bpm)
-            api.render(song, out / f"{stem}.wav", bpm=performance.bpm, effects=effects)
+        api.write_midi(out / f"{stem}.mid", song, bpm=performance.bpm)
+        self._render(f"out/{stem}.wav", song, performance.bpm, effects)
         return {"id": f"out/{stem}", "song": f"out/{stem}.txt", "wav": f"out/{stem}.wav",
                 "midi": f"out/{stem}.mid", "primer": len(primer_events),
                 "events": [[e.cls, e.quarters] for e in song], "bpm": performance.bpm,
                 "title": stem}
+
+
+class Rendering:
+    """A song being rendered and saved: its 16-bit samples so far, for a player that starts
+    before the file is complete."""
+
+    WAIT = 30.0  # seconds a reader waits for the next block before giving up
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+        self.done = False
+        self.error = ""
+        self._changed = threading.Condition()
+
+    def add(self, block) -> None:
+        from synth.audio import pcm16
+
+        data = pcm16(block).tobytes()
+        with self._changed:
+            self.chunks.append(data)
+            self._changed.notify_all()
+
+    def finish(self, error: str = "") -> None:
+        with self._changed:
+            self.done, self.error = True, error
+            self._changed.notify_all()
+
+    def wav(self) -> Iterator[bytes]:
+        """A WAV header that leaves the length open, then the samples as they come."""
+        from synth.piano import RATE
+
+        yield (b"RIFF" + struct.pack("<I", 0xFFFFFFFF) + b"WAVEfmt " +
+               struct.pack("<IHHIIHH", 16, 1, 2, RATE, RATE * 4, 4, 16) +
+               b"data" + struct.pack("<I", 0xFFFFFFFF - 36))
+        sent = 0
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda: self.done or len(self.chunks) > sent, self.WAIT)
+                fresh, done = self.chunks[sent:], self.done
+            if not fresh and not done:
+                return  # the render stalled: end the stream rather than hang
+            yield from fresh
+            sent += len(fresh)
+            if done and sent == len(self.chunks):
+                return
+
+    def wait(self, timeout: float = 60.0) -> str:
+        """Until the song is saved; its error, if any."""
+        with self._changed:
+            self._changed.wait_for(lambda: self.done, timeout)
+            return self.error
 
 
 class Ask:

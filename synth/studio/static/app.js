@@ -239,7 +239,11 @@ function duetStatus(text, live = false) {
   $("duet-status").className = `status ${live ? "live" : "muted"}`;
 }
 
+let answerNames = [];
 function schedule(notes) {
+  answerNames.push(...notes.map(([, , pitch]) => midiName(pitch)));
+  const shown = $("duet-log").querySelector("li:first-child .answer");
+  if (shown && !pending) shown.textContent = answerNames.join(" ");
   for (const [on, off, pitch, velocity] of notes) {
     const when = answerStart + on;
     answerVoices.push(piano.note(pitch, velocity, when, off - on));
@@ -265,6 +269,7 @@ function onDuet(message) {
   } else if (message.type === "answer") {
     answerStart = piano.now + message.delay;
     answerVoices = [];
+    answerNames = [];
     pending = {wait: Math.max(performance.now() - lastUp - gap * 1000, 0)};
     schedule(message.notes);
   } else if (message.type === "more") {
@@ -278,12 +283,13 @@ function onDuet(message) {
     pending = null;
     duetStatus(`Answering at ${message.bpm} bpm (tempo from the ${message.bpm_from}).`, true);
     const li = logEntry(`<span class="who you">You</span><span class="notes">${esc(message.phrase.join(" "))}</span>
-      <span class="lat">answered in <b class="latency">${message.latency_ms.toFixed(1)} ms</b><br>here ${wait} ms after the pause</span>
-      <span class="who synth">synth</span><span class="notes answer">…</span><span></span>`);
+      <span class="lat">answered in <b class="latency">${message.latency_ms.toFixed(1)} ms</b><br>on this page ${wait} ms after your pause</span>
+      <span class="who synth">synth</span><span class="notes answer playing">${esc(answerNames.join(" "))}</span><span></span>`);
     li.dataset.latency = message.latency_ms;
     $("duet-log").dataset.answers = $("duet-log").children.length;
   } else if (message.type === "finished") {
     const li = $("duet-log").firstElementChild;
+    if (li) li.querySelector(".answer").classList.remove("playing");
     if (li) li.querySelector(".answer").textContent = message.answer.slice(0, message.played || message.answer.length).join(" ") + (message.interrupted ? "  (cut short)" : "");
     duetStatus("Listening: play a phrase, then pause.", true);
   } else if (message.type === "error") {

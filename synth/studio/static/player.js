@@ -21,7 +21,7 @@ export class Player {
     this.audio.addEventListener("pause", stopped);
     this.audio.addEventListener("ended", () => { stopped(); this.roll.playhead(null); });
     this.audio.addEventListener("loadedmetadata", () => {
-      this.length.textContent = clock(this.audio.duration);
+      this.length.textContent = clock(this.total());
     });
     this.audio.addEventListener("error", () => {
       stopped();
@@ -30,8 +30,15 @@ export class Player {
     });
   }
 
+  // A song composed just now streams while it is saved: its length is not in the file yet.
+  total() {
+    const d = this.audio.duration;
+    return isFinite(d) && d < this.seconds * 1.5 + 5 ? d : this.seconds;
+  }
+
   load(src, bpm, seconds) {
     this.stop();
+    this.seconds = seconds || 0;
     this.src = src;
     this.bpm = bpm || 150;
     this.audio.src = src || "";
@@ -42,14 +49,20 @@ export class Player {
   }
 
   play() { if (this.src) return this.audio.play().catch(() => {}); }
-  stop() { this.audio.pause(); if (this.src) this.audio.currentTime = 0; }
+  stop() {
+    this.audio.pause();
+    if (this.src && this.audio.readyState > 0) {
+      try { this.audio.currentTime = 0; } catch { /* a stream cannot seek: reloaded below */ }
+      if (this.audio.currentTime > 0) this.audio.src = this.src;
+    }
+  }
   toggle() { this.audio.paused ? this.play() : this.stop(); }
 
   follow() {
     if (this.audio.paused) return;
     const t = this.audio.currentTime;
     this.time.textContent = clock(t);
-    if (this.audio.duration) this.bar.style.width = `${100 * t / this.audio.duration}%`;
+    if (this.total()) this.bar.style.width = `${Math.min(100, 100 * t / this.total())}%`;
     this.roll.playhead(t * this.bpm / 60);
     requestAnimationFrame(() => this.follow());
   }
