@@ -12,6 +12,7 @@ import hmac
 import json
 import logging
 import re
+import threading
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -169,6 +170,8 @@ def create_app(root: Path = Path("."), token: str | None = None) -> Starlette:
     middleware = [Middleware(TokenGate, token=token)] if token else []
     @contextlib.asynccontextmanager
     async def lifespan(app):
+        # Read the library once while the browser opens, so the first page is quick too.
+        threading.Thread(target=_quietly(library.songs), daemon=True).start()
         yield
         await run_in_threadpool(trainer.stop)  # a training never outlives the studio
 
@@ -176,6 +179,15 @@ def create_app(root: Path = Path("."), token: str | None = None) -> Starlette:
     app.state.library = library
     app.state.trainer = trainer
     return app
+
+
+def _quietly(work):
+    def run() -> None:
+        try:
+            work()
+        except Exception:  # the page asks again and shows the error
+            pass
+    return run
 
 
 def _path(request: Request) -> str:

@@ -57,6 +57,7 @@ async function loadLibrary(select = null) {
     songs = (await getJSON("/api/songs")).songs;
   } catch (e) { toast(e.message); return; }
   showSongs();
+  document.body.dataset.readyMs ??= Math.round(performance.now());  // from the navigation
   const wanted = select || selected?.id;
   const found = songs.find((s) => s.id === wanted || s.song === wanted);
   if (found && select) chooseSong(found);
