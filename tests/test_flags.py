@@ -76,6 +76,7 @@ def base_args(command: str, tmp_path: Path, model: Path) -> list[str]:
         # before TensorFlow starts; a value out of range must be refused before that.
         "train": ["--dataset", "no-dataset", "--model", "model-out"],
         "evaluate": ["--model", model, "--dataset", "songs", "--training", "songs"],
+        "studio": ["--no-browser"],  # a port out of range is refused before anything listens
     }[command]
 
 

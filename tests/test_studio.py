@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import mido
@@ -20,7 +21,9 @@ import soundfile
 from conftest import make_midi, random_weights
 
 pytest.importorskip("starlette")
-from starlette.testclient import TestClient  # noqa: E402
+with warnings.catch_warnings():  # newer Starlette asks for httpx2; httpx still works
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from starlette.testclient import TestClient  # noqa: E402
 
 from synth.studio.app import create_app  # noqa: E402
 from synth.studio import server  # noqa: E402
