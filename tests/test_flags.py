@@ -102,11 +102,11 @@ def test_the_walk_finds_every_commands_numeric_flags():
                           ("record", "--speed"), ("live", "--gap"), ("live", "--respond"),
                           ("live", "--bpm"), ("train", "--epochs"),
                           ("train", "--learning-rate"), ("train", "--cpu-devices"),
-                          ("evaluate", "--compose")]:
+                          ("evaluate", "--compose"), ("studio", "--port")]:
         assert (command, flag) in walked
     # a command with a numeric flag needs its line in base_args
     assert {command for command, _, _ in OPTIONS} <= {"compose", "render", "record", "live",
-                                                       "train", "evaluate"}
+                                                       "train", "evaluate", "studio"}
 
 
 @pytest.mark.parametrize("command,flag,value", REFUSED, ids=[" ".join(c) for c in REFUSED])

@@ -22,7 +22,7 @@ from conftest import make_midi, random_weights
 
 pytest.importorskip("starlette")
 with warnings.catch_warnings():  # newer Starlette asks for httpx2; httpx still works
-    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore")
     from starlette.testclient import TestClient  # noqa: E402
 
 from synth.studio.app import create_app  # noqa: E402

@@ -39,6 +39,7 @@ class Entry:
     events: int
     beats: float
     bpm: float | None
+    seconds: float
     error: str = ""
 
 
@@ -88,8 +89,7 @@ class Library:
         return {
             "id": self.rel(main.with_suffix("")), "section": section,
             "title": entry.title or main.stem, "source": entry.source, "events": entry.events,
-            "beats": entry.beats, "bpm": entry.bpm,
-            "seconds": entry.beats * 60.0 / (entry.bpm or 150.0) if song else entry.beats,
+            "beats": entry.beats, "bpm": entry.bpm, "seconds": entry.seconds,
             "song": self.rel(song) if song else None, "wav": self.rel(wav) if wav else None,
             "midi": self.rel(midi) if midi else None, "take": self.rel(take) if take else None,
             "error": entry.error, "modified": stat.st_mtime,
@@ -106,9 +106,10 @@ class Library:
             return cached[1]
         try:
             song = api.read_song(path)
-            entry = Entry(song.title, song.source, len(song.events), song.beats, song.bpm)
+            entry = Entry(song.title, song.source, len(song.events), song.beats, song.bpm,
+                          song.seconds())
         except SynthError as exc:
-            entry = Entry(path.stem, "", 0, 0.0, None, error=str(exc).splitlines()[0])
+            entry = Entry(path.stem, "", 0, 0.0, None, 0.0, error=str(exc).splitlines()[0])
         self._entries[path] = (key, entry)
         return entry
 
@@ -118,8 +119,9 @@ class Library:
         try:
             seconds = soundfile.info(str(path)).duration
         except Exception:  # an unreadable WAV still lists, with its error
-            return Entry(path.stem, "", 0, 0.0, None, error=f"{path.name}: not a readable WAV")
-        return Entry(path.stem, "audio only", 0, seconds, None)
+            return Entry(path.stem, "", 0, 0.0, None, 0.0,
+                         error=f"{path.name}: not a readable WAV")
+        return Entry(path.stem, "audio only", 0, 0.0, None, seconds)
 
     # --- one song -----------------------------------------------------------------------
 
@@ -180,7 +182,7 @@ class Library:
                              "wav, mid or txt")
         path = inside(self.root, relative)
         suffix = path.suffix.lower().lstrip(".")
-        name = f"{path.stem}.{kind}"
+        name = re.sub(r"[^A-Za-z0-9._ -]", "_", f"{path.stem}.{kind}")  # safe in a header
         if suffix == kind or (kind == "mid" and suffix == "midi"):
             return path, None, path.name
         if kind == "wav":
