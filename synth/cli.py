@@ -84,13 +84,16 @@ def import_(
                 table.add_row(str(r.path), "-", "-", "-", "-", "-", "-", "-", "[red]failed[/red]")
                 continue
             report = r.report
+            saved_as = f"{r.out} (already there)" if r.skipped else str(r.out)
             table.add_row(str(r.path), str(report.kept), str(report.folded),
                           str(report.dropped), str(report.rests), str(report.moved),
-                          str(report.clamped), f"{report.octaves:+d} oct", str(r.out))
+                          str(report.clamped), f"{report.octaves:+d} oct", saved_as)
     else:
         # One column of totals: fits a narrow terminal however many files there were.
         table = Table("import", "total")
-        totals = {"files": len(results), "imported": len(ok), "failed": len(results) - len(ok),
+        skipped = sum(r.skipped for r in results)
+        totals = {"files": len(results), "imported": len(ok) - skipped,
+                  "failed": len(results) - len(ok), "already there": skipped,
                   "notes": sum(r.kept for r in ok), "folded": sum(r.folded for r in ok),
                   "dropped": sum(r.dropped for r in ok), "rests": sum(r.rests for r in ok),
                   "quantised": sum(r.moved for r in ok), "clamped": sum(r.clamped for r in ok),
@@ -98,6 +101,10 @@ def import_(
         for name, value in totals.items():
             table.add_row(name, str(value))
     console.print(table)
+    skipped = sum(r.skipped for r in results)
+    if skipped:
+        console.print(f"{skipped} of the songs were in {dataset} already (same source, same "
+                      "notes): skipped, not written twice.")
     failures = [r.error for r in results if not r.ok]
     if failures:
         raise SynthError("\n".join(failures))
@@ -469,14 +476,17 @@ def record(
     from synth.inputs import open_input
     from synth.events import events_to_names
     from synth.notes import midi_name
-    from synth.record import (check_count_in, check_seconds, count_in as count, record_take,
-                              save_take)
+    from synth.journal import TakeJournal
+    from synth.record import (TAKES, check_count_in, check_seconds, count_in as count,
+                              record_take, save_take)
     from synth.songs import check_bpm
 
     check_bpm(bpm)
     check_count_in(count_in)
     check_seconds(seconds)
     source = open_input(input, speed, hold=60.0 / bpm)
+    _recover_takes(dataset)
+    log = TakeJournal(dataset / TAKES, name, bpm, source.description)
     _show_input(source)
     limit = f", or after {seconds:g} s" if seconds else ""
     console.print(f"Enter or Ctrl-C ends the take{limit}.")
@@ -485,10 +495,14 @@ def record(
         count(count_in, bpm, lambda beat: console.print(str(beat), end=" "))
     shower = _note_shower()
     with _sigterm_as_ctrl_c():
-        take = record_take(source, bpm, seconds, on_message=shower.message,
-                           on_start=lambda: console.print("play!"),
-                           on_progress=shower.progress)
-    saved = save_take(take, dataset, name, source.description)
+        try:
+            take = record_take(source, bpm, seconds, on_message=shower.message,
+                               on_start=lambda: console.print("play!"),
+                               on_progress=shower.progress, log=log)
+        except BaseException:
+            log.close()  # kept: `synth recover` saves what was played
+            raise
+    saved = save_take(take, dataset, name, source.description, log=log)
     shower.finish(saved.events if saved else [])
     if saved is None:
         console.print(f"No notes were played ({take.ended_by}); nothing saved.")
@@ -506,6 +520,49 @@ def record(
     else:
         console.print(f"saved the raw take {saved.take_path}; no song file, as no note was "
                       "inside C3-B4")
+
+
+def _recover_takes(dataset: Path) -> int:
+    """Save the takes whose recording died; one line each."""
+    from synth.record import recover_takes
+
+    found = recover_takes(dataset)
+    for left in found:
+        saved = left.saved
+        notes = sum(not e.is_rest for e in saved.events)
+        what = f"{saved.song_path} and {saved.take_path}" if saved.song_path else \
+            f"the raw take {saved.take_path}"
+        console.print(f"Recovered an unfinished take from {left.day.isoformat()} ({notes} "
+                      f"notes, {left.seconds:.1f} s): saved {what}")
+    return len(found)
+
+
+def _recover_sessions(folders) -> int:
+    """Move what older `live` sessions left hidden into place; one line each."""
+    from synth.journal import recover_leftovers
+
+    count = 0
+    for folder in dict.fromkeys(Path(f) for f in folders):
+        for left in recover_leftovers(folder):
+            console.print(f"Recovered {left.what} of an unfinished live session: saved "
+                          f"{left.path} (was {left.leftover.name})")
+            count += 1
+    return count
+
+
+@app.command()
+def recover(
+    folders: Annotated[Optional[list[Path]], typer.Argument(
+        help="Folders to look in for what `live` sessions left \\[default: out].")] = None,
+    dataset: Annotated[Path, typer.Option(help="Dataset folder whose unfinished takes to "
+                                          "save.")] = Path("dataset"),
+) -> None:
+    """Save what a killed `record` or `live` left: unfinished takes become songs, as they
+    would have been saved; hidden session files of older sessions get their names."""
+    found = _recover_takes(dataset) + _recover_sessions(folders or [Path("out")])
+    if not found:
+        where = ", ".join(map(str, [dataset / "takes", *(folders or [Path("out")])]))
+        console.print(f"Nothing to recover in {where}.")
 
 
 _TEMPO_FROM = {"phrase": "", "fixed": " fixed",
@@ -608,6 +665,8 @@ def live(
             console.print(f"No sound card found: the session is saved to {output[4:]}.")
     melody_model = load_model(model)
     source = open_input(input, speed, hold=60.0 / (bpm or DEFAULT_BPM))
+    kept = [Path(output[4:]).parent] if output.startswith("wav:") else []
+    _recover_sessions(kept + ([log.parent] if log is not None else []))
     answers = AnswerLog(log) if log else None
     try:
         sound = open_output(output, effects, time.monotonic(), overwrite)

@@ -195,7 +195,9 @@ def song_paths(folder: Path) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise SynthError(f"{folder}: no such folder: expected a dataset folder of .txt songs")
-    return sorted(p for p in folder.glob("*.txt") if p.is_file() and p.name != "README.txt")
+    # Names starting with a dot are hidden: a write cut short by a kill (files.atomic_path).
+    return sorted(p for p in folder.glob("*.txt") if p.is_file() and p.name != "README.txt"
+                  and not p.name.startswith("."))
 
 
 def load_dataset(folder: Path) -> list[Song]:
