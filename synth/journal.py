@@ -83,7 +83,7 @@ class TakeJournal:
             raise files.cannot_write(folder, exc) from None
         self.file = os.fdopen(fd, "w", encoding="utf-8")
         fcntl.flock(fd, fcntl.LOCK_EX)  # let go by the system when the process ends, however
-        self.path = Path(new[: -len("-new")])
+        self.path = folder / Path(new).name[: -len("-new")]
         self.failed = ""
         self._synced = -math.inf
         header = {"take": FORMAT, "bpm": bpm, "name": name, "source": source,
@@ -97,6 +97,23 @@ class TakeJournal:
             with contextlib.suppress(OSError):
                 os.unlink(new)
             raise files.cannot_write(self.path, exc) from None
+
+    @classmethod
+    def reopen(cls, path: Path) -> TakeJournal:
+        """The journal of a take that died, to finish saving it (the caller holds its lock,
+        from `unfinished_takes`). A last line cut mid-write is cut off first."""
+        log = cls.__new__(cls)
+        log.path = Path(path)
+        log.failed = ""
+        log._synced = -math.inf
+        try:
+            log.file = open(log.path, "r+", encoding="utf-8")
+            whole = log.path.read_bytes().rfind(b"\n") + 1
+            log.file.truncate(whole)
+            log.file.seek(whole)
+        except OSError as exc:
+            raise files.cannot_write(log.path, exc) from None
+        return log
 
     def add(self, seconds: float, msg: mido.Message) -> None:
         """A message played `seconds` into the take."""
@@ -167,7 +184,7 @@ def unfinished_takes(folder: Path) -> Iterator[JournalTake]:
     """The journals in `folder` that no recording holds, in order of their names, each locked
     while the caller handles it (so two recoveries never save one take twice). A journal cut
     before its first line comes as a take with no messages. The caller removes each journal
-    once its take is saved (`remove_journal`)."""
+    once its take is saved (`TakeJournal.reopen(path).remove()`)."""
     folder = Path(folder)
     if not folder.is_dir():
         return
@@ -184,11 +201,6 @@ def unfinished_takes(folder: Path) -> Iterator[JournalTake]:
             if not path.exists():
                 continue
             yield read_take(path) or JournalTake(path, 0.0, "", "", date.today())
-
-
-def remove_journal(take: JournalTake) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        take.path.unlink()
 
 
 # --- a session's files --------------------------------------------------------------------

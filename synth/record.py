@@ -165,20 +165,14 @@ def recover_takes(dataset: Path) -> list[RecoveredTake]:
     under the name it had picked."""
     recovered = []
     for left in journal.unfinished_takes(Path(dataset) / TAKES):
-        if not any(is_press(msg) for _, msg in left.messages):
-            journal.remove_journal(left)  # nothing was played
-            continue
         take = Take(bpm=left.bpm, messages=left.messages, seconds=left.seconds,
                     ended_by="recovery")
         stem = left.saving if left.saving and _began_saving(take, dataset, left.saving) \
             else None
-        try:
-            saved = save_take(take, Path(dataset), left.name, left.source, day=left.day,
-                              stem=stem)
-        except SynthError as exc:
-            raise type(exc)(f"{exc}; the take is still safe in {left.path}") from None
-        journal.remove_journal(left)
-        recovered.append(RecoveredTake(saved, left.path, left.day, left.seconds))
+        saved = save_take(take, Path(dataset), left.name, left.source, day=left.day,
+                          log=journal.TakeJournal.reopen(left.path), stem=stem)
+        if saved is not None:  # None: killed before a note was played
+            recovered.append(RecoveredTake(saved, left.path, left.day, left.seconds))
     return recovered
 
 
