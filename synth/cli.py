@@ -655,9 +655,12 @@ def live(
     settings = LiveSettings(gap=gap, respond=respond, interrupt=interrupt, bpm=bpm,
                             sampling=Sampling(temperature, top_p, seed)).check()
     effects = _effects(room_size, wet, cutoff, no_fx)
+    if log is not None and log.suffix.lower() != ".jsonl":
+        raise SynthError(f"--log {log}: expected a .jsonl file")
+    # What older sessions left hidden takes its name first: the new one picks after it.
+    wav = Path(output[4:]) if output and output.startswith("wav:") else Path("out/live.wav")
+    _recover_sessions([wav.parent] + ([log.parent] if log is not None else []))
     if log is not None:
-        if log.suffix.lower() != ".jsonl":
-            raise SynthError(f"--log {log}: expected a .jsonl file")
         refuse_existing(log, overwrite)
     if output is None:
         output = default_output()
@@ -665,8 +668,6 @@ def live(
             console.print(f"No sound card found: the session is saved to {output[4:]}.")
     melody_model = load_model(model)
     source = open_input(input, speed, hold=60.0 / (bpm or DEFAULT_BPM))
-    kept = [Path(output[4:]).parent] if output.startswith("wav:") else []
-    _recover_sessions(kept + ([log.parent] if log is not None else []))
     answers = AnswerLog(log) if log else None
     try:
         sound = open_output(output, effects, time.monotonic(), overwrite)
