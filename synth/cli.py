@@ -484,8 +484,8 @@ def record(
     check_bpm(bpm)
     check_count_in(count_in)
     check_seconds(seconds)
-    source = open_input(input, speed, hold=60.0 / bpm)
     _recover_takes(dataset)
+    source = open_input(input, speed, hold=60.0 / bpm)
     log = TakeJournal(dataset / TAKES, name, bpm, source.description)
     _show_input(source)
     limit = f", or after {seconds:g} s" if seconds else ""

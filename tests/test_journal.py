@@ -145,6 +145,23 @@ def test_a_session_wav_plays_while_it_is_still_being_written(tmp_path):
     assert soundfile.info(tmp_path / "s.wav").frames == int(2.2 * RATE / 256) * 256
 
 
+def test_a_session_wav_on_a_full_disk_is_one_clear_error(tmp_path, monkeypatch):
+    from synth.errors import SynthError
+
+    wav = journal.SessionWav(tmp_path / "s.wav", RATE, 2)
+    wav.write(np.zeros((RATE, 2), dtype=np.float32))
+
+    def full(block):
+        raise soundfile.LibsndfileError(0, "System error : No space left on device.")
+
+    monkeypatch.setattr(wav.file, "write", full)
+    with pytest.raises(SynthError, match="s.wav: cannot write: .*No space left on device"):
+        wav.write(np.zeros((256, 2), dtype=np.float32))
+    monkeypatch.undo()
+    wav.close()
+    assert soundfile.info(tmp_path / "s.wav").frames == RATE  # what was written stays
+
+
 def test_a_session_log_is_created_under_its_name(tmp_path):
     log = journal.open_log(tmp_path / "sub" / "log.jsonl")
     log.write("{}\n")
