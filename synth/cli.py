@@ -552,7 +552,7 @@ def _recover_sessions(folders) -> int:
 
 @app.command()
 def recover(
-    folders: Annotated[Optional[list[Path]], typer.Argument(
+    folders: Annotated[Optional[list[Path]], typer.Argument(metavar="FOLDER...",
         help="Folders to look in for what `live` sessions left \\[default: out].")] = None,
     dataset: Annotated[Path, typer.Option(help="Dataset folder whose unfinished takes to "
                                           "save.")] = Path("dataset"),

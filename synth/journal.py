@@ -82,13 +82,13 @@ class TakeJournal:
         except OSError as exc:
             raise files.cannot_write(folder, exc) from None
         self.file = os.fdopen(fd, "w", encoding="utf-8")
-        fcntl.flock(fd, fcntl.LOCK_EX)  # let go by the system when the process ends, however
         self.path = folder / Path(new).name[: -len("-new")]
         self.failed = ""
         self._synced = -math.inf
         header = {"take": FORMAT, "bpm": bpm, "name": name, "source": source,
                   "date": (day or date.today()).isoformat()}
         try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # let go by the system when the process ends
             self.file.write(json.dumps(header) + "\n")
             self.file.flush()
             os.replace(new, self.path)
@@ -181,14 +181,14 @@ def read_take(path: Path) -> JournalTake | None:
 
 
 def unfinished_takes(folder: Path) -> Iterator[JournalTake]:
-    """The journals in `folder` that no recording holds, in order of their names, each locked
+    """The journals in `folder` that no recording holds, oldest first, each locked
     while the caller handles it (so two recoveries never save one take twice). A journal cut
     before its first line comes as a take with no messages. The caller removes each journal
     once its take is saved (`TakeJournal.reopen(path).remove()`)."""
     folder = Path(folder)
     if not folder.is_dir():
         return
-    for path in sorted(folder.glob(f".*{JOURNAL_SUFFIX}")):
+    for path in sorted(folder.glob(f".*{JOURNAL_SUFFIX}"), key=_age):
         try:
             handle = open(path, "rb")
         except FileNotFoundError:  # another recovery got there first
@@ -201,6 +201,14 @@ def unfinished_takes(folder: Path) -> Iterator[JournalTake]:
             if not path.exists():
                 continue
             yield read_take(path) or JournalTake(path, 0.0, "", "", date.today())
+
+
+def _age(path: Path) -> tuple[float, str]:
+    """Oldest first, so that takes recovered together are numbered in the order played."""
+    try:
+        return path.stat().st_mtime, path.name
+    except FileNotFoundError:
+        return math.inf, path.name
 
 
 # --- a session's files --------------------------------------------------------------------
