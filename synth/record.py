@@ -144,8 +144,10 @@ def save_take(take: Take, dataset: Path, name: str, source: str, day: date | Non
             if log is None:
                 raise
             log.close()
-            raise type(exc)(f"{exc}; the take is safe in {log.path}: `synth recover` saves it "
-                            "once that is fixed") from None
+            kept = f"safe in {log.path}" if not log.failed else \
+                f"in {log.path} up to where that failed too ({log.failed})"
+            raise type(exc)(f"{exc}; the take is {kept}: `synth recover` saves it once that "
+                            "is fixed") from None
         if log is not None:
             log.remove()
     return Saved(song_path if events else None, take_path, events, outside)

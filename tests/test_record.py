@@ -340,3 +340,18 @@ def test_a_full_disk_during_recovery_keeps_the_journal(cli, monkeypatch):
     assert "No space left on device" in err and "the take is safe in" in err
     assert journal_path.exists()
     assert cli("recover")[0] == 0 and Path("dataset/take.txt").exists()
+
+
+def test_a_journal_that_filled_the_disk_says_how_much_it_kept(tmp_path, monkeypatch):
+    from synth.errors import SynthError
+    from synth.inputs import Take
+    from synth.journal import TakeJournal
+    from synth.record import save_take
+
+    log = TakeJournal(tmp_path / "dataset/takes", "take", 240.0, "test")
+    log.failed = "No space left on device"  # as after a write that failed mid-take
+    no_space_for(monkeypatch, ".tmp.txt")
+    take = Take(bpm=240.0, messages=played([(0.0, 0.2, C4)]), seconds=0.3)
+    with pytest.raises(SynthError, match="up to where that failed too .No space left"):
+        save_take(take, tmp_path / "dataset", "take", "test", log=log)
+    assert log.path.exists()
