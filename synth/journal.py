@@ -6,7 +6,7 @@ reads it back after the process died (a crash, the out-of-memory killer, a power
   to the disk at least every half second. The recording holds a lock on it, so a journal
   that nobody holds is a take that never finished; `unfinished_takes` reads those back, up
   to the last whole line.
-- A session's files (`SessionWav`, `open_log`): written under their final names as the
+- A session's files (`SessionWav`, `SessionLog`): written under their final names as the
   session goes, the WAV's header rewritten every half second of sound, the log a flushed
   line at a time. A killed session leaves a WAV that plays to within a second of the kill and
   a log with every answer.
@@ -31,7 +31,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import TextIO
 
 import mido
 
@@ -263,14 +262,29 @@ def _update_header(sound) -> None:
         command(handle, _SFC_UPDATE_HEADER_NOW, soundfile._ffi.NULL, 0)
 
 
-def open_log(path: Path) -> TextIO:
-    """A session's log, created under its final name; its writer flushes each line."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return path.open("w", encoding="utf-8")
-    except OSError as exc:
-        raise files.cannot_write(path, exc) from None
+class SessionLog:
+    """A session's log of JSON lines, created under its final name. Each line goes to the file
+    in one write (no buffer holds half of it), so a kill leaves whole lines only."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.file = open(self.path, "wb", buffering=0)
+        except OSError as exc:
+            raise files.cannot_write(self.path, exc) from None
+
+    def write(self, line: str) -> None:
+        data = memoryview((line + "\n").encode("utf-8"))
+        try:
+            while data:
+                data = data[self.file.write(data):]
+        except OSError as exc:
+            raise files.cannot_write(self.path, exc) from None
+
+    def close(self) -> Path:
+        self.file.close()
+        return self.path
 
 
 # --- leftovers of sessions killed under temporary names -----------------------------------

@@ -229,25 +229,22 @@ class _Answer:
 
 
 class AnswerLog:
-    """--log FILE.jsonl: one JSON object per answer, written under its final name and
-    flushed as it comes, so a session that dies leaves every answer it gave (synth.journal)."""
+    """--log FILE.jsonl: one JSON object per answer, written under its final name as it
+    comes, so a session that dies leaves every answer it gave (synth.journal)."""
 
     def __init__(self, path: Path):
-        self.path = Path(path)
-        self.file = journal.open_log(self.path)
+        self.log = journal.SessionLog(path)
 
     def write(self, exchange: Exchange) -> None:
-        self.file.write(json.dumps(exchange.record()) + "\n")
-        self.file.flush()
+        self.log.write(json.dumps(exchange.record()))
 
     def close(self) -> list[Path]:
-        self.file.close()
-        return [self.path]
+        return [self.log.close()]
 
     def abandon(self) -> None:
         """The session never began: the empty log goes."""
-        self.file.close()
-        self.path.unlink(missing_ok=True)
+        self.log.path.unlink(missing_ok=True)
+        self.log.close()
 
 
 class Screen:

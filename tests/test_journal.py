@@ -162,12 +162,14 @@ def test_a_session_wav_on_a_full_disk_is_one_clear_error(tmp_path, monkeypatch):
     assert soundfile.info(tmp_path / "s.wav").frames == RATE  # what was written stays
 
 
-def test_a_session_log_is_created_under_its_name(tmp_path):
-    log = journal.open_log(tmp_path / "sub" / "log.jsonl")
-    log.write("{}\n")
-    log.flush()
-    assert (tmp_path / "sub" / "log.jsonl").read_text() == "{}\n"
-    log.close()
+def test_a_session_log_writes_each_line_whole_at_once(tmp_path):
+    log = journal.SessionLog(tmp_path / "sub" / "log.jsonl")
+    long = json.dumps({"answer": list(range(5000))})  # longer than any buffer
+    log.write(long)
+    assert (tmp_path / "sub" / "log.jsonl").read_text() == long + "\n"  # not closed yet
+    log.write("{}")
+    assert log.close() == tmp_path / "sub" / "log.jsonl"
+    assert (tmp_path / "sub" / "log.jsonl").read_text().splitlines() == [long, "{}"]
 
 
 def old_leftovers(folder, seconds=3.0, answers=3, age=3600):
