@@ -7,8 +7,8 @@ reads it back after the process died (a crash, the out-of-memory killer, a power
   that nobody holds is a take that never finished; `unfinished_takes` reads those back, up
   to the last whole line.
 - A session's files (`SessionWav`, `SessionLog`): written under their final names as the
-  session goes, the WAV's header rewritten every half second of sound, the log a flushed
-  line at a time. A killed session leaves a WAV that plays to within a second of the kill and
+  session goes, the WAV's header rewritten every half second of sound, the log a line at
+  a time, each in one write. A killed session leaves a WAV that plays to within a second of the kill and
   a log with every answer.
 - Leftovers of sessions killed before this (hidden `.NAME.XXXXXXXX.tmp.wav` / `.tmp.jsonl`,
   grown under temporary names): `recover_leftovers` moves them into place, header mended.
