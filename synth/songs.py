@@ -236,7 +236,8 @@ def by_source(songs: Sequence[Song], sources: Sequence[str]) -> list[Song]:
     if not kept:
         # A source's first part names it ("J. S. Bach, chorale bwv10.7 ..."): one entry each.
         there = sorted({song.source.split(",")[0].strip() for song in songs if song.source})
-        shown = "; ".join(there[:5]) + (f"; … and {len(there) - 5} more" if len(there) > 5 else "")
+        more = f"; … and {len(there) - 5} more" if len(there) > 5 else ""
+        shown = "; ".join(there[:5]) + more
         raise SynthError(f"--source {' / '.join(sources)}: no song's '# source:' line contains "
                          f"it (sources in the dataset: {shown or 'none'})")
     return kept

@@ -35,7 +35,7 @@ class Style:
 
     name: str  # "default", "chorales", "irish", "scottish", or a user's own
     path: Path  # the model folder
-    packaged: bool  # shipped inside the package (False: the working directory's model/ or models/NAME/)
+    packaged: bool  # shipped in the package (False: the working directory's model/, models/NAME/)
 
     @property
     def where(self) -> str:
