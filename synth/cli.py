@@ -319,8 +319,8 @@ def train(
     dataset: Annotated[Path, typer.Option(help="Folder of song files.")] = Path("dataset"),
     model: Annotated[Optional[Path], typer.Option(help="Where to write the model \\[default: "
                                                   "model/]; not with --style.")] = None,
-    style: Annotated[Optional[str], typer.Option(help="Train a style: write models/NAME/ "
-                                                 "(default: model/).")] = None,
+    style: Annotated[Optional[str], typer.Option(help="Train a style: write models/NAME/, "
+                                                 "for `synth compose --style NAME`.")] = None,
     source: Annotated[Optional[list[str]], typer.Option(
         help="Only the songs whose '# source:' line contains this text (any case); give it "
         "again for more sources.")] = None,
