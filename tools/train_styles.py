@@ -59,7 +59,13 @@ def train(model: Shipped) -> None:
                    env={**os.environ, "PYTHONPATH": str(ROOT)})
     packaged = styles.PACKAGED_DEFAULT
     if model.name == styles.DEFAULT and packaged.resolve() != model.folder.resolve():
-        sys.exit(f"{packaged} is not a link to {model.folder}: copy the new model there")
+        # synth/default_model is normally a link to model/; where a checkout made it a folder
+        # (no symlinks), the new default is saved there too, in the same atomic order.
+        from synth.modelfile import load_model, save_model
+
+        trained = load_model(model.folder)
+        save_model(packaged, trained.weights, trained.manifest)
+        print(f"== copied {model.folder} to {packaged}")
 
 
 def manifest(folder: Path) -> dict:
