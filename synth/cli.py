@@ -131,6 +131,9 @@ PlotOut = Annotated[Optional[Path], typer.Option("--plot", help="Also save a pia
 Overwrite = Annotated[bool, typer.Option(help="Replace output files that exist.")]
 ModelDir = Annotated[Optional[Path], typer.Option("--model", help="Model folder \\[default: "
                                                   "./model, else the packaged one].")]
+StyleOpt = Annotated[Optional[str], typer.Option("--style", help="A style: the model in "
+                                                 "models/NAME/ or shipped with synth (see "
+                                                 "`synth styles`); not with --model.")]
 
 
 def _effects(room_size: float, wet: float, cutoff: float, no_fx: bool):
@@ -190,6 +193,7 @@ def compose(
                                                    "(.txt).")] = None,
     plot: PlotOut = None,
     model: ModelDir = None,
+    style: StyleOpt = None,
     room_size: RoomSize = 0.5, wet: Wet = 0.22, cutoff: Cutoff = 7000.0, no_fx: NoFx = False,
     humanize: Humanize = 0.0,
     overwrite: Overwrite = False,
@@ -206,7 +210,7 @@ def compose(
     _outputs(out, [midi, tokens, plot], overwrite)
     Sampling(temperature=temperature, top_p=top_p, seed=seed).check()  # before any work
     primer_events = api.read_primer(primer) if primer else []
-    melody = api.load_model(model)
+    melody = api.load_model(model, style=style)
     if not melody.has_lengths and not even:
         console.print(f"This model ({melody.path}) predicts notes only, not lengths (format 1): "
                       "every note lasts one beat. Retrain it with `synth train` for rhythm.")
@@ -320,7 +324,13 @@ def _metrics_table(title: str, metrics, baselines, name: str = "LSTM",
 @app.command()
 def train(
     dataset: Annotated[Path, typer.Option(help="Folder of song files.")] = Path("dataset"),
-    model: Annotated[Path, typer.Option(help="Where to write the model.")] = Path("model"),
+    model: Annotated[Optional[Path], typer.Option(help="Where to write the model \\[default: "
+                                                  "model/]; not with --style.")] = None,
+    style: Annotated[Optional[str], typer.Option(help="Train a style: write models/NAME/, "
+                                                 "for `synth compose --style NAME`.")] = None,
+    source: Annotated[Optional[list[str]], typer.Option(
+        help="Only the songs whose '# source:' line contains this text (any case); give it "
+        "again for more sources.")] = None,
     epochs: Annotated[int, typer.Option(help="Most epochs (early stopping may end sooner).")] = 40,
     batch_size: Annotated[int, typer.Option(help="Chunks per batch.")] = 32,
     learning_rate: Annotated[float, typer.Option(help="Adam learning rate.")] = 3e-3,
@@ -336,13 +346,23 @@ def train(
     """Train the melody model on the songs in the dataset folder."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from synth import styles
     from synth.model import TrainSettings, train as fit
-    from synth.songs import load_dataset
+    from synth.songs import by_source, load_dataset
 
+    if style is not None and model is not None:
+        raise SynthError(f"--style {style} and --model {model} both name where to write the "
+                         "model: give one")
+    model = styles.folder(style) if style is not None else (model or Path(styles.DEFAULT_FOLDER))
     settings = TrainSettings(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                              val_fraction=val_fraction, seed=seed, strategy=strategy,
                              cpu_devices=cpu_devices, max_minutes=max_minutes).check()
     songs = load_dataset(dataset)
+    if source:
+        every = len(songs)
+        songs = by_source(songs, source)
+        console.print(f"{len(songs)} of the {every} songs in {dataset} come from "
+                      f"{escape(' or '.join(repr(s) for s in source))}.")
     if len(songs) < 5:
         console.print(f"Only {len(songs)} songs: too few to hold any out, so training uses all "
                       "of them and the scores below are on training songs.")
@@ -366,13 +386,15 @@ def evaluate(
     training: Annotated[Path, typer.Option(help="The training songs, for the n-gram baseline "
                                            "and the copying check.")] = Path("dataset"),
     model: ModelDir = None,
+    style: StyleOpt = None,
     songs_to_compose: Annotated[int, typer.Option("--compose", help="Songs composed for the "
                                                   "copying check.")] = 20,
 ) -> None:
     """Score the model on a folder of songs beside an n-gram baseline, and check copying."""
     from synth.evaluation import evaluate as run
+    from synth.styles import model_folder
 
-    report = run(dataset, training, model, songs_to_compose)
+    report = run(dataset, training, model_folder(style, model), songs_to_compose)
     m = report.model
     console.print(_metrics_table(
         f"{dataset}: {len(report.songs)} songs, {m.events} events (bits per event; length "
@@ -384,6 +406,47 @@ def evaluate(
     console.print(f"copying: {report.copied:.1%} of 8-event runs in {songs_to_compose} composed "
                   f"songs stand verbatim in the training songs (the songs scored that are not "
                   f"training songs: {report.copied_by_songs:.1%})")
+
+
+def _bits(metrics: dict, key: str) -> str:
+    value = metrics.get(key)
+    return f"{value:.3f}" if isinstance(value, (int, float)) else "-"
+
+
+def _shown_folder(style) -> Path:
+    """A packaged folder as synth/..., short enough for a table; others as they are."""
+    from synth.styles import PACKAGE
+
+    inside = style.packaged and style.path.is_relative_to(PACKAGE)
+    return Path(PACKAGE.name, style.path.relative_to(PACKAGE)) if inside else style.path
+
+
+@app.command("styles")
+def styles_() -> None:
+    """List the installed styles: the default model, models/NAME/ and those shipped with synth."""
+    from rich.table import Table
+
+    from synth import styles
+
+    table = Table("style", "where", "folder", "songs", "held out", "class", "length", "joint",
+                  title="Installed styles: bits per event on the held-out songs (length given "
+                  "the class)")
+    table.columns[2].overflow = "fold"  # a long folder wraps rather than losing its end
+    for style in styles.installed():
+        manifest = style.manifest()
+        training = manifest.get("training") or {}
+        metrics = manifest.get("metrics") or {}
+        held = training.get("held_out_songs")
+        held = str(len(held)) if isinstance(held, list) else "-"
+        if metrics and metrics.get("evaluated_on") != "held-out songs":
+            held = "none: scored on training songs"
+        table.add_row(f"[bold]{escape(style.name)}[/bold]", style.where,
+                      escape(str(_shown_folder(style))), str(training.get("songs", "-")), held,
+                      _bits(metrics, "class_bits"), _bits(metrics, "length_bits"),
+                      _bits(metrics, "joint_bits"))
+    console.print(table)
+    console.print("Compose in a style with `synth compose --style NAME`; train one with "
+                  "`synth train --style NAME` (written to models/NAME/).")
 
 
 # Options shared by record and live.
@@ -638,6 +701,7 @@ def live(
                                                 "(phrase, answer, their lengths, bpm, "
                                                 "latency_ms).")] = None,
     model: ModelDir = None,
+    style: StyleOpt = None,
     room_size: RoomSize = 0.5, wet: Wet = 0.22, cutoff: Cutoff = 7000.0, no_fx: NoFx = False,
     overwrite: Overwrite = False,
 ) -> None:
@@ -651,6 +715,7 @@ def live(
     from synth.outputs import default_output, open_output
     from synth.modelfile import load_model
     from synth.songs import DEFAULT_BPM
+    from synth.styles import model_folder
 
     settings = LiveSettings(gap=gap, respond=respond, interrupt=interrupt, bpm=bpm,
                             sampling=Sampling(temperature, top_p, seed)).check()
@@ -666,7 +731,7 @@ def live(
         output = default_output()
         if output != "audio":
             console.print(f"No sound card found: the session is saved to {output[4:]}.")
-    melody_model = load_model(model)
+    melody_model = load_model(model_folder(style, model))
     source = open_input(input, speed, hold=60.0 / (bpm or DEFAULT_BPM))
     answers = AnswerLog(log) if log else None
     try:
