@@ -31,11 +31,13 @@ Events = Sequence[Event]
 Melody = Union[Song, Events]  # a Song or its events
 
 
-def load_model(path: str | Path | None = None) -> Model:
-    """A model folder; None means ./model if there is one, else the packaged default."""
+def load_model(path: str | Path | None = None, *, style: str | None = None) -> Model:
+    """A model folder, or the style of that name (`synth.styles`: "chorales", models/NAME/);
+    neither means ./model if there is one, else the packaged default. Not both."""
     from synth.modelfile import load_model as load
+    from synth.styles import model_folder
 
-    return load(None if path is None else Path(path))
+    return load(model_folder(style, path))
 
 
 def read_primer(primer: str | Path | Events) -> list[Event]:
@@ -53,16 +55,20 @@ def read_primer(primer: str | Path | Events) -> list[Event]:
 
 def compose(notes: int = 200, *, model: Model | str | Path | None = None,
             primer: str | Path | Events | None = None, seed: int | None = None,
-            temperature: float = 1.0, top_p: float = 1.0, even: bool = False) -> list[Event]:
-    """`notes` new events from the model (the default one if none is given) after the primer;
-    the primer itself is not repeated in the result. `even` makes every length one beat."""
+            temperature: float = 1.0, top_p: float = 1.0, even: bool = False,
+            style: str | None = None) -> list[Event]:
+    """`notes` new events from the model (or the style of that name; the default model if
+    neither is given) after the primer; the primer itself is not repeated in the result.
+    `even` makes every length one beat."""
     from synth.generate import Sampling, check_notes, compose as generate
 
     check_notes(notes)
     sampling = Sampling(temperature=temperature, top_p=top_p, seed=seed).check()
     primer_events = read_primer(primer) if primer is not None else []
     if model is None or isinstance(model, (str, Path)):
-        model = load_model(model)
+        model = load_model(model, style=style)
+    elif style is not None:
+        raise SynthError(f"style={style!r} and a loaded model both name a model: give one")
     new = generate(model, notes, primer_events, sampling)
     return evenly(new) if even else new
 

@@ -84,13 +84,16 @@ def import_(
                 table.add_row(str(r.path), "-", "-", "-", "-", "-", "-", "-", "[red]failed[/red]")
                 continue
             report = r.report
+            saved_as = f"{r.out} (already there)" if r.skipped else str(r.out)
             table.add_row(str(r.path), str(report.kept), str(report.folded),
                           str(report.dropped), str(report.rests), str(report.moved),
-                          str(report.clamped), f"{report.octaves:+d} oct", str(r.out))
+                          str(report.clamped), f"{report.octaves:+d} oct", saved_as)
     else:
         # One column of totals: fits a narrow terminal however many files there were.
         table = Table("import", "total")
-        totals = {"files": len(results), "imported": len(ok), "failed": len(results) - len(ok),
+        skipped = sum(r.skipped for r in results)
+        totals = {"files": len(results), "imported": len(ok) - skipped,
+                  "failed": len(results) - len(ok), "already there": skipped,
                   "notes": sum(r.kept for r in ok), "folded": sum(r.folded for r in ok),
                   "dropped": sum(r.dropped for r in ok), "rests": sum(r.rests for r in ok),
                   "quantised": sum(r.moved for r in ok), "clamped": sum(r.clamped for r in ok),
@@ -98,6 +101,10 @@ def import_(
         for name, value in totals.items():
             table.add_row(name, str(value))
     console.print(table)
+    skipped = sum(r.skipped for r in results)
+    if skipped:
+        console.print(f"{skipped} of the songs were in {dataset} already (same source, same "
+                      "notes): skipped, not written twice.")
     failures = [r.error for r in results if not r.ok]
     if failures:
         raise SynthError("\n".join(failures))
@@ -124,6 +131,9 @@ PlotOut = Annotated[Optional[Path], typer.Option("--plot", help="Also save a pia
 Overwrite = Annotated[bool, typer.Option(help="Replace output files that exist.")]
 ModelDir = Annotated[Optional[Path], typer.Option("--model", help="Model folder \\[default: "
                                                   "./model, else the packaged one].")]
+StyleOpt = Annotated[Optional[str], typer.Option("--style", help="A style: the model in "
+                                                 "models/NAME/ or shipped with synth (see "
+                                                 "`synth styles`); not with --model.")]
 
 
 def _effects(room_size: float, wet: float, cutoff: float, no_fx: bool):
@@ -183,6 +193,7 @@ def compose(
                                                    "(.txt).")] = None,
     plot: PlotOut = None,
     model: ModelDir = None,
+    style: StyleOpt = None,
     room_size: RoomSize = 0.5, wet: Wet = 0.22, cutoff: Cutoff = 7000.0, no_fx: NoFx = False,
     humanize: Humanize = 0.0,
     overwrite: Overwrite = False,
@@ -199,7 +210,7 @@ def compose(
     _outputs(out, [midi, tokens, plot], overwrite)
     Sampling(temperature=temperature, top_p=top_p, seed=seed).check()  # before any work
     primer_events = api.read_primer(primer) if primer else []
-    melody = api.load_model(model)
+    melody = api.load_model(model, style=style)
     if not melody.has_lengths and not even:
         console.print(f"This model ({melody.path}) predicts notes only, not lengths (format 1): "
                       "every note lasts one beat. Retrain it with `synth train` for rhythm.")
@@ -313,7 +324,13 @@ def _metrics_table(title: str, metrics, baselines, name: str = "LSTM",
 @app.command()
 def train(
     dataset: Annotated[Path, typer.Option(help="Folder of song files.")] = Path("dataset"),
-    model: Annotated[Path, typer.Option(help="Where to write the model.")] = Path("model"),
+    model: Annotated[Optional[Path], typer.Option(help="Where to write the model \\[default: "
+                                                  "model/]; not with --style.")] = None,
+    style: Annotated[Optional[str], typer.Option(help="Train a style: write models/NAME/, "
+                                                 "for `synth compose --style NAME`.")] = None,
+    source: Annotated[Optional[list[str]], typer.Option(
+        help="Only the songs whose '# source:' line contains this text (any case); give it "
+        "again for more sources.")] = None,
     epochs: Annotated[int, typer.Option(help="Most epochs (early stopping may end sooner).")] = 40,
     batch_size: Annotated[int, typer.Option(help="Chunks per batch.")] = 32,
     learning_rate: Annotated[float, typer.Option(help="Adam learning rate.")] = 3e-3,
@@ -329,13 +346,23 @@ def train(
     """Train the melody model on the songs in the dataset folder."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from synth import styles
     from synth.model import TrainSettings, train as fit
-    from synth.songs import load_dataset
+    from synth.songs import by_source, load_dataset
 
+    if style is not None and model is not None:
+        raise SynthError(f"--style {style} and --model {model} both name where to write the "
+                         "model: give one")
+    model = styles.folder(style) if style is not None else (model or Path(styles.DEFAULT_FOLDER))
     settings = TrainSettings(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                              val_fraction=val_fraction, seed=seed, strategy=strategy,
                              cpu_devices=cpu_devices, max_minutes=max_minutes).check()
     songs = load_dataset(dataset)
+    if source:
+        every = len(songs)
+        songs = by_source(songs, source)
+        console.print(f"{len(songs)} of the {every} songs in {dataset} come from "
+                      f"{escape(' or '.join(repr(s) for s in source))}.")
     if len(songs) < 5:
         console.print(f"Only {len(songs)} songs: too few to hold any out, so training uses all "
                       "of them and the scores below are on training songs.")
@@ -359,13 +386,15 @@ def evaluate(
     training: Annotated[Path, typer.Option(help="The training songs, for the n-gram baseline "
                                            "and the copying check.")] = Path("dataset"),
     model: ModelDir = None,
+    style: StyleOpt = None,
     songs_to_compose: Annotated[int, typer.Option("--compose", help="Songs composed for the "
                                                   "copying check.")] = 20,
 ) -> None:
     """Score the model on a folder of songs beside an n-gram baseline, and check copying."""
     from synth.evaluation import evaluate as run
+    from synth.styles import model_folder
 
-    report = run(dataset, training, model, songs_to_compose)
+    report = run(dataset, training, model_folder(style, model), songs_to_compose)
     m = report.model
     console.print(_metrics_table(
         f"{dataset}: {len(report.songs)} songs, {m.events} events (bits per event; length "
@@ -377,6 +406,47 @@ def evaluate(
     console.print(f"copying: {report.copied:.1%} of 8-event runs in {songs_to_compose} composed "
                   f"songs stand verbatim in the training songs (the songs scored that are not "
                   f"training songs: {report.copied_by_songs:.1%})")
+
+
+def _bits(metrics: dict, key: str) -> str:
+    value = metrics.get(key)
+    return f"{value:.3f}" if isinstance(value, (int, float)) else "-"
+
+
+def _shown_folder(style) -> Path:
+    """A packaged folder as synth/..., short enough for a table; others as they are."""
+    from synth.styles import PACKAGE
+
+    inside = style.packaged and style.path.is_relative_to(PACKAGE)
+    return Path(PACKAGE.name, style.path.relative_to(PACKAGE)) if inside else style.path
+
+
+@app.command("styles")
+def styles_() -> None:
+    """List the installed styles: the default model, models/NAME/ and those shipped with synth."""
+    from rich.table import Table
+
+    from synth import styles
+
+    table = Table("style", "where", "folder", "songs", "held out", "class", "length", "joint",
+                  title="Installed styles: bits per event on the held-out songs (length given "
+                  "the class)")
+    table.columns[2].overflow = "fold"  # a long folder wraps rather than losing its end
+    for style in styles.installed():
+        manifest = style.manifest()
+        training = manifest.get("training") or {}
+        metrics = manifest.get("metrics") or {}
+        held = training.get("held_out_songs")
+        held = str(len(held)) if isinstance(held, list) else "-"
+        if metrics and metrics.get("evaluated_on") != "held-out songs":
+            held = "none: scored on training songs"
+        table.add_row(f"[bold]{escape(style.name)}[/bold]", style.where,
+                      escape(str(_shown_folder(style))), str(training.get("songs", "-")), held,
+                      _bits(metrics, "class_bits"), _bits(metrics, "length_bits"),
+                      _bits(metrics, "joint_bits"))
+    console.print(table)
+    console.print("Compose in a style with `synth compose --style NAME`; train one with "
+                  "`synth train --style NAME` (written to models/NAME/).")
 
 
 # Options shared by record and live.
@@ -469,14 +539,17 @@ def record(
     from synth.inputs import open_input
     from synth.events import events_to_names
     from synth.notes import midi_name
-    from synth.record import (check_count_in, check_seconds, count_in as count, record_take,
-                              save_take)
+    from synth.journal import TakeJournal
+    from synth.record import (TAKES, check_count_in, check_seconds, count_in as count,
+                              record_take, save_take)
     from synth.songs import check_bpm
 
     check_bpm(bpm)
     check_count_in(count_in)
     check_seconds(seconds)
+    _recover_takes(dataset)
     source = open_input(input, speed, hold=60.0 / bpm)
+    log = TakeJournal(dataset / TAKES, name, bpm, source.description)
     _show_input(source)
     limit = f", or after {seconds:g} s" if seconds else ""
     console.print(f"Enter or Ctrl-C ends the take{limit}.")
@@ -485,10 +558,14 @@ def record(
         count(count_in, bpm, lambda beat: console.print(str(beat), end=" "))
     shower = _note_shower()
     with _sigterm_as_ctrl_c():
-        take = record_take(source, bpm, seconds, on_message=shower.message,
-                           on_start=lambda: console.print("play!"),
-                           on_progress=shower.progress)
-    saved = save_take(take, dataset, name, source.description)
+        try:
+            take = record_take(source, bpm, seconds, on_message=shower.message,
+                               on_start=lambda: console.print("play!"),
+                               on_progress=shower.progress, log=log)
+        except BaseException:
+            log.close()  # kept: `synth recover` saves what was played
+            raise
+    saved = save_take(take, dataset, name, source.description, log=log)
     shower.finish(saved.events if saved else [])
     if saved is None:
         console.print(f"No notes were played ({take.ended_by}); nothing saved.")
@@ -506,6 +583,49 @@ def record(
     else:
         console.print(f"saved the raw take {saved.take_path}; no song file, as no note was "
                       "inside C3-B4")
+
+
+def _recover_takes(dataset: Path) -> int:
+    """Save the takes whose recording died; one line each."""
+    from synth.record import recover_takes
+
+    found = recover_takes(dataset)
+    for left in found:
+        saved = left.saved
+        notes = sum(not e.is_rest for e in saved.events)
+        what = f"{saved.song_path} and {saved.take_path}" if saved.song_path else \
+            f"the raw take {saved.take_path}"
+        console.print(f"Recovered an unfinished take from {left.day.isoformat()} ({notes} "
+                      f"notes, {left.seconds:.1f} s): saved {what}")
+    return len(found)
+
+
+def _recover_sessions(folders) -> int:
+    """Move what older `live` sessions left hidden into place; one line each."""
+    from synth.journal import recover_leftovers
+
+    count = 0
+    for folder in dict.fromkeys(Path(f) for f in folders):
+        for left in recover_leftovers(folder):
+            console.print(f"Recovered {left.what} of an unfinished live session: saved "
+                          f"{left.path} (was {left.leftover.name})")
+            count += 1
+    return count
+
+
+@app.command()
+def recover(
+    folders: Annotated[Optional[list[Path]], typer.Argument(metavar="FOLDER...",
+        help="Folders to look in for what `live` sessions left \\[default: out].")] = None,
+    dataset: Annotated[Path, typer.Option(help="Dataset folder whose unfinished takes to "
+                                          "save.")] = Path("dataset"),
+) -> None:
+    """Save what a killed `record` or `live` left: unfinished takes become songs, as they
+    would have been saved; hidden session files of older sessions get their names."""
+    found = _recover_takes(dataset) + _recover_sessions(folders or [Path("out")])
+    if not found:
+        where = ", ".join(map(str, [dataset / "takes", *(folders or [Path("out")])]))
+        console.print(f"Nothing to recover in {where}.")
 
 
 _TEMPO_FROM = {"phrase": "", "fixed": " fixed",
@@ -581,6 +701,7 @@ def live(
                                                 "(phrase, answer, their lengths, bpm, "
                                                 "latency_ms).")] = None,
     model: ModelDir = None,
+    style: StyleOpt = None,
     room_size: RoomSize = 0.5, wet: Wet = 0.22, cutoff: Cutoff = 7000.0, no_fx: NoFx = False,
     overwrite: Overwrite = False,
 ) -> None:
@@ -594,19 +715,23 @@ def live(
     from synth.outputs import default_output, open_output
     from synth.modelfile import load_model
     from synth.songs import DEFAULT_BPM
+    from synth.styles import model_folder
 
     settings = LiveSettings(gap=gap, respond=respond, interrupt=interrupt, bpm=bpm,
                             sampling=Sampling(temperature, top_p, seed)).check()
     effects = _effects(room_size, wet, cutoff, no_fx)
+    if log is not None and log.suffix.lower() != ".jsonl":
+        raise SynthError(f"--log {log}: expected a .jsonl file")
+    # What older sessions left hidden takes its name first: the new one picks after it.
+    wav = Path(output[4:]) if output and output.startswith("wav:") else Path("out/live.wav")
+    _recover_sessions([wav.parent] + ([log.parent] if log is not None else []))
     if log is not None:
-        if log.suffix.lower() != ".jsonl":
-            raise SynthError(f"--log {log}: expected a .jsonl file")
         refuse_existing(log, overwrite)
     if output is None:
         output = default_output()
         if output != "audio":
             console.print(f"No sound card found: the session is saved to {output[4:]}.")
-    melody_model = load_model(model)
+    melody_model = load_model(model_folder(style, model))
     source = open_input(input, speed, hold=60.0 / (bpm or DEFAULT_BPM))
     answers = AnswerLog(log) if log else None
     try:

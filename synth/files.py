@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import signal
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
-
 from synth.errors import SynthError
 
 
@@ -52,13 +51,23 @@ def write_bytes(path: Path, data: bytes) -> None:
     write_with(path, lambda tmp: tmp.write_bytes(data))
 
 
+class NoSpace(SynthError):
+    """The disk is full: the write failed, what was saved before is intact."""
+
+
+def cannot_write(path: Path, exc: OSError) -> SynthError:
+    """The one-line error for a failed write; NoSpace when the disk is full."""
+    kind = NoSpace if exc.errno == errno.ENOSPC else SynthError
+    return kind(f"{path}: cannot write: {exc.strerror or exc}")
+
+
 def write_with(path: Path, writer: Callable[[Path], object]) -> None:
     """Call `writer(tmp_path)` and move the result onto `path` atomically."""
     try:
         with atomic_path(path) as tmp:
             writer(tmp)
     except OSError as exc:
-        raise SynthError(f"{path}: cannot write: {exc.strerror or exc}") from None
+        raise cannot_write(path, exc) from None
 
 
 def refuse_existing(path: Path, overwrite: bool) -> None:
@@ -79,34 +88,6 @@ def free_name(name: str, places: Sequence[tuple[Path, str]]) -> str:
         candidate = f"{name}-{number}"
         number += 1
     return candidate
-
-
-class Growing:
-    """A file written bit by bit over a session (a WAV, a log): it grows under a temporary
-    name beside `path` and is renamed into place by finish(); abandon() removes it. A crash
-    leaves what was written in the hidden temporary file, never a half file at `path`."""
-
-    def __init__(self, path: Path, opener: Callable[[Path], Any]):
-        self.path = Path(path)
-        self._save = atomic_path(self.path)
-        try:
-            tmp = self._save.__enter__()
-        except OSError as exc:
-            raise SynthError(f"{self.path}: cannot write: {exc.strerror or exc}") from None
-        try:
-            self.file = opener(tmp)
-        except Exception as exc:
-            self._save.__exit__(type(exc), exc, None)
-            raise SynthError(f"{self.path}: cannot write: {exc}") from None
-
-    def finish(self) -> Path:
-        self.file.close()
-        self._save.__exit__(None, None, None)
-        return self.path
-
-    def abandon(self) -> None:
-        self.file.close()
-        self._save.__exit__(SynthError, SynthError("abandoned"), None)
 
 
 def slug(text: str) -> str:

@@ -8,6 +8,7 @@ anything at all, or even kills its worker process, is that file's one error; the
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 from collections import deque
@@ -37,6 +38,7 @@ class Imported:
     report: midi.ImportReport | None = None
     error: str | None = None
     out: Path | None = None
+    skipped: bool = False  # the dataset held this song already (same source, same notes)
 
     @property
     def ok(self) -> bool:
@@ -126,16 +128,29 @@ def import_many(paths: Sequence[Path], dataset: Path, workers: int | None = None
     """Import MIDI files into `dataset`, yielding each file's outcome in order as it is saved.
 
     Names are picked and songs written here, one at a time and in order, so the result is
-    the same as importing the files one by one; each write is atomic (a Ctrl-C leaves the
-    songs already saved and no half-written one).
+    the same as importing the files one by one; each write is atomic (a Ctrl-C or a kill
+    leaves the songs already saved and no half-written one). A song the dataset holds already,
+    the same file to the letter (same source, same notes), is `skipped`: an import run again
+    after it was killed finishes the rest and writes nothing twice. A full disk stops it.
     """
+    dataset = Path(dataset)
+    saved: dict[bytes, Path] | None = None  # the dataset's songs by their text's digest
     for result in parse_many(paths, workers, parser):
         if result.ok:
             assert result.song is not None
+            text = _digest(songs.format_song(result.song))
+            if saved is None:
+                saved = _songs_by_text(dataset)
             try:
-                out = files.unique_path(dataset, files.slug(result.song.title or
-                                                            result.path.stem), ".txt")
-                songs.write_song(out, result.song)
+                if text in saved:
+                    out, result.skipped = saved[text], True
+                else:
+                    out = files.unique_path(dataset, files.slug(result.song.title or
+                                                                result.path.stem), ".txt")
+                    songs.write_song(out, result.song)
+                    saved[text] = out
+            except files.NoSpace:
+                raise
             except SynthError as exc:
                 result = Imported(result.path, error=str(exc))
             else:
@@ -143,3 +158,21 @@ def import_many(paths: Sequence[Path], dataset: Path, workers: int | None = None
                 if result.report is not None:
                     result.report.out = out
         yield result
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8")).digest()
+
+
+def _songs_by_text(dataset: Path) -> dict[bytes, Path]:
+    """Every song file of the dataset folder by its text's digest (none if there is no
+    folder yet): read once per import, so checking a song costs no more as the folder grows."""
+    if not dataset.is_dir():
+        return {}
+    found: dict[bytes, Path] = {}
+    for path in songs.song_paths(dataset):
+        try:
+            found.setdefault(_digest(path.read_text(encoding="utf-8")), path)
+        except (OSError, UnicodeDecodeError):
+            continue  # not a song this import could have written
+    return found

@@ -33,7 +33,7 @@ from pathlib import Path
 import mido
 import numpy as np
 
-from synth import files, tempo
+from synth import files, journal, tempo
 from synth.errors import SynthError
 from synth import events as ev
 from synth.outputs import BLOCK, Strike
@@ -229,21 +229,22 @@ class _Answer:
 
 
 class AnswerLog:
-    """--log FILE.jsonl: one JSON object per answer, flushed as it comes; the file is moved
-    into place when the session ends (a crash leaves the lines in a hidden file beside it)."""
+    """--log FILE.jsonl: one JSON object per answer, written under its final name as it
+    comes, so a session that dies leaves every answer it gave (synth.journal)."""
 
     def __init__(self, path: Path):
-        self.log = files.Growing(path, lambda tmp: tmp.open("w", encoding="utf-8"))
+        self.log = journal.SessionLog(path)
 
     def write(self, exchange: Exchange) -> None:
-        self.log.file.write(json.dumps(exchange.record()) + "\n")
-        self.log.file.flush()
+        self.log.write(json.dumps(exchange.record()))
 
     def close(self) -> list[Path]:
-        return [self.log.finish()]
+        return [self.log.close()]
 
     def abandon(self) -> None:
-        self.log.abandon()
+        """The session never began: the empty log goes."""
+        self.log.path.unlink(missing_ok=True)
+        self.log.close()
 
 
 class Screen:

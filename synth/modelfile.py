@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from synth import files
+from synth import files, styles
 from synth.errors import SynthError
 from synth.events import INPUT_SIZE, NUM_LENGTHS
 from synth.notes import NUM_CLASSES
@@ -30,10 +30,10 @@ FORMAT = "synth-model"
 FORMAT_VERSION = 2  # what `synth train` writes
 CLASSES_ONLY = 1  # the format before rhythm: still loaded
 READABLE_VERSIONS = (CLASSES_ONLY, FORMAT_VERSION)
-MANIFEST = "manifest.json"
+MANIFEST = styles.MANIFEST
 WEIGHT_NAMES = ("lstm_kernel", "lstm_recurrent_kernel", "lstm_bias", "dense_kernel", "dense_bias")
 LENGTH_WEIGHTS = ("length_kernel", "length_bias")
-PACKAGED_MODEL = Path(__file__).parent / "default_model"
+PACKAGED_MODEL = styles.PACKAGED_DEFAULT
 HOW_TO_TRAIN = "train one with `synth train` or pass --model DIR"
 
 
@@ -128,10 +128,7 @@ def find_model(explicit: Path | None = None) -> Path:
         if not (Path(explicit) / MANIFEST).is_file():
             raise SynthError(f"{explicit}: no model here ({MANIFEST} is missing); {HOW_TO_TRAIN}")
         return Path(explicit)
-    for candidate in (Path("model"), PACKAGED_MODEL):
-        if (candidate / MANIFEST).is_file():
-            return candidate
-    raise SynthError(f"no model found in ./model or the installed package; {HOW_TO_TRAIN}")
+    return styles.find(styles.DEFAULT).path
 
 
 def load_model(folder: Path | None = None) -> Model:

@@ -17,7 +17,7 @@ from pathlib import Path
 import mido
 import numpy as np
 
-from synth import devices, files
+from synth import devices, files, journal
 from synth.effects import REVERB_TAIL_SECONDS, Effects, Stream
 from synth.errors import SynthError
 from synth.notes import in_range
@@ -42,24 +42,22 @@ class Strike:
 
 
 class WavSink:
-    """Writes the session's sound to a WAV file as it goes; renamed into place at the end."""
+    """Writes the session's sound to a WAV file under its name as it goes, kept playable
+    should the session die (synth.journal)."""
 
     lag = WAV_LAG
 
     def __init__(self, path: Path):
-        import soundfile
-
-        self.wav = files.Growing(path, lambda tmp: soundfile.SoundFile(
-            tmp, "w", RATE, 2, subtype="PCM_16", format="WAV"))
+        self.wav = journal.SessionWav(path, RATE, 2)
 
     def write(self, block: np.ndarray) -> None:
-        self.wav.file.write(block)
+        self.wav.write(block)
 
     def backlog(self) -> int:
         return 0
 
     def close(self) -> list[Path]:
-        return [self.wav.finish()]
+        return [self.wav.close()]
 
 
 class NullSink:

@@ -195,7 +195,9 @@ def song_paths(folder: Path) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise SynthError(f"{folder}: no such folder: expected a dataset folder of .txt songs")
-    return sorted(p for p in folder.glob("*.txt") if p.is_file() and p.name != "README.txt")
+    # Names starting with a dot are hidden: a write cut short by a kill (files.atomic_path).
+    return sorted(p for p in folder.glob("*.txt") if p.is_file() and p.name != "README.txt"
+                  and not p.name.startswith("."))
 
 
 def load_dataset(folder: Path) -> list[Song]:
@@ -224,3 +226,20 @@ def transpositions(events: Sequence[Event]) -> list[list[Event]]:
     low, high = min(pitches), max(pitches)
     return [[e if e.cls == REST else Event(e.cls + shift, e.quarters) for e in events]
             for shift in range(1 - low, NUM_CLASSES - high)]
+
+
+def by_source(songs: Sequence[Song], sources: Sequence[str]) -> list[Song]:
+    """The songs whose `# source:` line contains any of `sources` (ignoring case): a style's
+    share of a dataset. No song matching is an error that lists the sources there are."""
+    wanted = [s.strip().casefold() for s in sources]
+    if any(not s for s in wanted):
+        raise SynthError("--source '': expected some text of a song's '# source:' line")
+    kept = [song for song in songs if any(w in song.source.casefold() for w in wanted)]
+    if not kept:
+        # A source's first part names it ("J. S. Bach, chorale bwv10.7 ..."): one entry each.
+        there = sorted({song.source.split(",")[0].strip() for song in songs if song.source})
+        more = f"; … and {len(there) - 5} more" if len(there) > 5 else ""
+        shown = "; ".join(there[:5]) + more
+        raise SynthError(f"--source {' / '.join(sources)}: no song's '# source:' line contains "
+                         f"it (sources in the dataset: {shown or 'none'})")
+    return kept

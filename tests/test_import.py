@@ -152,3 +152,59 @@ def test_a_thousand_files_are_parsed_on_every_core(tmp_path):
     assert os.getpid() not in workers and len(workers) == cores
     assert min(workers.values()) > 1000 / cores / 3  # each core took a fair share
     assert children > parent  # the parsing, the bulk of the work, ran in the workers
+
+
+def test_an_import_run_again_writes_nothing_twice(cli, tmp_path):
+    paths = folder_of_files(tmp_path / "midi", 60)  # 63 files, 61 songs: the pool parses them
+    # as an import killed after its first 9 songs leaves the dataset
+    assert len([r for r in importer.import_many(paths[:10], Path("dataset")) if r.ok]) == 9
+    Path("dataset/mine.txt").write_text("# source: imported from tune_020.mid\n1 2\n")  # edited
+    code, out, err = cli("import", tmp_path / "midi")
+    assert code == 2  # the two broken files
+    flat = " ".join(out.replace("│", " ").replace("┃", " ").split())
+    assert "files 63 imported 52 failed 2 already there 9" in flat
+    assert "9 of the songs were in dataset already (same source, same notes): skipped" in out
+    sources = [line for p in Path("dataset").glob("*.txt")
+               for line in p.read_text().splitlines() if line.startswith("# source:")]
+    assert len(sources) == 62 and len(set(sources)) == 61  # each song once, and mine
+    again = cli("import", tmp_path / "midi")[1]
+    assert "imported 0 failed 2 already there 61" in " ".join(
+        again.replace("│", " ").replace("┃", " ").split())
+    assert len(list(Path("dataset").glob("*.txt"))) == 62
+
+
+def test_a_song_imported_again_is_skipped_and_shown(cli, tmp_path):
+    make_midi(tmp_path / "a.mid", [[(0, 1, 60), (1, 2, 62)]])
+    assert cli("import", tmp_path / "a.mid")[0] == 0
+    code, out, _ = cli("import", tmp_path / "a.mid")
+    assert code == 0 and "dataset/a.txt (already there)" in out
+    assert sorted(p.name for p in Path("dataset").iterdir()) == ["a.txt"]
+    # the same notes from a file of another name are another source: saved
+    make_midi(tmp_path / "b.mid", [[(0, 1, 60), (1, 2, 62)]])
+    code, out, _ = cli("import", tmp_path / "b.mid")
+    assert code == 0 and sorted(p.name for p in Path("dataset").iterdir()) == ["a.txt", "b.txt"]
+
+
+def test_a_full_disk_stops_the_import_with_one_line(cli, tmp_path, monkeypatch):
+    import errno
+
+    folder_of_files(tmp_path / "midi", 6)
+    real = Path.write_text
+    written = []
+
+    def write_text(self, *args, **kwargs):
+        if len(written) == 3:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        written.append(self)
+        return real(self, *args, **kwargs)
+
+    with monkeypatch.context() as full:
+        full.setattr(Path, "write_text", write_text)
+        code, out, err = cli("import", tmp_path / "midi")
+    assert code == 2
+    [line] = err.strip().splitlines()
+    assert "cannot write: No space left on device" in line
+    saved_songs = sorted(Path("dataset").glob("*.txt"))
+    assert len(saved_songs) == 3 and not list(Path("dataset").glob(".*"))
+    assert cli("import", tmp_path / "midi")[0] == 2  # room again: the broken files only
+    assert len(list(Path("dataset").glob("*.txt"))) == 7

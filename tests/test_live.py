@@ -826,3 +826,58 @@ def test_exchange_log_lines_are_plain_json():
         "interrupted": False, "left_out": 0, "under": 0, "phrase_lengths": [0.5],
         "answer_lengths": [1.5, 1.0]}
     assert exchange.seconds == pytest.approx(2.5 * 60 / 91.23456)
+
+
+def test_the_next_session_recovers_what_an_older_one_left_hidden(cli, tmp_path, tiny_model):
+    from test_journal import old_leftovers
+
+    wav, log = old_leftovers(Path("."), seconds=2.0, answers=4)
+    source = replay(tmp_path / "p.mid", [(0, 0.1, C4)])
+    code, out, err = cli("live", "--input", source, "--model", tiny_model, "--output",
+                         "wav:s.wav", "--log", "new.jsonl", "--gap", 0.1, "--bpm", 400)
+    assert code == 2 and "s.wav exists already" in err  # the old session took the name first
+    assert "Recovered 2.0 s of sound of an unfinished live session: saved s.wav" in out
+    assert "Recovered 4 answers of an unfinished live session: saved log.jsonl" in out
+    assert soundfile.info("s.wav").duration == pytest.approx(2.0)
+    assert len(read_log(Path("log.jsonl"))) == 4 and not wav.exists() and not log.exists()
+    code, out, err = cli("live", "--input", source, "--model", tiny_model, "--output",
+                         "wav:s2.wav", "--gap", 0.1, "--bpm", 400)
+    assert code == 0 and "Recovered" not in out
+
+
+def test_recover_finds_sessions_in_the_folders_named(cli, tmp_path):
+    from test_journal import old_leftovers
+
+    Path("sessions").mkdir()
+    old_leftovers(Path("sessions"))
+    code, out, _ = cli("recover")
+    assert code == 0 and "Nothing to recover" in out
+    code, out, _ = cli("recover", "sessions")
+    assert code == 0 and out.count("Recovered") == 2
+    assert sorted(p.name for p in Path("sessions").iterdir()) == ["log.jsonl", "s.wav"]
+
+
+def test_a_session_killed_mid_way_leaves_its_wav_and_log_under_their_names(tmp_path,
+                                                                            tiny_model):
+    """What a kill leaves, seen from inside: both files are there and whole while the session
+    runs (the fault-injection suite kills real processes)."""
+    from synth.live import AnswerLog
+    from synth.modelfile import load_model
+    from synth.outputs import SoundOutput, WavSink
+
+    clock = [0.0]
+    sink = WavSink(tmp_path / "s.wav")
+    session = Session(load_model(tiny_model), SoundOutput(sink), LiveSettings(gap=0.2, bpm=400),
+                      AnswerLog(tmp_path / "log.jsonl"), clock=lambda: clock[0])
+    for start in (0.0, 4.0):  # an answer lasts at most 16 beats: 2.4 s
+        for i, pitch in enumerate((C4, E4, G4)):
+            t = start + 0.15 * i
+            session.handle(Event(t, mido.Message("note_on", note=pitch, velocity=90)))
+            session.handle(Event(t + 0.1, mido.Message("note_off", note=pitch)))
+        while clock[0] < start + 3.9:
+            clock[0] += 0.005
+            session.tick(clock[0])
+    assert len(session.exchanges) == 2
+    assert len(read_log(tmp_path / "log.jsonl")) == 2  # no close: as a kill leaves it
+    assert soundfile.info(tmp_path / "s.wav").duration >= clock[0] - 1.0
+    session.close()

@@ -226,3 +226,132 @@ def test_the_computer_keyboard_plays_notes_and_enter_ends_the_take(tmp_path):
     raw, _ = file_notes(mido.MidiFile(tmp_path / "dataset/takes/take.mid"))
     # A terminal gives no key-up: each strike lasts a beat (0.5 s) or until the next key.
     assert [round(n.end - n.start, 1) for n in raw] == [1.0, 1.0, 1.0, 1.0]
+
+
+# --- a take whose process died: its journal, and the recovery ------------------------------
+
+
+def killed_take(dataset, messages, seconds, name="take", bpm=240.0):
+    """A journal as a `synth record` killed `seconds` into its take leaves it."""
+    from synth.journal import TakeJournal
+
+    log = TakeJournal(dataset / "takes", name, bpm, "replay of p.mid")
+    for t, msg in messages:
+        log.add(t, msg)
+    log.tick(seconds)
+    log.close()
+    return log.path
+
+
+def played(notes):
+    """(start, end, pitch) in seconds -> messages at their times, as a take holds them."""
+    timed = [(s, mido.Message("note_on", note=p, velocity=80)) for s, _, p in notes]
+    timed += [(e, mido.Message("note_off", note=p, velocity=0)) for _, e, p in notes]
+    return sorted(timed, key=lambda m: m[0])
+
+
+def test_a_recovered_take_is_saved_exactly_as_the_finished_take(tmp_path):
+    from datetime import date
+
+    from synth.inputs import Take
+    from synth.record import recover_takes, save_take
+
+    messages = played([(0.0, 0.2, C4), (0.25, 0.5, E4), (1.0, 1.6, 84), (1.5, 2.4, G4)])
+    save_take(Take(bpm=240.0, messages=messages, seconds=2.6), tmp_path / "finished", "take",
+              "replay of p.mid", day=date.today())
+    journal_path = killed_take(tmp_path / "killed", messages, 2.6)
+    [recovered] = recover_takes(tmp_path / "killed")
+    assert recovered.saved.song_path == tmp_path / "killed/take.txt"
+    assert recovered.journal == journal_path and not journal_path.exists()
+    for name in ("take.txt", "takes/take.mid"):
+        assert (tmp_path / "killed" / name).read_bytes() == \
+            (tmp_path / "finished" / name).read_bytes()
+    assert recover_takes(tmp_path / "killed") == []  # once
+
+
+def test_the_next_record_saves_the_unfinished_take_first(cli, tmp_path):
+    killed_take(Path("dataset"), played([(0.0, 0.2, E4), (0.25, 0.45, G4)]), 0.6)
+    code, out, err = cli("record", "--input", replay(tmp_path / "p.mid", [(0, 0.2, C4)]),
+                         "--count-in", 0)
+    assert code == 0, err
+    [line] = [line for line in out.splitlines() if line.startswith("Recovered")]
+    assert "(2 notes, 0.6 s): saved dataset/take.txt and dataset/takes/take.mid" in line
+    assert read_song(Path("dataset/take.txt")).events[0] == Event(17)  # the recovered take
+    assert read_song(Path("dataset/take-2.txt")).events == [Event(13, 2)]  # the new one
+    assert not list(Path("dataset").rglob(".*"))
+
+
+def test_recover_does_only_the_recovery(cli, tmp_path):
+    code, out, _ = cli("recover")
+    assert code == 0 and "Nothing to recover in dataset/takes, out." in out
+    killed_take(Path("dataset"), played([(0.0, 0.2, C4)]), 0.3, name="Night Song")
+    killed_take(Path("dataset"), [], 0.3)  # killed before a note: nothing to save
+    code, out, _ = cli("recover")
+    assert code == 0
+    assert out.count("Recovered") == 1 and "saved dataset/night-song.txt" in out
+    assert sorted(p.name for p in Path("dataset").rglob("*")) == \
+        ["night-song.mid", "night-song.txt", "takes"]
+
+
+def no_space_for(monkeypatch, suffix):
+    """Writing a file ending in `suffix` fails as on a full disk."""
+    import errno
+
+    real = Path.write_text
+
+    def write_text(self, *args, **kwargs):
+        if self.name.endswith(suffix):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", write_text)
+
+
+def test_a_full_disk_keeps_the_take_in_its_journal(cli, tmp_path, monkeypatch):
+    Path("dataset").mkdir()
+    Path("dataset/old.txt").write_text("1 2 3\n")
+    source = replay(tmp_path / "p.mid", [(0, 0.2, C4), (0.25, 0.45, E4)])
+    with monkeypatch.context() as full:
+        no_space_for(full, ".tmp.txt")
+        code, out, err = cli("record", "--input", source, "--count-in", 0)
+    assert code == 2
+    [line] = err.strip().splitlines()
+    assert "dataset/take.txt: cannot write: No space left on device" in line
+    assert "the take is safe in dataset/takes/.take." in line and "synth recover" in line
+    assert Path("dataset/old.txt").read_text() == "1 2 3\n"  # earlier files intact
+    assert not Path("dataset/take.txt").exists()
+    take_mid = Path("dataset/takes/take.mid").read_bytes()  # written before the disk filled
+    [journal_path] = Path("dataset/takes").glob(".*.journal")
+    # room again: the save is finished under the name it had picked
+    code, out, err = cli("recover")
+    assert code == 0, err
+    assert "saved dataset/take.txt and dataset/takes/take.mid" in out
+    assert read_song(Path("dataset/take.txt")).events == [Event(13, 2), Event(17, 2)]
+    assert Path("dataset/takes/take.mid").read_bytes() == take_mid
+    assert not journal_path.exists()
+
+
+def test_a_full_disk_during_recovery_keeps_the_journal(cli, monkeypatch):
+    journal_path = killed_take(Path("dataset"), played([(0.0, 0.2, C4)]), 0.3)
+    with monkeypatch.context() as full:
+        no_space_for(full, ".tmp.txt")
+        code, out, err = cli("recover")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "No space left on device" in err and "the take is safe in" in err
+    assert journal_path.exists()
+    assert cli("recover")[0] == 0 and Path("dataset/take.txt").exists()
+
+
+def test_a_journal_that_filled_the_disk_says_how_much_it_kept(tmp_path, monkeypatch):
+    from synth.errors import SynthError
+    from synth.inputs import Take
+    from synth.journal import TakeJournal
+    from synth.record import save_take
+
+    log = TakeJournal(tmp_path / "dataset/takes", "take", 240.0, "test")
+    log.failed = "No space left on device"  # as after a write that failed mid-take
+    no_space_for(monkeypatch, ".tmp.txt")
+    take = Take(bpm=240.0, messages=played([(0.0, 0.2, C4)]), seconds=0.3)
+    with pytest.raises(SynthError, match="up to where that failed too .No space left"):
+        save_take(take, tmp_path / "dataset", "take", "test", log=log)
+    assert log.path.exists()

@@ -1,0 +1,355 @@
+"""Crash safety: what a take or a session writes to disk as it goes, and the recovery that
+reads it back after the process died (a crash, the out-of-memory killer, a power cut).
+
+- A take's journal (`TakeJournal`): the raw MIDI messages of `synth record`, one line each,
+  appended to a hidden file beside the takes as they are played, flushed at once and synced
+  to the disk at least every half second. The recording holds a lock on it, so a journal
+  that nobody holds is a take that never finished; `unfinished_takes` reads those back, up
+  to the last whole line.
+- A session's files (`SessionWav`, `SessionLog`): written under their final names as the
+  session goes, the WAV's header rewritten every half second of sound, the log a line at
+  a time, each in one write. A killed session leaves a WAV that plays to within a second of the kill and
+  a log with every answer.
+- Leftovers of sessions killed before this (hidden `.NAME.XXXXXXXX.tmp.wav` / `.tmp.jsonl`,
+  grown under temporary names): `recover_leftovers` moves them into place, header mended.
+
+Saving a file whole stays with files.py's atomic writes; this module is for what grows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import math
+import os
+import re
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import mido
+
+from synth import files
+from synth.errors import SynthError
+
+JOURNAL_SUFFIX = ".journal"
+FORMAT = 1
+SYNC_EVERY = 0.5  # seconds: the most of a take that a power cut can take away
+HEADER_EVERY = 0.5  # seconds of sound between rewrites of a session WAV's header
+LEFTOVER_AGE = 60.0  # seconds: a hidden temporary file untouched this long is nobody's
+
+
+# --- a take's journal ---------------------------------------------------------------------
+
+
+@dataclass
+class JournalTake:
+    """A take read back from its journal."""
+
+    path: Path
+    bpm: float
+    name: str
+    source: str
+    day: date
+    messages: list[tuple[float, mido.Message]] = field(default_factory=list)
+    seconds: float = 0.0  # how long the take is known to have lasted
+    saving: str | None = None  # the name its save had picked, if the save had begun
+
+
+class TakeJournal:
+    """The journal of a take being recorded into `folder`: each message is one JSON line
+    `[seconds, byte, byte, ...]`, written and flushed as it is played (a process killed at any
+    moment loses nothing already written), synced to the disk every SYNC_EVERY seconds with a
+    `[seconds]` line that also tells how long the take lasted.
+
+    A failed write (the disk full) stops the journal, not the take: `failed` says why.
+    """
+
+    def __init__(self, folder: Path, name: str, bpm: float, source: str,
+                 day: date | None = None):
+        folder = Path(folder)
+        stem = f".{files.slug(name)}."
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            # Made under another suffix, locked, then renamed: no recovery ever sees it unlocked.
+            fd, new = tempfile.mkstemp(prefix=stem, suffix=JOURNAL_SUFFIX + "-new", dir=folder)
+        except OSError as exc:
+            raise files.cannot_write(folder, exc) from None
+        self.file = os.fdopen(fd, "w", encoding="utf-8")
+        self.path = folder / Path(new).name[: -len("-new")]
+        self.failed = ""
+        self._synced = -math.inf
+        header = {"take": FORMAT, "bpm": bpm, "name": name, "source": source,
+                  "date": (day or date.today()).isoformat()}
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # let go by the system when the process ends
+            self.file.write(json.dumps(header) + "\n")
+            self.file.flush()
+            os.replace(new, self.path)
+        except OSError as exc:
+            self.file.close()
+            with contextlib.suppress(OSError):
+                os.unlink(new)
+            raise files.cannot_write(self.path, exc) from None
+
+    @classmethod
+    def reopen(cls, path: Path) -> TakeJournal:
+        """The journal of a take that died, to finish saving it (the caller holds its lock,
+        from `unfinished_takes`). A last line cut mid-write is cut off first."""
+        log = cls.__new__(cls)
+        log.path = Path(path)
+        log.failed = ""
+        log._synced = -math.inf
+        try:
+            log.file = open(log.path, "r+", encoding="utf-8")
+            whole = log.path.read_bytes().rfind(b"\n") + 1
+            log.file.truncate(whole)
+            log.file.seek(whole)
+        except OSError as exc:
+            raise files.cannot_write(log.path, exc) from None
+        return log
+
+    def add(self, seconds: float, msg: mido.Message) -> None:
+        """A message played `seconds` into the take."""
+        self._write(json.dumps([round(seconds, 6), *msg.bytes()]), seconds)
+
+    def tick(self, seconds: float) -> None:
+        """The take goes on at `seconds`: sync it if that is due."""
+        if seconds - self._synced >= SYNC_EVERY:
+            self._write(json.dumps([round(seconds, 6)]), seconds)
+
+    def saving(self, stem: str) -> None:
+        """The take is being saved as `stem`: a recovery finishes that save, not another."""
+        self._write(json.dumps({"saving": stem}), math.inf)
+
+    def _write(self, line: str, seconds: float) -> None:
+        if self.failed or self.file.closed:
+            return
+        try:
+            self.file.write(line + "\n")
+            self.file.flush()
+            if seconds - self._synced >= SYNC_EVERY:
+                os.fsync(self.file.fileno())
+                self._synced = seconds
+        except OSError as exc:
+            self.failed = exc.strerror or str(exc)
+
+    def close(self) -> None:
+        """Let the journal go, kept on disk (its take was not saved)."""
+        if not self.file.closed:
+            with contextlib.suppress(OSError):
+                self.file.close()
+
+    def remove(self) -> None:
+        """The take is saved: the journal is no longer needed."""
+        self.close()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+
+def read_take(path: Path) -> JournalTake | None:
+    """A journal read up to its last whole line (a write cut short by a kill is dropped);
+    None if not even its first line was written (nothing was played)."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    lines = data.split(b"\n")[:-1]  # the part after the last newline was cut mid-write
+    try:
+        header = json.loads(lines[0])
+        take = JournalTake(Path(path), float(header["bpm"]), str(header["name"]),
+                           str(header["source"]), date.fromisoformat(header["date"]))
+    except (IndexError, ValueError, KeyError, TypeError):
+        return None
+    for line in lines[1:]:
+        try:
+            record = json.loads(line)
+            if isinstance(record, dict):
+                take.saving = str(record["saving"])
+                continue
+            seconds = float(record[0])
+            if len(record) > 1:
+                take.messages.append((seconds, mido.Message.from_bytes(record[1:])))
+        except (ValueError, KeyError, TypeError, IndexError):
+            break  # not a whole line: nothing after it was written whole either
+        take.seconds = max(take.seconds, seconds)
+    return take
+
+
+def unfinished_takes(folder: Path) -> Iterator[JournalTake]:
+    """The journals in `folder` that no recording holds, oldest first, each locked
+    while the caller handles it (so two recoveries never save one take twice). A journal cut
+    before its first line comes as a take with no messages. The caller removes each journal
+    once its take is saved (`TakeJournal.reopen(path).remove()`)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return
+    for path in sorted(folder.glob(f".*{JOURNAL_SUFFIX}"), key=_age):
+        try:
+            handle = open(path, "rb")
+        except FileNotFoundError:  # another recovery got there first
+            continue
+        with handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a take being recorded now
+            if not path.exists():
+                continue
+            yield read_take(path) or JournalTake(path, 0.0, "", "", date.today())
+
+
+def _age(path: Path) -> tuple[float, str]:
+    """Oldest first, so that takes recovered together are numbered in the order played."""
+    try:
+        return path.stat().st_mtime, path.name
+    except FileNotFoundError:
+        return math.inf, path.name
+
+
+# --- a session's files --------------------------------------------------------------------
+
+
+class SessionWav:
+    """A session's WAV, written under its final name as the session goes. libsndfile writes
+    the sound straight to the file; its header, which holds the length, is rewritten every
+    HEADER_EVERY seconds of sound, so a kill leaves a WAV that plays to within that."""
+
+    def __init__(self, path: Path, rate: int, channels: int):
+        import soundfile
+
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.file = soundfile.SoundFile(self.path, "w", rate, channels, subtype="PCM_16",
+                                            format="WAV")
+        except (OSError, RuntimeError) as exc:  # soundfile raises LibsndfileError (RuntimeError)
+            raise SynthError(f"{self.path}: cannot write: {exc}") from None
+        self._every = int(HEADER_EVERY * rate)
+        self._since = 0
+
+    def write(self, block) -> None:
+        try:
+            self.file.write(block)
+        except (OSError, RuntimeError) as exc:  # libsndfile's errors (a full disk) included
+            raise SynthError(f"{self.path}: cannot write: {exc}; the session so far is "
+                             "saved in it") from None
+        self._since += len(block)
+        if self._since >= self._every:
+            self._since = 0
+            _update_header(self.file)
+
+    def close(self) -> Path:
+        self.file.close()  # the final header
+        return self.path
+
+
+# libsndfile's SFC_UPDATE_HEADER_NOW: rewrite the header for the frames written so far.
+_SFC_UPDATE_HEADER_NOW = 0x1060
+
+
+def _update_header(sound) -> None:
+    """Rewrite the header of an open soundfile.SoundFile (soundfile has no public call for
+    it, so libsndfile's command goes through soundfile's own binding)."""
+    import soundfile
+
+    command = getattr(getattr(soundfile, "_snd", None), "sf_command", None)
+    handle = getattr(sound, "_file", None)
+    if command is not None and handle is not None:
+        command(handle, _SFC_UPDATE_HEADER_NOW, soundfile._ffi.NULL, 0)
+
+
+class SessionLog:
+    """A session's log of JSON lines, created under its final name. Each line goes to the file
+    in one write (no buffer holds half of it), so a kill leaves whole lines only."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.file = open(self.path, "wb", buffering=0)
+        except OSError as exc:
+            raise files.cannot_write(self.path, exc) from None
+
+    def write(self, line: str) -> None:
+        data = memoryview((line + "\n").encode("utf-8"))
+        try:
+            while data:
+                data = data[self.file.write(data):]
+        except OSError as exc:
+            raise files.cannot_write(self.path, exc) from None
+
+    def close(self) -> Path:
+        self.file.close()
+        return self.path
+
+
+# --- leftovers of sessions killed under temporary names -----------------------------------
+
+# files.atomic_path's temporary names: mkstemp's eight random characters between the stem and
+# `.tmp.SUFFIX`.
+_LEFTOVER = re.compile(r"^\.(?P<stem>.+)\.[a-z0-9_]{8}\.tmp(?P<suffix>\.wav|\.jsonl)$")
+
+
+@dataclass
+class Recovered:
+    leftover: Path
+    path: Path
+    what: str  # "42.0 s of sound", "7 answers"
+
+
+def leftovers(folder: Path, now: float | None = None) -> list[Path]:
+    """Hidden `.NAME.XXXXXXXX.tmp.wav` / `.tmp.jsonl` files in `folder` untouched for
+    LEFTOVER_AGE seconds: what older sessions killed mid-way left (a file written now by a
+    running command is younger)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    now = time.time() if now is None else now
+    found = []
+    for path in sorted(folder.iterdir()):
+        if _LEFTOVER.match(path.name) and path.is_file():
+            with contextlib.suppress(FileNotFoundError):
+                if now - path.stat().st_mtime >= LEFTOVER_AGE:
+                    found.append(path)
+    return found
+
+
+def recover_leftovers(folder: Path) -> list[Recovered]:
+    """Move each leftover in `folder` to its name (numbered if taken): a WAV with its header
+    mended to every whole frame written, a log to its last whole line. One that cannot be
+    read is left where it is."""
+    recovered = []
+    for path in leftovers(folder):
+        match = _LEFTOVER.match(path.name)
+        stem, suffix = match["stem"], match["suffix"]
+        target = files.unique_path(path.parent, stem, suffix)
+        try:
+            if suffix == ".wav":
+                what = _mend_wav(path)
+                os.replace(path, target)
+            else:
+                whole = path.read_bytes().split(b"\n")[:-1]
+                files.write_bytes(target, b"".join(line + b"\n" for line in whole))
+                path.unlink()
+                what = f"{len(whole)} answers"
+        except (OSError, RuntimeError) as exc:
+            if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+                raise files.cannot_write(target, exc) from None  # kept, for once there is room
+            continue  # not readable as a WAV: left as it is
+        recovered.append(Recovered(path, target, what))
+    return recovered
+
+
+def _mend_wav(path: Path) -> str:
+    """Rewrite a WAV header for every whole frame in the file (libsndfile reads a header
+    that was never finished as running to the end of the file)."""
+    import soundfile
+
+    with soundfile.SoundFile(path, "r+") as sound:
+        sound.seek(0, soundfile.SEEK_END)
+        seconds = sound.frames / sound.samplerate
+    return f"{seconds:.1f} s of sound"
