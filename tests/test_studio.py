@@ -199,9 +199,13 @@ def test_import_a_dropped_midi_file(client, root, tmp_path):
     assert report["saved"] == "dataset/my-song.txt" and report["events"] == 3
     assert report["shift"] == -1  # moved an octave down into C3-B4, as `synth import` does
     assert (root / "dataset" / "my-song.txt").is_file()
+    assert not report["skipped"]
     again = client.post("/api/import", params={"name": "My Song.mid"},
                         content=midi_bytes(tmp_path)).json()
-    assert again["saved"] == "dataset/my-song-2.txt"  # never over a song that exists
+    assert again["saved"] == "dataset/my-song.txt" and again["skipped"]  # as `synth import`
+    other = client.post("/api/import", params={"name": "My Song.mid"},
+                        content=midi_bytes(tmp_path, ((0, 2, 72), (2, 3, 71)))).json()
+    assert other["saved"] == "dataset/my-song-2.txt"  # never over a song that exists
     assert "dataset/my-song" in [s["id"] for s in client.get("/api/songs").json()["songs"]]
     assert not [p for p in (root / "dataset").iterdir() if p.name.startswith(".")]
 
@@ -245,11 +249,15 @@ def test_import_refuses_oversized_uploads(client, root):
 def test_styles(client, root):
     from synth.modelfile import save_model
 
-    assert [s["name"] for s in client.get("/api/styles").json()["styles"]] == ["default"]
+    from synth import styles
+
+    shipped = [s.name for s in styles.installed(root)]
+    listed = client.get("/api/styles").json()["styles"]
+    assert [s["name"] for s in listed] == shipped and shipped[0] == "default"
     save_model(root / "models" / "folk", random_weights(), {})
     (root / "models" / "empty").mkdir()
-    assert [s["name"] for s in client.get("/api/styles").json()["styles"]] == \
-        ["default", "folk"]
+    names = [s["name"] for s in client.get("/api/styles").json()["styles"]]
+    assert "folk" in names and "empty" not in names and names[0] == "default"
 
 
 def test_compose_saves_in_out_and_lists_it(client, root):
@@ -293,7 +301,7 @@ def test_compose_with_a_style_and_without_effects(client, root):
     ({"notes": 0}, "notes"), ({"notes": "many"}, "notes"), ({"notes": 2.5}, "notes"),
     ({"notes": 10**9}, "notes"), ({"temperature": -1}, "temperature"),
     ({"top_p": 0}, "top"), ({"bpm": 0}, "tempo"), ({"bpm": "fast"}, "bpm"),
-    ({"seed": -1}, "seed"), ({"style": "nope"}, "no style called 'nope'"),
+    ({"seed": -1}, "seed"), ({"style": "nope"}, "'nope' is not installed"),
     ({"primer": "C4 H9"}, "H9"), ({"room_size": 3}, "room"), ({"cutoff": 5}, "cutoff"),
     ({"effects": "yes"}, "effects"), ([1, 2], "JSON object"),
 ])
@@ -368,11 +376,14 @@ def test_train_status_and_refusals(client, root):
 def test_train_a_style_from_the_page(client, root):
     folk = root / "dataset" / "folk"
     folk.mkdir()
-    for i in range(6):
-        (folk / f"t{i}.txt").write_text(" ".join(str(1 + (i + k) % 24) for k in range(40)))
+    for i in range(8):
+        source = "folk tunes" if i < 6 else "something else"
+        (folk / f"t{i}.txt").write_text(f"# source: {source}\n" +
+                                        " ".join(str(1 + (i + k) % 24) for k in range(40)))
     started = client.post("/api/train", json={"style": "folk", "dataset": "dataset/folk",
-                                              "epochs": 1}).json()
+                                              "source": "FOLK", "epochs": 1}).json()
     assert started["state"] == "running" and started["target"] == "models/folk"
+    assert "--style folk" in started["lines"][0] and "--source FOLK" in started["lines"][0]
     assert "running already" in error(client.post("/api/train", json={"epochs": 1}))
     deadline = time.monotonic() + 240
     while client.get("/api/train").json()["state"] == "running":

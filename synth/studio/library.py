@@ -227,7 +227,8 @@ class Library:
         if not result.ok:
             raise SynthError(result.error.replace(str(upload), clean))
         report = result.report
-        return {"saved": self.rel(result.out), "title": result.song.title,
+        return {"saved": self.rel(result.out), "skipped": result.skipped,
+                "title": result.song.title,
                 "events": len(result.song.events), "notes": report.kept,
                 "folded": report.folded, "dropped": report.dropped, "rests": report.rests,
                 "quantised": report.moved, "clamped": report.clamped, "shift": report.octaves}

@@ -31,16 +31,14 @@ class Trainer:
 
     def start(self, request: object) -> dict:
         """Start training from {"style": "" or NAME, "dataset": "dataset" or "dataset/SUB",
-        "epochs": N, "max_minutes": M}; refused while one runs."""
+        "source": text, "epochs": N, "max_minutes": M}, as `synth train` with those options;
+        refused while one runs."""
+        from synth import styles
+
         ask = Ask(request)
-        style = ask.text("style", "").strip()
-        if style in ("", "default"):
-            target = "model"
-        elif re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,39}", style):
-            target = f"models/{style}"
-        else:
-            raise SynthError(f"style {style[:40]!r}: expected a name of lowercase letters, "
-                             "digits, - and _")
+        style = styles.check_name(ask.text("style", "").strip() or styles.DEFAULT)
+        target = styles.folder(style, Path(".")).as_posix()
+        source = ask.text("source", "").strip()
         dataset = ask.text("dataset", "dataset").strip().strip("/") or "dataset"
         parts = dataset.split("/")
         if parts[0] != "dataset" or any(p in ("", ".", "..") or p.startswith(".")
@@ -53,7 +51,9 @@ class Trainer:
         epochs = ask.int("epochs", 40, 1, 1000)
         minutes = ask.float("max_minutes", 0.0)
         args = [sys.executable, "-m", "synth.cli", "train", "--dataset", dataset,
-                "--model", target, "--epochs", str(epochs)]
+                "--style", style, "--epochs", str(epochs)]
+        if source:
+            args += ["--source", source]
         if minutes > 0:
             args += ["--max-minutes", f"{minutes:g}"]
         with self._lock:
@@ -64,7 +64,7 @@ class Trainer:
             self.process = subprocess.Popen(args, cwd=self.root, stdout=subprocess.PIPE,
                                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                             text=True, errors="replace", env=env)
-            self.lines = [f"synth train --dataset {dataset} --model {target} --epochs {epochs}"]
+            self.lines = [" ".join(["synth", *args[3:]])]
             self.state, self.target = "running", target
             self.began, self.ended = time.time(), 0.0
         threading.Thread(target=self._follow, args=(self.process,), daemon=True).start()

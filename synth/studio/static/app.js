@@ -147,7 +147,8 @@ export async function importFiles(files) {
   for (const file of files) {
     try {
       const r = await postBytes(`/api/import?name=${q(file.name)}`, await file.arrayBuffer());
-      lines.push(`${file.name} → ${r.saved}: ${r.events} events (${r.notes} notes kept, ${r.folded} folded, ${r.dropped} dropped, ${r.quantised} quantised, ${r.shift >= 0 ? "+" : ""}${r.shift} oct)`);
+      if (r.skipped) lines.push(`${file.name} → ${r.saved}: already in the dataset`);
+      else lines.push(`${file.name} → ${r.saved}: ${r.events} events (${r.notes} notes kept, ${r.folded} folded, ${r.dropped} dropped, ${r.quantised} quantised, ${r.shift >= 0 ? "+" : ""}${r.shift} oct)`);
       last = r.saved;
     } catch (err) { lines.push(err.message); }
   }
@@ -409,7 +410,7 @@ $("train-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   const data = Object.fromEntries(new FormData(e.target));
   try {
-    await postJSON("/api/train", {style: data.style.trim(), dataset: data.dataset, epochs: Number(data.epochs) || 40,
+    await postJSON("/api/train", {style: data.style.trim(), dataset: data.dataset, source: data.source.trim(), epochs: Number(data.epochs) || 40,
       max_minutes: data.max_minutes === "" ? null : Number(data.max_minutes)});
     trainSeen = 0;
     $("train-log").textContent = "";
