@@ -76,8 +76,9 @@ def show(name: str, times: list[float], budget: float) -> None:
 
 def main() -> None:
     why = missing()
-    if why:
-        sys.exit(f"bench/studio.py: {why}")
+    if why:  # make bench goes on with the other benchmarks
+        print(f"bench/studio.py: skipped: {why}")
+        return
     root = Path(tempfile.mkdtemp(prefix="synth-bench-studio-"))
     try:
         shutil.copytree(REPO / "dataset", root / "dataset")
