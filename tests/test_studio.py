@@ -71,6 +71,11 @@ def test_index_and_static_files(client):
     assert page.status_code == 200 and "synth studio" in page.text
     for name in ("app.js", "piano.js", "roll.js", "keyboard.js", "socket.js", "style.css"):
         assert client.get(f"/static/{name}").status_code == 200
+    first = client.get("/static/app.js")
+    assert first.headers["content-type"].startswith("text/javascript")
+    again = client.get("/static/app.js", headers={"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304 and not again.content  # the browser keeps its copy
+    assert client.get("/static/nope.js").status_code == 404
     assert client.get("/static/../app.py").status_code == 404
     assert client.get("/static/%2e%2e/app.py").status_code == 404
 
@@ -256,8 +261,11 @@ def test_styles(client, root):
     assert [s["name"] for s in listed] == shipped and shipped[0] == "default"
     save_model(root / "models" / "folk", random_weights(), {})
     (root / "models" / "empty").mkdir()
-    names = [s["name"] for s in client.get("/api/styles").json()["styles"]]
+    listed = client.get("/api/styles").json()["styles"]
+    names = [s["name"] for s in listed]
     assert "folk" in names and "empty" not in names and names[0] == "default"
+    folk = next(s for s in listed if s["name"] == "folk")
+    assert folk == {"name": "folk", "packaged": False, "folder": "models/folk"}
 
 
 def test_compose_saves_in_out_and_lists_it(client, root):

@@ -98,7 +98,7 @@ def main() -> None:
 
             go("train")
             if not args.no_train:
-                css("input[name=style]").send_keys("chorales")
+                css("input[name=style]").send_keys("sketch")
                 css("input[name=epochs]").clear()
                 css("input[name=epochs]").send_keys("3")
                 css("#train-go").click()

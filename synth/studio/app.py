@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import re
 import threading
 from pathlib import Path
@@ -126,7 +127,9 @@ def create_app(root: Path = Path("."), token: str | None = None) -> Starlette:
             found = await run_in_threadpool(styles.installed, root)
         except Exception as exc:
             return _error(exc)
-        return JSONResponse({"styles": [{"name": s.name, "packaged": s.packaged} for s in found]})
+        return JSONResponse({"styles": [
+            {"name": s.name, "packaged": s.packaged,
+             "folder": None if s.packaged else os.path.relpath(s.path, root)} for s in found]})
 
     async def compose(request: Request) -> Response:
         try:

@@ -43,7 +43,7 @@ async function loadStyles() {
     select.innerHTML = styleNames.map((s) => `<option value="${esc(s.name)}">${esc(s.name)}${s.packaged ? " (packaged)" : ""}</option>`).join("");
   });
   $("style-list").innerHTML = styleNames.map((s) =>
-    `<li><span>${esc(s.name)}</span><span class="muted">${s.name === "default" ? (s.packaged ? "packaged model" : "model/") : `models/${esc(s.name)}/`}</span></li>`).join("");
+    `<li><span>${esc(s.name)}</span><span class="muted">${s.packaged ? "shipped with synth" : `${esc(s.folder)}/`}</span></li>`).join("");
 }
 
 // --- library ---------------------------------------------------------------------------------
