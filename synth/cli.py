@@ -240,6 +240,13 @@ def render(
     written = _write_song_outputs(song.events, performance, effects, out, midi, None, plot,
                                   title=song.name)
     seconds = song.seconds(performance.bpm)
+    if song_file.suffix.lower() in (".mid", ".midi"):
+        from synth.midi import parts
+
+        names = parts(song_file)
+        if len(names) > 1:  # a `live --midi` duet, for one
+            console.print(f"{song_file}: {len(names)} parts ({', '.join(names)}) played as one "
+                          "line, the highest note where they overlap, in the file's beats")
     console.print(f"{len(song.events)} events, {seconds:.1f} s at {performance.bpm:g} bpm -> "
                   f"{', '.join(map(str, written))}")
 

@@ -20,7 +20,7 @@ from synth.live import (ANSWER_BEATS, MAX_RESPOND, ON_BEAT_MARGIN, Exchange, Liv
 from synth.outputs import BLOCK, DeviceSink, MidiOutput, NullSink, SoundOutput
 from synth.modelfile import Model, save_model
 from synth.piano import RATE
-from synth.songs import DEFAULT_BPM
+from synth.songs import DEFAULT_BPM, read_song
 
 C4, D4, E4, F4, G4 = 60, 62, 64, 65, 67
 
@@ -991,3 +991,113 @@ def test_overlap_before_the_answer_begins_cuts_it():
     exchange = play_phrase(session, clock, [0, 1, 2, 3], 60)
     session.handle(press(clock.now + 0.1, E4))
     assert exchange.interrupted and exchange.played == 0 and exchange.early
+
+
+def channel_notes(midi, channel):
+    """(start, end, pitch) in seconds of one channel's notes, read back through the file's
+    tempo map (mido)."""
+    from synth.midi import pair_notes
+
+    timed, now = [], 0.0
+    for msg in midi:
+        now += msg.time
+        if msg.type in ("note_on", "note_off") and msg.channel == channel:
+            timed.append((now, msg))
+    return [(n.start, n.end, n.pitch) for n in pair_notes(timed, now)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bpm", [80, 120, 160])
+def test_turn_taking_in_real_time_heard_in_the_session_wav_and_kept_as_midi(cli, tmp_path, bpm):
+    folder = tmp_path / "model"
+    save_model(folder, lengths_only([2, 4]), {"start_probs": [0.0] + [1 / 24] * 24})
+    notes = rested_phrase() + rested_phrase(SPACING) + rested_phrase(2 * SPACING, last=0.9)
+    source = make_midi(tmp_path / "p.mid", [notes], tempos=[(0.0, bpm)])
+    code, out, err = cli("live", "--input", f"replay:{source}", "--model", folder, "--output",
+                         "wav:session.wav", "--log", "log.jsonl", "--midi", "session.mid",
+                         "--respond", 4, "--seed", 3, "--no-fx")
+    assert code == 0, err
+    assert "session.mid" in out
+    log = read_log("log.jsonl")
+    # Every phrase answered once, whole: its one-beat rests never ended it.
+    assert [e["phrase"] for e in log] == [RESTED] * 3
+    assert all(len(e["answer"]) == e["played"] == 4 and not e["early"] for e in log)
+    period = 60.0 / bpm
+
+    # The recording: the player's notes where they were played, the answers between them.
+    audio, _ = soundfile.read("session.wav")
+    found = audio_onsets(audio)
+    played = np.array([s for s, _, _ in notes]) * period
+    shift = found[0] - played[0]
+    # The player's onsets, each the one nearest where the file has it (the replay is a few
+    # ms late on a busy machine); the answers' are at least 1.5 beats from any.
+    nearest = np.abs(found[:, None] - (played + shift)[None, :])
+    mine = nearest.min(axis=1) < 0.15
+    assert mine.sum() == len(played) == 24, np.round(found - shift, 3).tolist()
+    player, answers = found[mine], found[~mine]
+    assert len(answers) == 3 * 4
+    # The last key up of each phrase: its last onset heard, and how long the key was held.
+    releases = player[[7, 15, 23]] + np.array([1.3, 1.3, 0.9]) * period
+    firsts = np.append(player[[0, 8, 16]], np.inf)
+    delays = []
+    for index, release in enumerate(releases):
+        # No answer note inside a phrase: each answer lies between its phrase's last key up
+        # and the next phrase's first note.
+        heard = answers[(answers > firsts[index]) & (answers < firsts[index + 1])]
+        assert len(heard) == 4 and heard[0] > release
+        delays.append((heard[0] - release) / period)
+    # From the last key up to the first answer note: 1.5 beats of silence, then the next
+    # beat. Under two beats where the key came up early in a beat (1.7 expected), 2.1 where
+    # it came up just before one (the third phrase), as a one-beat rest could follow there.
+    # (1.7, 1.7 and 2.1 beats on an idle machine; the replay's keys come a few ms late on a
+    # busy one.)
+    assert 1.4 < delays[0] < 2 and 1.4 < delays[1] < 2 and 1.4 < delays[2] < 2.5
+    logged = [e["delay_beats"] for e in log]
+    assert logged == pytest.approx(delays, abs=0.2)
+    assert [e["gap_beats"] for e in log] == pytest.approx([1.5] * 3, abs=0.05)
+    print(f"{bpm} bpm: delays from the session WAV {np.round(delays, 3).tolist()} beats")
+
+    # The session MIDI: the player and the model, each note where and as long as it sounded.
+    midi = mido.MidiFile("session.mid")
+    assert midi.type == 1 and [t.name for t in midi.tracks] == ["player", "synth"]
+    mine, model = channel_notes(midi, 0), channel_notes(midi, 1)
+    assert [p for _, _, p in mine] == [p for _, _, p in notes]
+    start = mine[0][0]
+    assert np.allclose([(s - start, e - start) for s, e, _ in mine],
+                       [((s - notes[0][0]) * period, (e - notes[0][0]) * period)
+                        for s, e, _ in notes], atol=0.1)  # the replay's timing, give or take
+    assert np.allclose([e - s for s, e, _ in mine],  # held as long as in the replayed file
+                       [(e - s) * period for s, e, _ in notes], atol=0.05)
+    offset = log[0]["release"] - mine[7][1]  # the session's clock against the file's
+    expected = [(e["start"] + q * period / 4, e["start"] + (q + length * 4) * period / 4, 47 + c)
+                for e in log for c, length, q in zip(e["answer"], e["answer_lengths"],
+                                                     np.cumsum([0] + [4 * x for x in
+                                                                      e["answer_lengths"]]))]
+    assert [p for _, _, p in model] == [p for _, _, p in expected]
+    assert np.allclose([(s + offset, e + offset) for s, e, _ in model],
+                       [(s, e) for s, e, _ in expected], atol=0.003)
+
+    # Imported back (synth import), the duet is the phrases and answers as the session heard
+    # and played them, one after the other, with rests between.
+    code, out, err = cli("import", "session.mid")
+    assert code == 0, err
+    [song_file] = Path("dataset").glob("*.txt")
+    events = read_song(song_file).events
+    parts = []
+    for e in log:
+        parts.append([Ev(c, round(b * 4)) for c, b in zip(e["phrase"], e["phrase_lengths"])])
+        parts.append([Ev(c, round(b * 4)) for c, b in zip(e["answer"], e["answer_lengths"])])
+    at = 0
+    for part in parts:
+        while events[at].is_rest:
+            at += 1
+        assert events[at : at + len(part)] == part
+        at += len(part)
+    assert all(e.is_rest for e in events[at:])
+
+    if bpm == 120:  # rendered, both parts sound: every note of the duet is an onset
+        code, out, err = cli("render", "session.mid", "--out", "duet.wav", "--no-fx")
+        assert code == 0, err
+        assert "2 parts (player, synth)" in out
+        rendered, _ = soundfile.read("duet.wav")
+        assert len(audio_onsets(rendered)) == 24 + 12
