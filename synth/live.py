@@ -1,6 +1,15 @@
 """`synth live`: call and response. The player plays a phrase; when no key has been held for
-`gap` seconds the model answers with a continuation, conditioned on everything played and
-answered so far (the LSTM state carries on through the session), and listens again.
+long enough (the gap) the model answers with a continuation, conditioned on everything played
+and answered so far (the LSTM state carries on through the session), and listens again.
+
+The gap is musical: once the player's tempo is known (--bpm, or heard from three notes of the
+phrase, or the last phrase's), it is --gap-beats (1.5) beats, and never under 1.3 times the
+longest silence the player has left inside a phrase this session (a rest that ended a phrase
+early, the player going on within a beat, is learned too). Before any tempo is known it is
+0.8 s; --gap in seconds replaces the whole rule. The answer's first event comes on the next
+beat of the player's grid, so 1.5 to 2.5 beats after the last key up. With --overlap, keys
+played during an answer begin the next phrase and the answer finishes its bar; with
+--interrupt (the default) they cut it short. --midi keeps the duet as a MIDI file (synth.duet).
 
 The answer follows the player: the phrase's tempo and beat come from its onsets (synth.tempo)
 unless --bpm fixes the tempo, the phrase is read as events on that beat's grid, and the answer
