@@ -556,6 +556,8 @@ class _LiveScreen:
     def finished(self, exchange) -> None:
         self._open("synth")
         cut = f"; cut short after {exchange.played} events" if exchange.interrupted else ""
+        if exchange.overlapped:
+            cut = f"; {exchange.played} events, to the end of the bar you came in on"
         console.print(f" [dim]({exchange.bpm:.0f} bpm{_TEMPO_FROM[exchange.bpm_from]}, "
                       f"{exchange.latency_ms:.1f} ms{cut})[/dim]")
         self.line = ""

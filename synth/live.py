@@ -455,6 +455,7 @@ class Session:
             last.early = True
             silence = (t - self.origin - last.release) * last.bpm / 60.0
             self.rest_beats = min(max(self.rest_beats, silence), MAX_REST_BEATS)
+            self._gap = (-1, 0.0)
 
     def _run_on(self, t: float) -> None:
         """--overlap: a key during the answer begins the next call; the answer finishes the
@@ -558,6 +559,7 @@ class Session:
         self.phrase, self._heard, self._top = [], None, None
         under, self._under_count = self._under_count, 0
         silences, self._silences = self._silences, []
+        self._gap = (-1, 0.0)  # the next phrase's gap is its own
         if not heard.events:
             return None  # every note was outside C3-B4: nothing to answer
         beat = heard.beat

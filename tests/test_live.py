@@ -1101,3 +1101,20 @@ def test_turn_taking_in_real_time_heard_in_the_session_wav_and_kept_as_midi(cli,
         assert "2 parts (player, synth)" in out
         rendered, _ = soundfile.read("duet.wav")
         assert len(audio_onsets(rendered)) == 24 + 12
+
+
+@pytest.mark.slow
+def test_overlap_from_the_command_line_is_logged(cli, tmp_path, steady_model):
+    notes = phrases(2, pause=1.8)  # the second phrase comes about 1.5 s into the first answer
+    code, out, err = cli("live", "--input", replay(tmp_path / "p.mid", notes), "--model",
+                         steady_model, "--output", "wav:s.wav", "--log", "log.jsonl", "--gap",
+                         0.3, "--respond", 12, "--bpm", 150, "--seed", 2, "--overlap")
+    assert code == 0, err
+    first, second = read_log("log.jsonl")
+    assert first["overlapped"] and first["interrupted"] and not second["overlapped"]
+    # It sounded to the end of its first bar (4 beats at 150 bpm: 1.6 s), no further.
+    lengths = first["answer_lengths"][: first["played"]]
+    assert sum(lengths[:-1]) < 4  # the last event that sounded began inside the bar
+    assert sum(lengths) >= 4 or len(first["answer"]) == first["played"]  # the next did not
+    assert first["played"] < 12 and "to the end of the bar you came in on" in out
+    assert second["phrase"] == [14, 16, 18]
