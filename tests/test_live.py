@@ -1055,7 +1055,6 @@ def test_turn_taking_in_real_time_heard_in_the_session_wav_and_kept_as_midi(cli,
     logged = [e["delay_beats"] for e in log]
     assert logged == pytest.approx(delays, abs=0.2)
     assert [e["gap_beats"] for e in log] == pytest.approx([1.5] * 3, abs=0.05)
-    print(f"{bpm} bpm: delays from the session WAV {np.round(delays, 3).tolist()} beats")
 
     # The session MIDI: the player and the model, each note where and as long as it sounded.
     midi = mido.MidiFile("session.mid")
