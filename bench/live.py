@@ -8,6 +8,9 @@ the 99th percentile), and the process memory after 1 000 answers against after 1
    every block of sound and throwing it away, answers phrases of 8, 64, 256 and 500 notes
    with as many events each (--respond N), so the budget is checked at both lengths at once.
 3. Memory: the same virtual clock answering 1 000 phrases.
+4. The default turn-taking (phrase ends in beats, no --gap) with --midi: 1 000 phrases of 8
+   notes answered on the virtual clock, the session MIDI rewritten after each answer (its time
+   is not in the latency, which ends before, but it is spent in the session's loop: shown).
 
 Every run is checked: each phrase answered, each answer complete and not cut short.
 """
@@ -26,6 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
 
+from synth.duet import Duet  # noqa: E402
 from synth.inputs import Event  # noqa: E402
 from synth.live import LiveSettings, Session  # noqa: E402
 from synth.outputs import NullSink, SoundOutput  # noqa: E402
@@ -150,6 +154,38 @@ def memory_over_a_long_session(answers=1000):
           f"{answers} ({marks[answers] - marks[10]:+.1f} MiB)")
 
 
+def default_turn_taking_with_midi(model, phrases=1000, notes=8):
+    now = [0.0]
+    with tempfile.TemporaryDirectory() as tmp:
+        duet = Duet(Path(tmp) / "session.mid", 150.0)
+        saves = []
+        save = duet.save
+
+        def timed_save(until=None):
+            started = time.perf_counter()
+            path = save(until)
+            saves.append((time.perf_counter() - started) * 1000.0)
+            return path
+
+        duet.save = timed_save
+        session = Session(model, SoundOutput(NullSink(), origin=0.0),
+                          LiveSettings(respond=notes), clock=lambda: now[0], duet=duet)
+        rng = np.random.default_rng(0)
+        for _ in range(phrases):
+            play_phrase(session, now, [int(p) for p in rng.integers(55, 72, notes)])
+            now[0] += 2.0  # the next phrase comes well after the answer
+        session.close()
+        size = (Path(tmp) / "session.mid").stat().st_size
+    check_answers(session, phrases, notes)
+    latencies = [e.latency_ms for e in session.exchanges]
+    gaps = sorted({round(e.record()["gap_beats"], 2) for e in session.exchanges})
+    print(f"{phrases} phrases of {notes} notes, default turn-taking (gap {gaps} beats) and "
+          f"--midi: latency {percentiles(latencies)}; saving the MIDI after each answer: "
+          f"p50 {np.percentile(saves, 50):.2f} ms, p99 {np.percentile(saves, 99):.2f} ms "
+          f"(first 10: {np.mean(saves[:10]):.2f} ms, last 10: {np.mean(saves[-10:]):.2f} ms), "
+          f"{size / 1024:.0f} KiB")
+
+
 if __name__ == "__main__":
     real_time_latencies()
     print("virtual clock, every block rendered:")
@@ -157,3 +193,4 @@ if __name__ == "__main__":
     for length in LENGTHS:
         long_phrases(shipped, length, REPEATS[length])
     memory_over_a_long_session()
+    default_turn_taking_with_midi(shipped)

@@ -251,6 +251,13 @@ def render(
     written = _write_song_outputs(song.events, performance, effects, out, midi, None, plot,
                                   title=song.name)
     seconds = song.seconds(performance.bpm)
+    if song_file.suffix.lower() in (".mid", ".midi"):
+        from synth.midi import parts
+
+        names = parts(song_file)
+        if len(names) > 1:  # a `live --midi` duet, for one
+            console.print(f"{song_file}: {len(names)} parts ({', '.join(names)}) played as one "
+                          "line, the highest note where they overlap, in the file's beats")
     console.print(f"{len(song.events)} events, {seconds:.1f} s at {performance.bpm:g} bpm -> "
                   f"{', '.join(map(str, written))}")
 
@@ -669,6 +676,8 @@ class _LiveScreen:
     def finished(self, exchange) -> None:
         self._open("synth")
         cut = f"; cut short after {exchange.played} events" if exchange.interrupted else ""
+        if exchange.overlapped:
+            cut = f"; {exchange.played} events, to the end of the bar you came in on"
         console.print(f" [dim]({exchange.bpm:.0f} bpm{_TEMPO_FROM[exchange.bpm_from]}, "
                       f"{exchange.latency_ms:.1f} ms{cut})[/dim]")
         self.line = ""
@@ -682,13 +691,20 @@ def live(
         help="audio (the sound card; default where there is one), audio:DEVICE, midi:PORT, "
         "or wav:FILE (the whole session, you and the answers) \\[default: audio, else "
         "out/live.wav]")] = None,
-    gap: Annotated[float, typer.Option(help="Seconds with no key held that end a "
-                                       "phrase.")] = 0.8,
+    gap: Annotated[Optional[float], typer.Option(
+        help="Seconds with no key held that end a phrase; wins over --gap-beats "
+        "\\[default: --gap-beats once your tempo is known, 0.8 s before].")] = None,
+    gap_beats: Annotated[float, typer.Option(
+        help="Beats with no key held that end a phrase, once your tempo is known; never "
+        "less than 1.3 times the longest rest you left inside a phrase.")] = 1.5,
     respond: Annotated[Optional[int], typer.Option(help="Events (notes and rests) per answer, "
                                                    "1-500 \\[default: as many as the phrase "
                                                    "had, in at most 16 beats].")] = None,
     interrupt: Annotated[bool, typer.Option(help="Keys played during an answer cut it "
                                             "short.")] = True,
+    overlap: Annotated[bool, typer.Option(
+        "--overlap", help="Keys played during an answer begin your next phrase, and the answer "
+        "finishes its bar (instead of --interrupt).")] = False,
     bpm: Annotated[Optional[float], typer.Option(
         help="Fix the tempo of the answers (and of the grid your phrases are read on) "
         "\\[default: follow yours, heard anew in each phrase].")] = None,
@@ -698,8 +714,11 @@ def live(
     seed: Annotated[Optional[int], typer.Option(help="Same seed, same answers to the same "
                                                 "playing.")] = None,
     log: Annotated[Optional[Path], typer.Option(help="Write one JSON line per answer "
-                                                "(phrase, answer, their lengths, bpm, "
-                                                "latency_ms).")] = None,
+                                                "(phrase, answer, their lengths, bpm, gap, "
+                                                "delay, early, latency_ms).")] = None,
+    midi: Annotated[Optional[Path], typer.Option(
+        help="Write the session as a two-track MIDI file (you, the model; your tempo), "
+        "rewritten after each answer.")] = None,
     model: ModelDir = None,
     style: StyleOpt = None,
     room_size: RoomSize = 0.5, wet: Wet = 0.22, cutoff: Cutoff = 7000.0, no_fx: NoFx = False,
@@ -717,7 +736,10 @@ def live(
     from synth.songs import DEFAULT_BPM
     from synth.styles import model_folder
 
-    settings = LiveSettings(gap=gap, respond=respond, interrupt=interrupt, bpm=bpm,
+    from synth.duet import Duet
+
+    settings = LiveSettings(gap=gap, gap_beats=gap_beats, respond=respond, interrupt=interrupt,
+                            overlap=overlap, bpm=bpm,
                             sampling=Sampling(temperature, top_p, seed)).check()
     effects = _effects(room_size, wet, cutoff, no_fx)
     if log is not None and log.suffix.lower() != ".jsonl":
@@ -727,6 +749,10 @@ def live(
     _recover_sessions([wav.parent] + ([log.parent] if log is not None else []))
     if log is not None:
         refuse_existing(log, overwrite)
+    if midi is not None:
+        if midi.suffix.lower() not in (".mid", ".midi"):
+            raise SynthError(f"--midi {midi}: expected a .mid file")
+        refuse_existing(midi, overwrite)
     if output is None:
         output = default_output()
         if output != "audio":
@@ -741,8 +767,10 @@ def live(
             answers.abandon()
         raise
     _show_input(source)
-    session = Session(melody_model, sound, settings, answers, _LiveScreen())
-    console.print(f"Play a phrase and pause for {gap:g} s; the model answers. Ctrl-C ends.")
+    duet = Duet(midi, bpm or DEFAULT_BPM) if midi is not None else None
+    session = Session(melody_model, sound, settings, answers, _LiveScreen(), duet=duet)
+    pause = f"{gap:g} s" if gap is not None else f"{gap_beats:g} beats"
+    console.print(f"Play a phrase and pause for {pause}; the model answers. Ctrl-C ends.")
     with _sigterm_as_ctrl_c():
         try:
             session.run(source)

@@ -1,6 +1,15 @@
 """`synth live`: call and response. The player plays a phrase; when no key has been held for
-`gap` seconds the model answers with a continuation, conditioned on everything played and
-answered so far (the LSTM state carries on through the session), and listens again.
+long enough (the gap) the model answers with a continuation, conditioned on everything played
+and answered so far (the LSTM state carries on through the session), and listens again.
+
+The gap is musical: once the player's tempo is known (--bpm, or heard from three notes of the
+phrase, or the last phrase's), it is --gap-beats (1.5) beats, and never under 1.3 times the
+longest silence the player has left inside a phrase this session (a rest that ended a phrase
+early, the player going on within a beat, is learned too). Before any tempo is known it is
+0.8 s; --gap in seconds replaces the whole rule. The answer's first event comes on the next
+beat of the player's grid, so 1.5 to 2.5 beats after the last key up. With --overlap, keys
+played during an answer begin the next phrase and the answer finishes its bar; with
+--interrupt (the default) they cut it short. --midi keeps the duet as a MIDI file (synth.duet).
 
 The answer follows the player: the phrase's tempo and beat come from its onsets (synth.tempo)
 unless --bpm fixes the tempo, the phrase is read as events on that beat's grid, and the answer
@@ -34,6 +43,7 @@ import mido
 import numpy as np
 
 from synth import files, journal, tempo
+from synth.duet import Duet
 from synth.errors import SynthError
 from synth import events as ev
 from synth.outputs import BLOCK, Strike
@@ -46,6 +56,12 @@ from synth.piano import DEFAULT_VELOCITY, RATE
 from synth.songs import check_bpm
 
 ON_BEAT_MARGIN = 0.02  # an answer never starts on a beat closer than this to the phrase end
+FIRST_GAP = 0.8  # seconds of silence that end a phrase while no tempo is known yet
+GAP_BEATS = 1.5  # beats of silence that end a phrase once the tempo is known
+GAP_BEATS_RANGE = (0.5, 8.0)
+CLEARLY = 1.3  # a phrase end is a silence this many times the longest rest left inside phrases
+MAX_REST_BEATS = 4.0  # rests learned inside phrases count up to this long (a gap of 5.2 beats)
+BAR_BEATS = 4  # --overlap: the answer finishes the bar (of this many beats from its start)
 DRAW_AHEAD = 0.5  # seconds of the answer drawn and scheduled ahead of the clock
 ANSWER_BEATS = 16  # the default answer (as many events as the phrase) never lasts longer
 MAX_RESPOND = 500  # --respond: events per answer
@@ -58,16 +74,24 @@ PREPARE_STEP = 16  # phrase events fed between looks at the clock
 class LiveSettings:
     """How the model listens and answers."""
 
-    gap: float = 0.8  # seconds with no key held that end a phrase
+    gap: float | None = None  # seconds with no key held that end a phrase (wins over
+    # gap_beats); None = gap_beats once the tempo is known, FIRST_GAP seconds before
+    gap_beats: float = GAP_BEATS
     respond: int | None = None  # events per answer; None = as many as the phrase had, in
     # at most ANSWER_BEATS beats
     interrupt: bool = True  # a key pressed during an answer cuts it short
+    overlap: bool = False  # a key pressed during an answer begins the next call, and the
+    # answer finishes its bar (wins over interrupt)
     bpm: float | None = None  # a fixed tempo; None = the tempo of each phrase
     sampling: Sampling = field(default_factory=Sampling)
 
     def check(self) -> "LiveSettings":
-        if not (0.05 <= self.gap <= 10 and math.isfinite(self.gap)):
+        if self.gap is not None and not (0.05 <= self.gap <= 10 and math.isfinite(self.gap)):
             raise SynthError(f"--gap {self.gap:g} is out of range: expected 0.05-10 seconds")
+        low, high = GAP_BEATS_RANGE
+        if not (low <= self.gap_beats <= high and math.isfinite(self.gap_beats)):
+            raise SynthError(f"--gap-beats {self.gap_beats:g} is out of range: expected "
+                             f"{low:g}-{high:g} beats")
         if self.respond is not None and not 1 <= self.respond <= MAX_RESPOND:
             raise SynthError(f"--respond {self.respond} is out of range: "
                              f"expected 1-{MAX_RESPOND} events")
@@ -169,6 +193,10 @@ class Exchange:
     interrupted: bool = False
     left_out: int = 0  # phrase notes outside C3-B4
     under: int = 0  # phrase notes left out as they began under a higher note still held
+    gap: float = 0.0  # seconds of silence that ended the phrase (the rule in force then)
+    release: float = 0.0  # seconds from the start of the session to the phrase's last key up
+    early: bool = False  # the player went on within a beat of the phrase end
+    overlapped: bool = False  # --overlap: keys came during the answer, which finished its bar
 
     @property
     def seconds(self) -> float:
@@ -190,7 +218,21 @@ class Exchange:
         data["time"] = round(self.time, 3)
         data["start"] = round(self.start, 4)
         data["bpm"] = round(self.bpm, 2)
+        data["gap"] = round(self.gap, 3)
+        data["gap_beats"] = round(self.gap * self.bpm / 60.0, 2)
+        data["release"] = round(self.release, 3)
+        delay = self.delay()
+        data["delay"] = None if delay is None else round(delay, 3)
+        data["delay_beats"] = None if delay is None else round(delay * self.bpm / 60.0, 2)
         return data
+
+    def delay(self) -> float | None:
+        """Seconds from the phrase's last key up to the answer's first note (None if no note
+        of the answer sounded)."""
+        for event, start in zip(self.answer[: self.played], ev.starts(self.answer)):
+            if not event.is_rest:
+                return self.start + start * 60.0 / self.bpm / ev.QUARTERS_PER_BEAT - self.release
+        return None
 
 
 @dataclass
@@ -198,6 +240,7 @@ class _Heard:
     """A phrase read (its beat and events) and fed into the melody, before it is answered."""
 
     beat: tempo.Beat
+    begin: float  # clock time of the beat the phrase's grid starts on
     events: list[ev.Event]
     outside: list  # notes outside C3-B4, left out
     velocity: int
@@ -219,13 +262,15 @@ class _Answer:
     done: bool = False  # every event drawn
     starts: list[int] = field(default_factory=list)  # of the events drawn, in quarter beats
     shown: int = 0  # events begun and shown on the screen
+    until: float = math.inf  # --overlap: the end of the bar it finishes under the next call
+    stopped: bool = False  # --overlap: drawing stopped at that bar line
 
     def drawn_until(self) -> float:
         return self.begin + self.quarters * self.quarter
 
     def end(self) -> float:
-        """When it stops sounding; not known until every event is drawn."""
-        return self.drawn_until() if self.done else math.inf
+        """When it stops sounding; not known until every event is drawn (or its bar set)."""
+        return min(self.drawn_until() if self.done else math.inf, self.until)
 
 
 class AnswerLog:
@@ -267,7 +312,7 @@ class Session:
 
     def __init__(self, model: Model, output, settings: LiveSettings = LiveSettings(),
                  log: AnswerLog | None = None, screen: Screen | None = None,
-                 clock=time.monotonic):
+                 clock=time.monotonic, duet: Duet | None = None):
         self.settings = settings.check()
         self.responder = Responder(model, settings.sampling)
         self.output = output
@@ -288,6 +333,10 @@ class Session:
         self._top: tuple[float, int] | None = None  # start and pitch of the line's last note
         self._under: set[int] = set()  # keys held that were left out of the phrase
         self._under_count = 0
+        self.duet = duet  # --midi: the session as a two-track MIDI file
+        self.rest_beats = 0.0  # the longest silence left inside a phrase so far, in beats
+        self._silences: list[float] = []  # seconds, inside the phrase in progress
+        self._gap: tuple[int, float] = (-1, 0.0)  # (phrase length, its gap), cached
 
     def _answer_end(self) -> float:
         """When the answer in progress (or waiting for its first beat) stops sounding."""
@@ -321,11 +370,41 @@ class Session:
         if self._answer is not None:
             wake = min(wake, self._answer.end() if self._answer.done
                        else self._answer.drawn_until() - DRAW_AHEAD)
+            wake = min(wake, self._answer.until)
         if self.phrase and not self.held:
-            wake = min(wake, self.last_activity + self.settings.gap)
+            gap = self.gap()
+            wake = min(wake, self.last_activity + gap)
             if self._hearing_left():
-                wake = min(wake, self.last_activity + self.settings.gap * PREPARE_AFTER)
+                wake = min(wake, self.last_activity + gap * PREPARE_AFTER)
         return wake
+
+    def gap(self) -> float:
+        """Seconds of silence that end the phrase in progress: --gap if given; else --gap-beats
+        at the tempo known (fixed, or heard in this phrase or the last), and never less than
+        CLEARLY times the longest silence left inside this session's phrases; before any tempo
+        is known, FIRST_GAP seconds (or that silence rule, if longer)."""
+        if self.settings.gap is not None:
+            return self.settings.gap
+        if self._gap[0] != len(self.phrase):
+            period = self._period()
+            inside = max(self._silences, default=0.0)
+            if period is None:
+                gap = max(FIRST_GAP, CLEARLY * inside)
+            else:
+                rests = min(max(self.rest_beats * period, inside), MAX_REST_BEATS * period)
+                gap = max(self.settings.gap_beats * period, CLEARLY * rests)
+            self._gap = (len(self.phrase), gap)
+        return self._gap[1]
+
+    def _period(self) -> float | None:
+        """Seconds per beat of the tempo known now, or None: --bpm, else the phrase's own
+        (three notes or more), else the last phrase's."""
+        if self.settings.bpm is not None:
+            return 60.0 / self.settings.bpm
+        onsets = [t for t, m in self.phrase if is_press(m)]
+        if len(tempo.distinct_onsets(onsets, CHORD_SECONDS)) >= tempo.MIN_ONSETS:
+            return tempo.estimate(onsets, previous=self.last_bpm, chord=CHORD_SECONDS).period
+        return None if self.last_bpm is None else 60.0 / self.last_bpm
 
     def handle(self, event: Event) -> None:
         """Take in one event from the input."""
@@ -335,9 +414,17 @@ class Session:
             for pitch in sorted(self.held):
                 self.handle(Event(event.time, mido.Message("note_off", note=pitch)))
             return
+        if self.duet is not None and (is_press(msg) or is_release(msg)):
+            self.duet.key(event.time, msg)
         if is_press(msg):
-            if self.settings.interrupt and self.answering(event.time):
-                self._cut(event.time)
+            self._went_on(event.time)
+            if self.answering(event.time):
+                if self.settings.overlap:
+                    self._run_on(event.time)
+                elif self.settings.interrupt:
+                    self._cut(event.time)
+            if self.phrase and not self.held:
+                self._silences.append(event.time - self.last_activity)
             kept = self._in_line(event.time, msg.note)
             self.held.add(msg.note)
             if kept:
@@ -357,6 +444,30 @@ class Session:
         else:
             return
         self.last_activity = event.time
+
+    def _went_on(self, t: float) -> None:
+        """A key at `t`: if it comes within a beat of the last phrase end, that end was early,
+        and the silence before it is learned as a rest inside a phrase."""
+        last = self.current or (self.exchanges[-1] if self.exchanges else None)
+        if last is None or self.phrase or last.early:
+            return
+        beats = (t - self.origin - last.time) * last.bpm / 60.0
+        if 0 <= beats <= 1:
+            last.early = True
+            silence = (t - self.origin - last.release) * last.bpm / 60.0
+            self.rest_beats = min(max(self.rest_beats, silence), MAX_REST_BEATS)
+            self._gap = (-1, 0.0)
+
+    def _run_on(self, t: float) -> None:
+        """--overlap: a key during the answer begins the next call; the answer finishes the
+        bar it is in (bars of BAR_BEATS from its first beat), or stops now if not begun."""
+        answer = self._answer
+        if t < answer.begin:
+            self._cut(t)
+        elif answer.until == math.inf:
+            bar = BAR_BEATS * ev.QUARTERS_PER_BEAT * answer.quarter
+            answer.until = answer.begin + (math.floor((t - answer.begin) / bar) + 1) * bar
+            self.current.overlapped = True
 
     def _in_line(self, t: float, pitch: int) -> bool:
         """Whether a key pressed at `t` joins the phrase: not if it begins under the line's
@@ -391,11 +502,17 @@ class Session:
                 self.output.extend(notes)
             self._show(now)
             if now >= self._answer.end():
-                self._finish(len(self.current.answer))
+                answer = self._answer
+                if answer.end() == answer.until and (answer.stopped or not answer.done):
+                    self._cut(answer.until)  # --overlap: its bar is over
+                else:
+                    self._finish(len(self.current.answer))
         pause = now - self.last_activity
-        if self.phrase and not self.held and pause >= self.settings.gap and self.current is None:
+        waiting = self.phrase and not self.held
+        gap = self.gap() if waiting else math.inf
+        if waiting and pause >= gap and self.current is None:
             self.respond(now)  # what is left to hear of the phrase counts in the latency
-        elif self._hearing_left() and pause >= self.settings.gap * PREPARE_AFTER:
+        elif self._hearing_left() and pause >= gap * PREPARE_AFTER:
             self._hear(PREPARE_SLICE)
         self.output.pump(now)
 
@@ -424,7 +541,8 @@ class Session:
             events, outside = take.events()
             velocities = [m.velocity for _, m in self.phrase if is_press(m)]
             velocity = int(statistics.median(velocities)) if velocities else DEFAULT_VELOCITY
-            self._heard = _Heard(beat, events, outside, velocity, self.responder.mark())
+            self._heard = _Heard(beat, begin, events, outside, velocity,
+                                 self.responder.mark())
         heard = self._heard
         until = time.perf_counter() + budget
         while heard.fed < len(heard.events) and time.perf_counter() < until:
@@ -435,11 +553,14 @@ class Session:
     def respond(self, now: float) -> Exchange | None:
         """The phrase has ended: answer it on the player's beat. Latency runs from here to the
         answer's first half second drawn and scheduled and the output's next block ready."""
+        gap = self.gap()
         detected = time.perf_counter()
         heard = self._hear(math.inf)  # most often read and heard during the gap already
         spent = self.phrase  # let go after the latency is taken (0.3 ms at 500 notes)
         self.phrase, self._heard, self._top = [], None, None
         under, self._under_count = self._under_count, 0
+        silences, self._silences = self._silences, []
+        self._gap = (-1, 0.0)  # the next phrase's gap is its own
         if not heard.events:
             return None  # every note was outside C3-B4: nothing to answer
         beat = heard.beat
@@ -448,7 +569,7 @@ class Session:
         self.current = Exchange(time=now - self.origin, phrase=heard.events, answer=[],
                                 latency_ms=0.0, bpm=beat.bpm, start=start - self.origin,
                                 bpm_from=beat.source, left_out=len(heard.outside),
-                                under=under)
+                                under=under, gap=gap, release=self.last_activity - self.origin)
         respond = self.settings.respond
         self._answer = _Answer(
             self.current, count=respond or len(heard.events),
@@ -458,6 +579,10 @@ class Session:
         self.output.play(self._draw(now), start, now)
         self.current.latency_ms = (time.perf_counter() - detected) * 1000.0
         del spent
+        longest = max(silences, default=0.0) / beat.period
+        self.rest_beats = min(max(self.rest_beats, longest), MAX_REST_BEATS)
+        if self.duet is not None:
+            self.duet.phrase(heard.begin, beat.bpm)
         self.screen.answered(self.current)
         return self.current
 
@@ -469,6 +594,9 @@ class Session:
         first = answer.quarters
         drawn: list[ev.Event] = []
         while not answer.done and answer.drawn_until() < horizon:
+            if answer.drawn_until() >= answer.until:  # --overlap: the bar it finishes is full
+                answer.done = answer.stopped = True
+                break
             room = None if answer.room is None else answer.room - answer.quarters
             event = self.responder.draw(room)
             if event is None:  # the next event would run past the answer's beats
@@ -497,14 +625,18 @@ class Session:
         self.output.cut(t)
         self.responder.heard(played)
         self._heard = None  # anything heard since is forgotten with the rest
-        self._finish(played, interrupted=True)
+        self._finish(played, interrupted=True, cut=t)
 
-    def _finish(self, played: int, interrupted: bool = False) -> None:
+    def _finish(self, played: int, interrupted: bool = False, cut: float = math.inf) -> None:
         exchange, self.current = self.current, None
         answer, self._answer = self._answer, None
         exchange.played = played
         exchange.interrupted = interrupted
         self.responder.end()
+        if self.duet is not None:
+            self.duet.answer(answer.begin, answer_notes(exchange.answer[:played], exchange.bpm,
+                                                        answer.velocity), cut)
+            self.duet.save()
         if played > answer.shown:
             self.screen.sounded(exchange, played)
         self.exchanges.append(exchange)
@@ -524,4 +656,6 @@ class Session:
             written = self.output.close()
             if self.log is not None:
                 written += self.log.close()
+            if self.duet is not None:
+                written.append(self.duet.save(until=now))
         return written

@@ -290,6 +290,16 @@ def read_melody(path: Path) -> Song:
     return read_song(path)
 
 
+def parts(path: Path) -> list[str]:
+    """The names of a MIDI file's tracks that hold notes (`track N` where unnamed)."""
+    found = []
+    for number, track in enumerate(read_midi(path).tracks, 1):
+        if any(m.type == "note_on" and m.channel != DRUM_CHANNEL for m in track):
+            found.append(next((m.name.strip() for m in track
+                               if m.type == "track_name" and m.name.strip()), f"track {number}"))
+    return found
+
+
 def _track_name(midi: mido.MidiFile) -> str:
     for track in midi.tracks:
         for msg in track:

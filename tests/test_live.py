@@ -20,7 +20,7 @@ from synth.live import (ANSWER_BEATS, MAX_RESPOND, ON_BEAT_MARGIN, Exchange, Liv
 from synth.outputs import BLOCK, DeviceSink, MidiOutput, NullSink, SoundOutput
 from synth.modelfile import Model, save_model
 from synth.piano import RATE
-from synth.songs import DEFAULT_BPM
+from synth.songs import DEFAULT_BPM, read_song
 
 C4, D4, E4, F4, G4 = 60, 62, 64, 65, 67
 
@@ -818,14 +818,19 @@ def test_a_device_that_fails_is_reported():
 
 
 def test_exchange_log_lines_are_plain_json():
-    exchange = Exchange(time=1.23456, phrase=[Ev(13, 2)], answer=[Ev(17, 6), Ev(0, 4)],
-                        latency_ms=1.23456, bpm=91.23456, start=1.55556, played=2)
+    exchange = Exchange(time=1.23456, phrase=[Ev(13, 2)], answer=[Ev(0, 4), Ev(17, 6)],
+                        latency_ms=1.23456, bpm=91.23456, start=1.55556, played=2, gap=0.98765,
+                        release=0.24691)
     assert json.loads(json.dumps(exchange.record())) == {
-        "time": 1.235, "phrase": [13], "answer": [17, 0], "latency_ms": 1.235,
+        "time": 1.235, "phrase": [13], "answer": [0, 17], "latency_ms": 1.235,
         "bpm": 91.23, "start": 1.5556, "bpm_from": "phrase", "played": 2,
         "interrupted": False, "left_out": 0, "under": 0, "phrase_lengths": [0.5],
-        "answer_lengths": [1.5, 1.0]}
+        "answer_lengths": [1.0, 1.5], "gap": 0.988, "gap_beats": 1.5, "release": 0.247,
+        # the first note comes after the one-beat rest: 1.55556 + 60 / 91.23456 - 0.24691
+        "delay": 1.966, "delay_beats": 2.99, "early": False, "overlapped": False}
     assert exchange.seconds == pytest.approx(2.5 * 60 / 91.23456)
+    exchange.played = 1  # only the rest sounded: no answer note, no delay
+    assert exchange.record()["delay"] is None and exchange.record()["delay_beats"] is None
 
 
 def test_the_next_session_recovers_what_an_older_one_left_hidden(cli, tmp_path, tiny_model):
@@ -881,3 +886,289 @@ def test_a_session_killed_mid_way_leaves_its_wav_and_log_under_their_names(tmp_p
     assert len(read_log(tmp_path / "log.jsonl")) == 2  # no close: as a kill leaves it
     assert soundfile.info(tmp_path / "s.wav").duration >= clock[0] - 1.0
     session.close()
+
+
+# --- turn-taking: phrase ends in musical time, the answer on the beat, the duet as MIDI ---
+
+
+def play_notes(session, clock, notes, bpm, start=0.0):
+    """Play (start_beat, end_beat, pitch) notes into the session, ticking the clock through
+    every silence (as the session's loop does); returns the clock times of the phrase ends
+    decided on the way (the times `respond` ran)."""
+    period = 60.0 / bpm
+    keys = sorted([(start + b * period, 1, press, p) for b, _, p in notes] +
+                  [(start + e * period, 0, lift, p) for _, e, p in notes])
+    ends = []
+    for t, _, make, pitch in keys:
+        while clock.now + 0.005 < t:
+            clock.now += 0.005
+            answered = len(session.exchanges) + (session.current is not None)
+            session.tick(clock.now)
+            if len(session.exchanges) + (session.current is not None) > answered:
+                ends.append(clock.now)
+        clock.now = t
+        session.handle(make(t, pitch))
+        session.tick(t)
+    return ends
+
+
+def wait(session, clock, seconds):
+    ends = []
+    until = clock.now + seconds
+    while clock.now < until:
+        clock.now += 0.005
+        answered = len(session.exchanges) + (session.current is not None)
+        session.tick(clock.now)
+        if len(session.exchanges) + (session.current is not None) > answered:
+            ends.append(clock.now)
+    return ends
+
+
+PITCHES = [C4, D4, E4, F4, G4, E4, D4, C4]
+RESTED = [13, 15, 17, 18, 0, 20, 17, 0, 15, 13]  # the phrase's events
+SPACING = 19  # beats from a phrase's start to the next: over two bars of silence between
+
+
+def rested_phrase(offset=0.0, last=1.3):
+    """Eight notes on the beat, held 0.9 beat, with one-beat rests after the fourth and the
+    sixth; the last note is held `last` beats. (start, end, pitch) in beats from `offset`.
+    (Quarter notes most of the way, so that its tempo does not read as half as fast.)"""
+    beats = [0, 1, 2, 3, 5, 6, 8, 9]
+    return [(offset + b, offset + b + (last if i == 7 else 0.9), PITCHES[i])
+            for i, b in enumerate(beats)]
+
+
+@pytest.mark.parametrize("bpm", [80, 120, 160])
+def test_rests_inside_a_phrase_do_not_end_it_and_the_answer_comes_on_the_next_beat(bpm):
+    clock, output = Clock(), Recorder()
+    session = Session(model(lengths_only([2, 4])), output,
+                      LiveSettings(respond=4, sampling=Sampling(seed=1)), clock=clock)
+    period = 60.0 / bpm
+    notes = rested_phrase() + rested_phrase(SPACING) + rested_phrase(2 * SPACING, last=0.9)
+    ends = play_notes(session, clock, notes, bpm, start=0.5)
+    ends += wait(session, clock, 20 * period)
+    log = [e.record() for e in session.exchanges]
+    assert len(log) == 3 and len(ends) == 3  # one end per phrase, no false ends
+    for entry, end in zip(log, [10.3, SPACING + 10.3, 2 * SPACING + 9.9]):
+        assert entry["phrase"] == RESTED
+        # The phrase ended 1.5 beats after its last key came up (the one-beat rests, 1.1
+        # beats of silence, never did), and the answer came on the next beat after that.
+        release = 0.5 + end * period
+        assert entry["release"] == pytest.approx(release, abs=0.001)
+        assert entry["gap_beats"] == pytest.approx(1.5, abs=0.05)
+        assert entry["time"] == pytest.approx(release + 1.5 * period, abs=0.006)
+        beat = (entry["start"] - 0.5) / period
+        assert beat == pytest.approx(round(beat), abs=0.01)
+        assert entry["time"] < entry["start"] < entry["time"] + period + 0.001
+        assert not entry["early"] and not entry["interrupted"]
+    # Released a third of a beat after a beat: the answer enters 1.7 beats later; released
+    # just before a beat (0.9 of the way), 2.1 beats later: the beat at 1.6 beats is taken.
+    assert [e["delay_beats"] for e in log] == pytest.approx([1.7, 1.7, 2.1], abs=0.03)
+    # The first phrase's gap was in beats as soon as three notes gave its tempo.
+    assert log[0]["bpm_from"] == "phrase" and log[0]["bpm"] == pytest.approx(bpm, rel=0.01)
+
+
+def test_before_three_notes_the_gap_is_in_seconds_and_gap_wins_over_beats():
+    clock, output = Clock(), Recorder()
+    session = Session(model(), output, LiveSettings(), clock=clock)
+    assert session.gap() == 0.8  # nothing known yet
+    play_notes(session, clock, [(0, 0.9, C4), (1, 1.9, E4)], 60)
+    assert session.gap() == pytest.approx(0.8)  # two notes: no tempo yet, still 0.8 s
+    # At 60 bpm the seconds rule ends the phrase 0.8 s after its last key up.
+    ends = wait(session, clock, 1.0)
+    assert ends == [pytest.approx(1.9 + 0.8, abs=0.006)]
+    fixed = Session(model(), Recorder(), LiveSettings(gap=0.4, gap_beats=3), clock=clock)
+    assert fixed.gap() == 0.4
+    beats = Session(model(), Recorder(), LiveSettings(bpm=100, gap_beats=2), clock=clock)
+    assert beats.gap() == pytest.approx(1.2)
+
+
+def test_a_long_rest_that_ended_a_phrase_early_is_learned():
+    clock, output = Clock(), Recorder()
+    session = Session(model(lengths_only([4])), output,
+                      LiveSettings(bpm=120, respond=1, sampling=Sampling(seed=1)), clock=clock)
+    # Three notes, then a two-beat rest (2.1 beats of silence): the phrase ends after 1.5
+    # beats, and the player goes on half a beat later: an early end.
+    ends = play_notes(session, clock, [(0, 0.9, C4), (1, 1.9, D4), (2, 2.9, E4),
+                                       (5, 5.9, F4), (6, 6.9, G4)], 120)
+    assert len(ends) == 1
+    early = session.exchanges[0] if session.exchanges else session.current
+    assert early.early and early.record()["early"]
+    assert session.rest_beats == pytest.approx(2.1, abs=0.01)
+    wait(session, clock, 5.0)
+    # Now a phrase ends only after 1.3 x 2.1 = 2.73 beats of silence: a two-beat rest is
+    # part of the phrase.
+    start = clock.now
+    ends = play_notes(session, clock, [(0, 0.9, C4), (1, 1.9, D4), (2, 2.9, E4),
+                                       (5, 5.9, F4)], 120, start=start)
+    ends += wait(session, clock, 3.0)
+    assert ends == [pytest.approx(start + (5.9 + 2.73) * 0.5, abs=0.01)]
+    last = session.exchanges[-1]
+    assert [e.cls for e in last.phrase] == [13, 15, 17, 0, 18] and not last.early
+    assert last.record()["gap_beats"] == pytest.approx(2.73, abs=0.01)
+
+
+def test_overlap_the_answer_finishes_its_bar_and_the_keys_are_the_next_call():
+    clock, output = Clock(), Recorder()
+    session = Session(model(lengths_only([2])), output,
+                      LiveSettings(gap=0.3, respond=40, overlap=True, sampling=Sampling(seed=2)),
+                      clock=clock)
+    first = play_phrase(session, clock, [0, 1, 2, 3], 120)
+    begin = session.origin + first.start
+    # Play again 1.2 beats into the answer: it goes on to the end of its first bar (4 beats).
+    clock.now = begin + 0.6
+    session.tick(clock.now)
+    session.handle(press(clock.now, D4))
+    assert session.current is first and first.overlapped
+    session.handle(lift(clock.now + 0.2, D4))
+    session.handle(press(clock.now + 0.5, F4))
+    session.handle(lift(clock.now + 0.7, F4))
+    while session.current is first:
+        clock.now += 0.005
+        session.tick(clock.now)
+    assert clock.now == pytest.approx(begin + 2.0, abs=0.006)  # the bar line, 4 beats in
+    assert first.interrupted and first.played == 8  # eight half beats sounded
+    assert ("cut", pytest.approx(begin + 2.0)) in output.calls
+    assert first.record()["overlapped"]
+    # The keys played during the answer are the next phrase, answered once the gap passes.
+    while session.current is None:
+        clock.now += 0.005
+        session.tick(clock.now)
+    second = session.current
+    assert [e.cls for e in second.phrase if e.cls] == [15, 18]
+    assert clock.now == pytest.approx(begin + 0.6 + 0.7 + 0.3, abs=0.006) or \
+        clock.now >= begin + 2.0
+
+
+def test_overlap_before_the_answer_begins_cuts_it():
+    clock, output = Clock(), Recorder()
+    session = Session(model(), output, LiveSettings(gap=0.3, overlap=True), clock=clock)
+    exchange = play_phrase(session, clock, [0, 1, 2, 3], 60)
+    session.handle(press(clock.now + 0.1, E4))
+    assert exchange.interrupted and exchange.played == 0 and exchange.early
+
+
+def channel_notes(midi, channel):
+    """(start, end, pitch) in seconds of one channel's notes, read back through the file's
+    tempo map (mido)."""
+    from synth.midi import pair_notes
+
+    timed, now = [], 0.0
+    for msg in midi:
+        now += msg.time
+        if msg.type in ("note_on", "note_off") and msg.channel == channel:
+            timed.append((now, msg))
+    return [(n.start, n.end, n.pitch) for n in pair_notes(timed, now)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bpm", [80, 120, 160])
+def test_turn_taking_in_real_time_heard_in_the_session_wav_and_kept_as_midi(cli, tmp_path, bpm):
+    folder = tmp_path / "model"
+    save_model(folder, lengths_only([2, 4]), {"start_probs": [0.0] + [1 / 24] * 24})
+    notes = rested_phrase() + rested_phrase(SPACING) + rested_phrase(2 * SPACING, last=0.9)
+    source = make_midi(tmp_path / "p.mid", [notes], tempos=[(0.0, bpm)])
+    code, out, err = cli("live", "--input", f"replay:{source}", "--model", folder, "--output",
+                         "wav:session.wav", "--log", "log.jsonl", "--midi", "session.mid",
+                         "--respond", 4, "--seed", 3, "--no-fx")
+    assert code == 0, err
+    assert "session.mid" in out
+    log = read_log("log.jsonl")
+    # Every phrase answered once, whole: its one-beat rests never ended it.
+    assert [e["phrase"] for e in log] == [RESTED] * 3
+    assert all(len(e["answer"]) == e["played"] == 4 and not e["early"] for e in log)
+    period = 60.0 / bpm
+
+    # The recording: the player's notes where they were played, the answers between them.
+    audio, _ = soundfile.read("session.wav")
+    found = audio_onsets(audio)
+    played = np.array([s for s, _, _ in notes]) * period
+    shift = found[0] - played[0]
+    # The player's onsets, each the one nearest where the file has it (the replay is a few
+    # ms late on a busy machine); the answers' are at least 1.5 beats from any.
+    nearest = np.abs(found[:, None] - (played + shift)[None, :])
+    mine = nearest.min(axis=1) < 0.15
+    assert mine.sum() == len(played) == 24, np.round(found - shift, 3).tolist()
+    player, answers = found[mine], found[~mine]
+    assert len(answers) == 3 * 4
+    # The last key up of each phrase: its last onset heard, and how long the key was held.
+    releases = player[[7, 15, 23]] + np.array([1.3, 1.3, 0.9]) * period
+    firsts = np.append(player[[0, 8, 16]], np.inf)
+    delays = []
+    for index, release in enumerate(releases):
+        # No answer note inside a phrase: each answer lies between its phrase's last key up
+        # and the next phrase's first note.
+        heard = answers[(answers > firsts[index]) & (answers < firsts[index + 1])]
+        assert len(heard) == 4 and heard[0] > release
+        delays.append((heard[0] - release) / period)
+    # From the last key up to the first answer note: 1.5 beats of silence, then the next
+    # beat. Under two beats where the key came up early in a beat (1.7 expected), 2.1 where
+    # it came up just before one (the third phrase), as a one-beat rest could follow there.
+    # (1.7, 1.7 and 2.1 beats on an idle machine; the replay's keys come a few ms late on a
+    # busy one.)
+    assert 1.4 < delays[0] < 2 and 1.4 < delays[1] < 2 and 1.4 < delays[2] < 2.5
+    logged = [e["delay_beats"] for e in log]
+    assert logged == pytest.approx(delays, abs=0.2)
+    assert [e["gap_beats"] for e in log] == pytest.approx([1.5] * 3, abs=0.05)
+
+    # The session MIDI: the player and the model, each note where and as long as it sounded.
+    midi = mido.MidiFile("session.mid")
+    assert midi.type == 1 and [t.name for t in midi.tracks] == ["player", "synth"]
+    mine, model = channel_notes(midi, 0), channel_notes(midi, 1)
+    assert [p for _, _, p in mine] == [p for _, _, p in notes]
+    start = mine[0][0]
+    assert np.allclose([(s - start, e - start) for s, e, _ in mine],
+                       [((s - notes[0][0]) * period, (e - notes[0][0]) * period)
+                        for s, e, _ in notes], atol=0.1)  # the replay's timing, give or take
+    assert np.allclose([e - s for s, e, _ in mine],  # held as long as in the replayed file
+                       [(e - s) * period for s, e, _ in notes], atol=0.05)
+    offset = log[0]["release"] - mine[7][1]  # the session's clock against the file's
+    expected = [(e["start"] + q * period / 4, e["start"] + (q + length * 4) * period / 4, 47 + c)
+                for e in log for c, length, q in zip(e["answer"], e["answer_lengths"],
+                                                     np.cumsum([0] + [4 * x for x in
+                                                                      e["answer_lengths"]]))]
+    assert [p for _, _, p in model] == [p for _, _, p in expected]
+    assert np.allclose([(s + offset, e + offset) for s, e, _ in model],
+                       [(s, e) for s, e, _ in expected], atol=0.003)
+
+    # Imported back (synth import), the duet is the phrases and answers as the session heard
+    # and played them, one after the other, with rests between.
+    code, out, err = cli("import", "session.mid")
+    assert code == 0, err
+    [song_file] = Path("dataset").glob("*.txt")
+    events = read_song(song_file).events
+    parts = []
+    for e in log:
+        parts.append([Ev(c, round(b * 4)) for c, b in zip(e["phrase"], e["phrase_lengths"])])
+        parts.append([Ev(c, round(b * 4)) for c, b in zip(e["answer"], e["answer_lengths"])])
+    at = 0
+    for part in parts:
+        while events[at].is_rest:
+            at += 1
+        assert events[at : at + len(part)] == part
+        at += len(part)
+    assert all(e.is_rest for e in events[at:])
+
+    if bpm == 120:  # rendered, both parts sound: every note of the duet is an onset
+        code, out, err = cli("render", "session.mid", "--out", "duet.wav", "--no-fx")
+        assert code == 0, err
+        assert "2 parts (player, synth)" in out
+        rendered, _ = soundfile.read("duet.wav")
+        assert len(audio_onsets(rendered)) == 24 + 12
+
+
+@pytest.mark.slow
+def test_overlap_from_the_command_line_is_logged(cli, tmp_path, steady_model):
+    notes = phrases(2, pause=1.8)  # the second phrase comes about 1.5 s into the first answer
+    code, out, err = cli("live", "--input", replay(tmp_path / "p.mid", notes), "--model",
+                         steady_model, "--output", "wav:s.wav", "--log", "log.jsonl", "--gap",
+                         0.3, "--respond", 12, "--bpm", 150, "--seed", 2, "--overlap")
+    assert code == 0, err
+    first, second = read_log("log.jsonl")
+    assert first["overlapped"] and first["interrupted"] and not second["overlapped"]
+    # It sounded to the end of its first bar (4 beats at 150 bpm: 1.6 s), no further.
+    lengths = first["answer_lengths"][: first["played"]]
+    assert sum(lengths[:-1]) < 4  # the last event that sounded began inside the bar
+    assert sum(lengths) >= 4 or len(first["answer"]) == first["played"]  # the next did not
+    assert first["played"] < 12 and "to the end of the bar you came in on" in out
+    assert second["phrase"] == [14, 16, 18]
