@@ -26,6 +26,7 @@ with warnings.catch_warnings():  # newer Starlette asks for httpx2; httpx still 
     from starlette.testclient import TestClient  # noqa: E402
 
 from synth.studio.app import create_app  # noqa: E402
+from synth.live import GAP_BEATS  # noqa: E402
 from synth.studio import server  # noqa: E402
 
 SONG = "# title: Little Tune\n# source: a test\n# bpm: 120\n13 15:2 17 0:0.5 18 20:2\n"
@@ -427,16 +428,25 @@ def receive_until(ws, kind, limit=100):
     raise AssertionError(f"no {kind} in {seen}")
 
 
+def test_duet_follows_live_s_phrase_end_in_beats_by_default(client):
+    with client.websocket_connect("/api/duet") as ws:
+        ws.send_json({"type": "start", "gap_beats": 0})
+        assert "--gap-beats" in ws.receive_json()["error"]
+        ws.send_json({"type": "start", "overlap": True, "gap_beats": 2})
+        assert ws.receive_json() == {"type": "ready", "gap": None, "gap_beats": 2}
+
+
 def test_duet_answers_a_phrase_with_events(client):
     with client.websocket_connect("/api/duet") as ws:
         ws.send_json({"type": "start", "gap": 0.2, "seed": 1, "respond": 4})
-        assert ws.receive_json() == {"type": "ready", "gap": 0.2}
+        assert ws.receive_json() == {"type": "ready", "gap": 0.2, "gap_beats": GAP_BEATS}
         play_phrase(ws, [60, 62, 64, 65])
         answered, seen = receive_until(ws, "answered")
         answer = next(m for m in seen if m["type"] == "answer")
         assert answer["delay"] >= 0 and answer["notes"]
         on, off, pitch, velocity = answer["notes"][0]
         assert 0 <= on < off and 48 <= pitch <= 71 and 1 <= velocity <= 127
+        assert answered["gap"] == 0.2
         assert answered["latency_ms"] > 0 and [name.split(":")[0] for name in answered["phrase"]] == \
             ["C4", "D4", "E4", "F4"]
         finished, _ = receive_until(ws, "finished")

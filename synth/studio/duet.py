@@ -2,8 +2,9 @@
 WebSocket and answering into the socket as events (notes with their times), which the page
 plays through Web Audio from the package's own piano samples. No audio crosses the network.
 
-The session runs on a thread of its own, exactly as in the terminal: the same gap, answer
-length, interruption, tempo from the phrase and melody state carried through the session.
+The session runs on a thread of its own, exactly as in the terminal: the same phrase end (in
+beats, or --gap seconds), answer length, interruption or overlap, tempo from the phrase and
+melody state carried through the session.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from synth.errors import SynthError
 from synth.events import event_name
 from synth.generate import Sampling
 from synth.inputs import Input
-from synth.live import Exchange, LiveSettings, Screen, Session
+from synth.live import GAP_BEATS, Exchange, LiveSettings, Screen, Session
 from synth.outputs import Strike
 
 MAX_MESSAGE = 4096  # bytes in one message from the page
@@ -69,12 +70,14 @@ class SocketScreen(Screen):
     def answered(self, exchange: Exchange) -> None:
         self.send({"type": "answered", "latency_ms": round(exchange.latency_ms, 2),
                    "bpm": round(exchange.bpm, 1), "bpm_from": exchange.bpm_from,
+                   "gap": round(exchange.gap, 3),
                    "phrase": [event_name(e) for e in exchange.phrase],
                    "left_out": exchange.left_out})
 
     def finished(self, exchange: Exchange) -> None:
         self.send({"type": "finished", "answer": [event_name(e) for e in exchange.answer],
                    "played": exchange.played, "interrupted": exchange.interrupted,
+                   "overlapped": exchange.overlapped,
                    "latency_ms": round(exchange.latency_ms, 2)})
 
 
@@ -90,7 +93,8 @@ def settings_of(data: dict) -> LiveSettings:
     sampling = Sampling(temperature=ask.float("temperature", 1.0), top_p=ask.float("top_p", 1.0),
                         seed=ask.int("seed", None, 0, 2**32 - 1))
     bpm = ask.float("bpm", 0.0)
-    return LiveSettings(gap=ask.float("gap", 0.8), interrupt=ask.bool("interrupt", True),
+    return LiveSettings(gap=ask.float("gap", None), gap_beats=ask.float("gap_beats", GAP_BEATS),
+                        interrupt=ask.bool("interrupt", True), overlap=ask.bool("overlap", False),
                         respond=ask.int("respond", None, 1, 500), bpm=bpm or None,
                         sampling=sampling).check()
 
@@ -147,7 +151,7 @@ async def serve(websocket: WebSocket, library) -> None:
                     thread = threading.Thread(target=_run, args=(session, source, send),
                                               daemon=True, name="duet")
                     thread.start()
-                    send({"type": "ready", "gap": settings.gap})
+                    send({"type": "ready", "gap": settings.gap, "gap_beats": settings.gap_beats})
                 elif data["type"] in ("down", "up"):
                     if session is None:
                         raise SynthError("send a start message first")

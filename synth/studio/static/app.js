@@ -222,7 +222,7 @@ form.addEventListener("submit", async (e) => {
 });
 
 // --- duet ------------------------------------------------------------------------------------
-let duet = null, answerStart = 0, answerVoices = [], lastUp = 0, gap = 0.8, pending = null;
+let duet = null, answerStart = 0, answerVoices = [], lastUp = 0, pending = null;
 const duetKeys = new Keyboard($("duet-keys"), {
   onDown: (m, v) => {
     piano.down(m, v);
@@ -266,13 +266,12 @@ function logEntry(html) {
 
 function onDuet(message) {
   if (message.type === "ready") {
-    gap = message.gap;
     duetStatus("Listening: play a phrase, then pause.", true);
   } else if (message.type === "answer") {
     answerStart = piano.now + message.delay;
     answerVoices = [];
     answerNames = [];
-    pending = {wait: Math.max(performance.now() - lastUp - gap * 1000, 0)};
+    pending = {arrived: performance.now(), lastUp};
     schedule(message.notes);
   } else if (message.type === "more") {
     schedule(message.notes);
@@ -281,7 +280,8 @@ function onDuet(message) {
     answerVoices = [];
     duetKeys.keys.forEach((_, m) => duetKeys.mark(m, "answer", false));
   } else if (message.type === "answered") {
-    const wait = pending ? Math.round(pending.wait) : 0;
+    // the answer's arrival here, after the last key up and the pause that ended the phrase
+    const wait = pending ? Math.max(Math.round(pending.arrived - pending.lastUp - message.gap * 1000), 0) : 0;
     pending = null;
     duetStatus(`Answering at ${message.bpm} bpm (tempo from the ${message.bpm_from}).`, true);
     const li = logEntry(`<span class="who you">You</span><span class="notes">${esc(message.phrase.join(" "))}</span>
@@ -292,7 +292,7 @@ function onDuet(message) {
   } else if (message.type === "finished") {
     const li = $("duet-log").firstElementChild;
     if (li) li.querySelector(".answer").classList.remove("playing");
-    if (li) li.querySelector(".answer").textContent = message.answer.slice(0, message.played || message.answer.length).join(" ") + (message.interrupted ? "  (cut short)" : "");
+    if (li) li.querySelector(".answer").textContent = message.answer.slice(0, message.played || message.answer.length).join(" ") + (message.interrupted ? "  (cut short)" : message.overlapped ? "  (finished its bar)" : "");
     duetStatus("Listening: play a phrase, then pause.", true);
   } else if (message.type === "error") {
     toast(message.error);
@@ -306,7 +306,8 @@ $("duet-start").addEventListener("click", async () => {
     duet = new DuetSocket(onDuet, () => { if (duet) { toast("the duet connection closed"); stopDuet(); } });
     await duet.opened;
     const number = (id) => $(id).value === "" ? null : Number($(id).value);
-    duet.send({type: "start", style: $("duet-style").value, gap: number("duet-gap"), temperature: number("duet-temperature")});
+    duet.send({type: "start", style: $("duet-style").value, gap: number("duet-gap"),
+      temperature: number("duet-temperature"), overlap: $("duet-overlap").checked});
     duetKeys.enabled = true;
     const midi = await duetKeys.listenMidi();
     $("duet-start").textContent = "Stop";
