@@ -99,6 +99,7 @@ class TrainResult:
     stopped_by: str  # "early stopping", "the time limit" or "the last epoch"
     evaluated_on: str  # "held-out songs" or "training songs" when too few to hold out
     manifest: dict[str, Any] = field(default_factory=dict)
+    written: bool = True  # False on a multi-worker cluster's other workers: the chief writes
 
 
 @dataclass
@@ -282,6 +283,48 @@ def make_strategy(name: str):
     return tf.distribute.MultiWorkerMirroredStrategy()
 
 
+def _model_class():
+    import keras
+
+    import tensorflow as tf
+
+    def multiworker(strategy) -> bool:
+        return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+    class Melody(keras.Model):
+        """keras.Model with two fixes for MultiWorkerMirroredStrategy in Keras 3.15, which
+        otherwise fails before the first step: it builds the model by reducing the whole
+        first distributed batch (a tuple) with strategy.reduce ("Attempt to convert a value
+        (PerReplica...)"), and it averages each step's scalar logs over axis 0 ("Invalid
+        reduction dimension 0 for input with 0 dimensions"). Here the model is built from
+        this worker's part of the batch, and the logs are averaged over the replicas."""
+
+        def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+            strategy = self._distribute_strategy
+            if not multiworker(strategy) or iterator is None:
+                return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+            for _, _, it in iterator:
+                batch = next(it)
+                break
+            local = [strategy.experimental_local_results(v)[0] for v in batch]
+            with strategy.scope():
+                self._symbolic_build(data_batch=tuple(local))
+
+        def _make_function(self, step_function):
+            strategy = self._distribute_strategy
+            if not multiworker(strategy):
+                return super()._make_function(step_function)
+
+            @tf.function(reduce_retracing=True)
+            def one_step(iterator):
+                logs = strategy.run(step_function, args=(iterator.get_next(),))
+                return {k: strategy.reduce("MEAN", v, axis=None) for k, v in logs.items()}
+
+            return one_step
+
+    return Melody
+
+
 def build_keras_model(units: int = 256, dropout: float = 0.2, learning_rate: float = 3e-3):
     """The Keras model of SPEC section 5, compiled for teacher forcing with padding weights.
 
@@ -303,7 +346,7 @@ def build_keras_model(units: int = 256, dropout: float = 0.2, learning_rate: flo
         name="hidden_and_class")([hidden, steps])
     length_probs = layers.Dense(NUM_LENGTHS, activation="softmax", name="length")(with_class)
     probs = layers.Concatenate(name="probs")([class_probs, length_probs])
-    model = keras.Model(steps, probs, name="synth_melody")
+    model = _model_class()(steps, probs, name="synth_melody")
 
     class JointLoss(keras.losses.Loss):
         """Class cross-entropy + length cross-entropy, per event."""
@@ -589,7 +632,7 @@ def train(songs: Sequence[Song], out: Path, settings: TrainSettings,
                                     history, state["best_weights"] if state else None))
     if reporter:
         reporter.start(settings.epochs, batches)
-    net.fit(training, epochs=last, steps_per_epoch=batches, verbose=0,
+    net.fit(training, epochs=last, steps_per_epoch=batches, verbose=0, shuffle=False,
             validation_data=validation, callbacks=callbacks)
     losses = [h[monitor] for h in history]
     best_epoch = int(np.argmin(losses)) + 1
@@ -634,7 +677,8 @@ def train(songs: Sequence[Song], out: Path, settings: TrainSettings,
         "start_probs": start_probs,
         "start_lengths": start_lengths,
     }
-    if _is_chief(settings.strategy):
+    result.written = _is_chief(settings.strategy)
+    if result.written:
         save_model(out, weights, result.manifest)
     shutil.rmtree(folder, ignore_errors=True)
     return result
