@@ -6,7 +6,10 @@ hidden state beside the next class's one-hot (in training the true next class: t
 forcing). The loss is the sum of the two cross-entropies, over whole songs cut into chunks,
 every in-range transposition of each training song (lengths unchanged), held-out songs chosen
 by seed, early stopping on held-out loss with the best weights kept.
-Nothing on the compose or live path imports this module.
+The chunks stream through a tf.data pipeline that transposes and cuts each song as it is read
+(memory holds each song once), and every finished epoch is kept in a checkpoint beside the
+model folder (Keras's BackupAndRestore plus early stopping's state), so that a killed training
+resumes where it was. Nothing on the compose or live path imports this module.
 """
 
 from __future__ import annotations
@@ -525,8 +528,9 @@ def _checkpointing(folder: Path, identity: dict, stopper, progress, epochs: int,
             state = {"version": CHECKPOINT_VERSION, "identity": identity, "epoch": epoch + 1,
                      "weights_sha256": _sha256(folder / "keras" / "latest.weights.h5"),
                      "history": history, "spent": progress.elapsed(),
-                     "stopper": {"best": stopper.best, "best_epoch": stopper.best_epoch,
-                                 "wait": stopper.wait},
+                     "stopper": {"best": None if stopper.best is None else float(stopper.best),
+                                 "best_epoch": int(stopper.best_epoch),
+                                 "wait": int(stopper.wait)},
                      "best_weights": self.best_file, "stopped_by": stopped_by,
                      "dropout_rng": _dropout_rng(self.model).numpy().tolist()}
             files.write_text(folder / STATE, json.dumps(state) + "\n")

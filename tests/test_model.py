@@ -436,3 +436,28 @@ def test_two_workers_on_loopback_train_one_model_written_once_by_the_chief(tmp_p
     assert len(list((tmp_path / "worker0" / "model").iterdir())) == 2  # manifest, weights
     assert list((tmp_path / "worker1").iterdir()) == []  # the other worker wrote nothing
     assert [p.name for p in (tmp_path / "worker0").iterdir()] == ["model"]  # no checkpoint
+
+
+def test_killed_after_the_last_epoch_but_before_the_save_it_only_saves(tmp_path, monkeypatch):
+    import synth.model
+    from synth.model import TrainSettings, checkpoint_folder, train
+    from synth.modelfile import load_model
+
+    settings = TrainSettings(**{**FAST, "epochs": 2})
+    whole = train(small_songs(10), tmp_path / "a", settings)
+    saving = synth.model.save_model
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(synth.model, "save_model", killed)
+    with pytest.raises(KeyboardInterrupt):
+        train(small_songs(10), tmp_path / "b", settings)
+    monkeypatch.setattr(synth.model, "save_model", saving)
+    again = Stop()
+    result = train(small_songs(10), tmp_path / "b", settings, again)
+    assert again.notes[0].startswith("Resuming after epoch 2 of 2") and again.epochs == []
+    assert (result.epochs_run, result.stopped_by) == (2, "the last epoch")
+    a, b = load_model(tmp_path / "a"), load_model(tmp_path / "b")
+    assert all(np.array_equal(a.weights[k], b.weights[k]) for k in a.weights)
+    assert not checkpoint_folder(tmp_path / "b").exists()
