@@ -33,7 +33,7 @@ from synth.events import NUM_LENGTHS, Event, encode, format_length
 from synth.generate import check_seed
 from synth.modelfile import Model, save_model
 from synth.notes import NUM_CLASSES, REST, class_name
-from synth.songs import Song
+from synth.songs import Song, transposition_shifts
 
 STRATEGIES = ("default", "mirrored", "multiworker")
 MIN_SONGS_TO_HOLD_OUT = 5
@@ -159,9 +159,7 @@ def corpus(songs: Sequence[Song], augment: bool) -> Corpus:
     starts = np.concatenate([[0], np.cumsum(sizes)])
     song_of, shift_of, share = [], [], []
     for index, (cls, _) in enumerate(encoded):
-        pitched = cls[cls != REST]
-        shifts = range(1 - int(pitched.min()), NUM_CLASSES - int(pitched.max())) \
-            if augment and len(pitched) else range(1)
+        shifts = transposition_shifts(cls.tolist()) if augment else range(1)
         song_of.extend([index] * len(shifts))
         shift_of.extend(shifts)
         share.extend([1.0 / len(shifts)] * len(shifts))
