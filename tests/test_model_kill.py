@@ -54,7 +54,7 @@ def test_train_killed_at_seeded_moments_resumes_to_the_same_end(tmp_path):
     rng = np.random.default_rng(15)
     # kill during start-up, then after a seeded number of epoch lines plus a seeded delay
     moments = [(0, 0.0)] + [(int(rng.integers(1, int(EPOCHS) + 1)), float(rng.uniform(0, 1)))
-                            for _ in range(4)]
+                            for _ in range(3)]
     resumed = False
     for lines, delay in moments:
         process = start(folder)
