@@ -62,7 +62,7 @@ try:
 
     net = build_keras_model(units=model.units)
     set_keras_weights(net, model.weights)
-    inputs = [np.array([[13]]), np.array([[3]]), np.array([[13]])]
+    inputs = np.array([[[13, 3, 13]]])  # class, length class, next class
     net.predict(inputs, verbose=0)
     start = time.perf_counter()
     for _ in range(50):

@@ -280,6 +280,9 @@ class _LineReporter:
     def batch(self, epoch: int, batch: int, logs: dict[str, float]) -> None:
         pass
 
+    def note(self, text: str) -> None:
+        console.print(text, soft_wrap=True)
+
     def epoch(self, epoch: int, logs: dict[str, float]) -> None:
         held = f", held-out loss {logs['val_loss']:.3f}" if "val_loss" in logs else ""
         console.print(f"epoch {epoch + 1}/{self.epochs}: loss {logs.get('loss', 0):.3f}{held}, "
@@ -294,6 +297,9 @@ class _RichReporter:
         self.task = None
         self.batches = 1
         self.last = ""
+
+    def note(self, text: str) -> None:
+        self.progress.console.print(text, soft_wrap=True)
 
     def start(self, epochs: int, batches: int) -> None:
         self.batches = batches
@@ -349,6 +355,8 @@ def train(
                                              "(to try --strategy mirrored without GPUs).")] = 1,
     max_minutes: Annotated[Optional[float], typer.Option(help="Stop at the best epoch so far "
                                                          "once this many minutes are up.")] = None,
+    restart: Annotated[bool, typer.Option(help="Start afresh instead of resuming from the "
+                                          "checkpoint a killed run left.")] = False,
 ) -> None:
     """Train the melody model on the songs in the dataset folder."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -376,15 +384,16 @@ def train(
     if console.is_terminal:
         with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                       TextColumn("{task.fields[stats]}"), console=console) as progress:
-            result = fit(songs, model, settings, _RichReporter(progress))
+            result = fit(songs, model, settings, _RichReporter(progress), restart=restart)
     else:
-        result = fit(songs, model, settings, _LineReporter())
+        result = fit(songs, model, settings, _LineReporter(), restart=restart)
     m = result.held_out
     console.print(_metrics_table(
         f"{result.evaluated_on}: {m.events} events, best epoch {result.best_epoch} of "
         f"{result.epochs_run}, stopped by {result.stopped_by} (bits per event; length given "
         "the class)", m, result.baselines))
-    console.print(f"model written to {model}/")
+    console.print(f"model written to {model}/" if result.written else
+                  "model not written here: the chief of the cluster writes it")
 
 
 @app.command()

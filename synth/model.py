@@ -6,13 +6,17 @@ hidden state beside the next class's one-hot (in training the true next class: t
 forcing). The loss is the sum of the two cross-entropies, over whole songs cut into chunks,
 every in-range transposition of each training song (lengths unchanged), held-out songs chosen
 by seed, early stopping on held-out loss with the best weights kept.
-Nothing on the compose or live path imports this module.
+The chunks stream through a tf.data pipeline that transposes and cuts each song as it is read
+(memory holds each song once), and every finished epoch is kept in a checkpoint beside the
+model folder (Keras's BackupAndRestore plus early stopping's state), so that a killed training
+resumes where it was. Nothing on the compose or live path imports this module.
 """
 
 from __future__ import annotations
 
 import datetime
 import hashlib
+import io
 import math
 import os
 import time
@@ -29,7 +33,7 @@ from synth.events import NUM_LENGTHS, Event, encode, format_length
 from synth.generate import check_seed
 from synth.modelfile import Model, save_model
 from synth.notes import NUM_CLASSES, REST, class_name
-from synth.songs import Song, transpositions
+from synth.songs import Song, transposition_shifts
 
 STRATEGIES = ("default", "mirrored", "multiworker")
 MIN_SONGS_TO_HOLD_OUT = 5
@@ -85,6 +89,7 @@ class Reporter(Protocol):
     def start(self, epochs: int, batches: int) -> None: ...
     def batch(self, epoch: int, batch: int, logs: dict[str, float]) -> None: ...
     def epoch(self, epoch: int, logs: dict[str, float]) -> None: ...
+    def note(self, text: str) -> None: ...  # one line to show the user (optional)
 
 
 @dataclass
@@ -97,47 +102,136 @@ class TrainResult:
     stopped_by: str  # "early stopping", "the time limit" or "the last epoch"
     evaluated_on: str  # "held-out songs" or "training songs" when too few to hold out
     manifest: dict[str, Any] = field(default_factory=dict)
+    written: bool = True  # False on a multi-worker cluster's other workers: the chief writes
 
 
-def chunks(songs: Sequence[Sequence[Event]], length: int,
-           weights: Sequence[float] | None = None) -> tuple[np.ndarray, ...]:
-    """Teacher-forcing arrays, `length` events each: input classes, input lengths, next
-    classes (the targets, which the length head also reads), next lengths, and weights (each
-    song's weight, 1 unless given; 0 on padding). Each song is cut into consecutive chunks, so
-    one pass reads each event once."""
-    rows: list[list[np.ndarray]] = [[], [], [], [], []]
-    for index, song in enumerate(songs):
-        cls, lengths = encode(song)
-        weight = 1.0 if weights is None else weights[index]
-        for start in range(0, len(song) - 1, length):
-            stop = min(start + length, len(song) - 1)
-            pad = length - (stop - start)
-            for row, part in zip(rows, (cls[start:stop], lengths[start:stop],
-                                        cls[start + 1 : stop + 1], lengths[start + 1 : stop + 1],
-                                        np.full(stop - start, weight, dtype=np.float32))):
-                row.append(np.pad(part, (0, pad)))
-    if not rows[0]:
-        raise SynthError("the songs are too short to learn from: each needs at least 2 events")
-    return tuple(np.array(row, dtype=np.float32 if i == 4 else np.int32)
-                 for i, row in enumerate(rows))
+@dataclass
+class Corpus:
+    """Songs encoded once, end to end, and the copies to train on: (song, shift, weight).
+
+    The input pipeline transposes and cuts each copy into chunks as it goes, so memory holds
+    the songs once, never every transposition of them (issue 12)."""
+
+    classes: np.ndarray  # int32: every song's classes, one song after another
+    lengths: np.ndarray  # int32: their length classes
+    starts: np.ndarray  # int64: where each song begins, and the end of the last one
+    song: np.ndarray  # int32 per copy: which song
+    shift: np.ndarray  # int32 per copy: semitones up (0: as written)
+    weight: np.ndarray  # float32 per copy: its events' weight
+
+    def chunk_count(self, length: int) -> int:
+        """How many `length`-event chunks one pass over the copies gives."""
+        targets = np.diff(self.starts)[self.song] - 1
+        return int((-(-targets // length)).sum())
+
+    def weighted_events(self) -> float:
+        return float(((np.diff(self.starts)[self.song] - 1) * self.weight).sum())
+
+    def copies(self) -> "Transposed":
+        return Transposed(self)
 
 
-def whole_batches(arrays: tuple[np.ndarray, ...], batch_size: int) -> tuple[np.ndarray, ...]:
-    """Pad with weight-0 chunks to a whole number of batches, so that distribution strategies
-    can split every batch evenly across replicas (they fail on a ragged last batch)."""
-    missing = -len(arrays[0]) % batch_size
-    if not missing:
-        return arrays
-    return tuple(np.concatenate([a, np.zeros((missing, *a.shape[1:]), dtype=a.dtype)])
-                 for a in arrays)
+class Transposed(Sequence):
+    """The corpus's copies as event lists, made one at a time when asked for."""
+
+    def __init__(self, corpus: Corpus):
+        self.corpus = corpus
+
+    def __len__(self) -> int:
+        return len(self.corpus.song)
+
+    def __getitem__(self, index):
+        c = self.corpus
+        song, shift = int(c.song[index]), int(c.shift[index])
+        begin, end = int(c.starts[song]), int(c.starts[song + 1])
+        return [Event(int(k) + shift if k != REST else REST, int(q) + 1)
+                for k, q in zip(c.classes[begin:end], c.lengths[begin:end])]
 
 
-def keras_data(arrays: tuple[np.ndarray, ...]) -> tuple[dict, dict, dict]:
-    """(inputs, targets, sample weights) as the Keras model names them."""
-    cls, lengths, next_cls, next_lengths, weights = arrays
-    return ({"classes": cls, "lengths": lengths, "next_classes": next_cls},
-            {"class": next_cls, "length": next_lengths},
-            {"class": weights, "length": weights})
+def corpus(songs: Sequence[Song], augment: bool) -> Corpus:
+    """Encode songs; with `augment`, one copy per in-range transposition of each song (lengths
+    unchanged), weighted so that every song counts as much as its own events however many
+    transpositions its range allows (a narrow chorale has more than a wide fiddle tune;
+    unweighted, the model would learn that chorales are commoner than they are). The weights
+    average 1 over the events."""
+    encoded = [encode(s.events if isinstance(s, Song) else s) for s in songs]
+    sizes = np.array([len(cls) for cls, _ in encoded], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    song_of, shift_of, share = [], [], []
+    for index, (cls, _) in enumerate(encoded):
+        shifts = transposition_shifts(cls.tolist()) if augment else range(1)
+        song_of.extend([index] * len(shifts))
+        shift_of.extend(shifts)
+        share.extend([1.0 / len(shifts)] * len(shifts))
+    song_of, share = np.array(song_of, dtype=np.int32), np.array(share)
+    events = sizes[song_of].astype(np.float64)
+    weight = share * events.sum() / (events * share).sum()
+    return Corpus(classes=np.concatenate([cls for cls, _ in encoded]).astype(np.int32),
+                  lengths=np.concatenate([q for _, q in encoded]).astype(np.int32),
+                  starts=starts, song=song_of, shift=np.array(shift_of, dtype=np.int32),
+                  weight=weight.astype(np.float32))
+
+
+SHUFFLE_CHUNKS = 4096  # chunks mixed at once: the whole of a small dataset, 6 MB at most
+
+
+def pipeline(data: Corpus, length: int, batch_size: int, epochs: range | None = None,
+             seed: int = 0):
+    """A tf.data pipeline of batches: inputs (batch, length, 3) = class, length class and next
+    class (which the length head reads: teacher forcing); targets (batch, length, 2) = next
+    class and next length class; weights (batch, length), 0 on padding. Each copy is
+    transposed and cut into consecutive chunks as it is read, so one pass reads each event
+    once. With `epochs` the copies and chunks are shuffled, seeded by the epoch (a resumed run
+    sees what an uninterrupted one would); without, one pass in order (held-out songs). Each
+    pass is padded with weight-0 chunks to whole batches, so that distribution strategies can
+    split every batch evenly across replicas."""
+    import tensorflow as tf
+
+    classes, lengths = tf.constant(data.classes), tf.constant(data.lengths)
+    starts = tf.constant(data.starts)
+    missing = -data.chunk_count(length) % batch_size
+
+    def cut(song, shift, weight):
+        begin, end = starts[song], starts[song + 1]
+        cls, lens = classes[begin:end], lengths[begin:end]
+        cls = tf.where(cls == REST, cls, cls + shift)
+        count = tf.cast(end - begin - 1, tf.int32)
+        pad = -count % length
+
+        def rows(values):
+            return tf.reshape(tf.pad(values, [[0, pad]]), [-1, length])
+
+        inputs = tf.stack([rows(cls[:-1]), rows(lens[:-1]), rows(cls[1:])], axis=-1)
+        targets = tf.stack([rows(cls[1:]), rows(lens[1:])], axis=-1)
+        return tf.data.Dataset.from_tensor_slices((inputs, targets,
+                                                   rows(tf.fill([count], weight))))
+
+    padding = tf.data.Dataset.from_tensors(
+        (tf.zeros([length, 3], tf.int32), tf.zeros([length, 2], tf.int32),
+         tf.zeros([length], tf.float32))).repeat(missing)
+    copies = tf.data.Dataset.from_tensor_slices((data.song, data.shift, data.weight))
+
+    def one_pass(epoch=None):
+        ds = copies
+        if epoch is not None:
+            ds = ds.shuffle(len(data.song), seed=seed * 100_003 + epoch)
+        ds = ds.flat_map(cut)
+        if epoch is not None:
+            ds = ds.shuffle(SHUFFLE_CHUNKS, seed=seed * 100_003 + epoch + 50_000)
+        return ds.concatenate(padding).batch(batch_size, drop_remainder=True)
+
+    if epochs is None:
+        ds = one_pass()
+    else:  # one pass per epoch, each shuffled by its own seed
+        ds = one_pass(epochs.start) if epochs else one_pass().take(0)
+        for epoch in epochs[1:]:
+            ds = ds.concatenate(one_pass(epoch))
+    batches = (data.chunk_count(length) + missing) // batch_size * (len(epochs) if epochs is not None else 1)
+    ds = ds.apply(tf.data.experimental.assert_cardinality(batches))  # Keras needs the count
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    options.deterministic = True
+    return ds.with_options(options).prefetch(2)
 
 
 def split_songs(songs: Sequence[Song], fraction: float, seed: int) -> tuple[list[Song], list[Song]]:
@@ -190,35 +284,85 @@ def make_strategy(name: str):
     return tf.distribute.MultiWorkerMirroredStrategy()
 
 
+def _model_class():
+    import keras
+
+    import tensorflow as tf
+
+    def multiworker(strategy) -> bool:
+        return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+    class Melody(keras.Model):
+        """keras.Model with two fixes for MultiWorkerMirroredStrategy in Keras 3.15, which
+        otherwise fails before the first step: it builds the model by reducing the whole
+        first distributed batch (a tuple) with strategy.reduce ("Attempt to convert a value
+        (PerReplica...)"), and it averages each step's scalar logs over axis 0 ("Invalid
+        reduction dimension 0 for input with 0 dimensions"). Here the model is built from
+        this worker's part of the batch, and the logs are averaged over the replicas."""
+
+        def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+            strategy = self._distribute_strategy
+            if not multiworker(strategy) or iterator is None:
+                return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+            for _, _, it in iterator:
+                batch = next(it)
+                break
+            local = [strategy.experimental_local_results(v)[0] for v in batch]
+            with strategy.scope():
+                self._symbolic_build(data_batch=tuple(local))
+
+        def _make_function(self, step_function):
+            strategy = self._distribute_strategy
+            if not multiworker(strategy):
+                return super()._make_function(step_function)
+
+            @tf.function(reduce_retracing=True)
+            def one_step(iterator):
+                logs = strategy.run(step_function, args=(iterator.get_next(),))
+                return {k: strategy.reduce("MEAN", v, axis=None) for k, v in logs.items()}
+
+            return one_step
+
+    return Melody
+
+
 def build_keras_model(units: int = 256, dropout: float = 0.2, learning_rate: float = 3e-3):
-    """The Keras model of SPEC section 5, compiled for teacher forcing with padding weights."""
+    """The Keras model of SPEC section 5, compiled for teacher forcing with padding weights.
+
+    One input (class, length class, next class per step) and one output (the class softmax
+    beside the length softmax, 25 + 32 per step), so that multi-worker training reduces plain
+    tensors, not dicts; the layers are those the NumPy model loads."""
     import keras
     from keras import layers
 
-    classes = keras.Input(shape=(None,), dtype="int32", name="classes")
-    lengths = keras.Input(shape=(None,), dtype="int32", name="lengths")
-    next_classes = keras.Input(shape=(None,), dtype="int32", name="next_classes")
-    event = layers.Lambda(lambda pair: keras.ops.concatenate(
-        [keras.ops.one_hot(pair[0], NUM_CLASSES), keras.ops.one_hot(pair[1], NUM_LENGTHS)],
-        axis=-1), name="one_hot")([classes, lengths])
+    steps = keras.Input(shape=(None, 3), dtype="int32", name="events")
+    event = layers.Lambda(lambda x: keras.ops.concatenate(
+        [keras.ops.one_hot(x[..., 0], NUM_CLASSES), keras.ops.one_hot(x[..., 1], NUM_LENGTHS)],
+        axis=-1), name="one_hot")(steps)
     hidden = layers.LSTM(units, return_sequences=True, name="lstm")(event)
     hidden = layers.Dropout(dropout, name="dropout")(hidden)
     class_probs = layers.Dense(NUM_CLASSES, activation="softmax", name="dense")(hidden)
     with_class = layers.Lambda(lambda pair: keras.ops.concatenate(
-        [pair[0], keras.ops.one_hot(pair[1], NUM_CLASSES)], axis=-1),
-        name="hidden_and_class")([hidden, next_classes])
+        [pair[0], keras.ops.one_hot(pair[1][..., 2], NUM_CLASSES)], axis=-1),
+        name="hidden_and_class")([hidden, steps])
     length_probs = layers.Dense(NUM_LENGTHS, activation="softmax", name="length")(with_class)
-    model = keras.Model([classes, lengths, next_classes],
-                        {"class": class_probs, "length": length_probs}, name="synth_melody")
+    probs = layers.Concatenate(name="probs")([class_probs, length_probs])
+    model = _model_class()(steps, probs, name="synth_melody")
 
-    def loss():
-        # Padding has weight 0: average over real events only, so the loss shown is the true
-        # nats per event.
-        return keras.losses.SparseCategoricalCrossentropy(reduction="mean_with_sample_weight")
+    class JointLoss(keras.losses.Loss):
+        """Class cross-entropy + length cross-entropy, per event."""
 
+        def call(self, targets, probs):
+            targets = keras.ops.cast(targets, "int32")
+            return (keras.losses.sparse_categorical_crossentropy(
+                        targets[..., 0], probs[..., :NUM_CLASSES]) +
+                    keras.losses.sparse_categorical_crossentropy(
+                        targets[..., 1], probs[..., NUM_CLASSES:]))
+
+    # Padding has weight 0: average over real events only, so the loss shown is the true
+    # nats per event (class + length).
     model.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                  loss={"class": loss(), "length": loss()},
-                  weighted_metrics={"class": ["accuracy"], "length": ["accuracy"]})
+                  loss=JointLoss(reduction="mean_with_sample_weight", name="joint"))
     return model
 
 
@@ -239,16 +383,21 @@ def set_keras_weights(model, weights: dict[str, np.ndarray]) -> None:
     model.get_layer("length").set_weights([weights["length_kernel"], weights["length_bias"]])
 
 
-def _callbacks(reporter: Reporter | None, max_minutes: float | None) -> list:
+def _callbacks(reporter: Reporter | None, max_minutes: float | None,
+               spent: float = 0.0) -> list:
     """Progress for the reporter, and the time limit: training stops after the epoch in which
-    the time ran out, or before an epoch that would not finish in time."""
+    the time ran out, or before an epoch that would not finish in time. `spent` is the
+    training time of the run this one resumes: the limit counts it too."""
     import keras
 
     class Progress(keras.callbacks.Callback):
         timed_out = False
 
         def on_train_begin(self, logs=None):
-            self._began = time.monotonic()
+            self._began = time.monotonic() - spent
+
+        def elapsed(self) -> float:
+            return time.monotonic() - self._began
 
         def on_train_batch_end(self, batch, logs=None):
             if reporter:
@@ -270,20 +419,146 @@ def _callbacks(reporter: Reporter | None, max_minutes: float | None) -> list:
     return [Progress()]
 
 
-def augment(songs: Sequence[Song]) -> tuple[list[list[Event]], list[float]]:
-    """Every in-range transposition of every song, and a weight for each copy so that every
-    song counts as much as its own events, however many transpositions its range allows (a
-    narrow chorale has more than a wide fiddle tune; unweighted, the model would learn that
-    chorales are commoner than they are). The weights average 1 over the events."""
-    copies: list[list[Event]] = []
-    shares: list[float] = []
-    for song in songs:
-        shifted = transpositions(song.events)
-        copies.extend(shifted)
-        shares.extend([1.0 / len(shifted)] * len(shifted))
-    events = np.array([len(c) for c in copies], dtype=np.float64)
-    scale = events.sum() / (events * shares).sum()
-    return copies, [share * scale for share in shares]
+# --- resuming after a kill (issue 15) ---------------------------------------------------------
+
+CHECKPOINT_VERSION = 1
+STATE = "state.json"
+
+
+def checkpoint_folder(out: Path) -> Path:
+    """Where training keeps the last finished epoch: beside the model folder, never in it."""
+    out = Path(out)
+    worker = _worker_index()
+    suffix = f".worker-{worker}" if worker else ""
+    return out.parent / f".{out.name}.checkpoint{suffix}"
+
+
+def _worker_index() -> int:
+    import json
+
+    task = json.loads(os.environ.get("TF_CONFIG") or "{}").get("task", {})
+    return 0 if task.get("type", "worker") == "chief" else int(task.get("index", 0))
+
+
+def _sha256(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def _epoch_of(path: Path) -> int | None:
+    import json
+
+    try:
+        return int(json.loads(path.read_text())["epoch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _load_checkpoint(folder: Path, identity: dict) -> tuple[dict | None, str | None]:
+    """(the saved state to resume, None) or (None, why the checkpoint cannot be resumed).
+
+    The state is written after Keras's BackupAndRestore files, and names their digest; if a
+    kill fell between the two writes, the copy Keras kept of the epoch before (its double
+    checkpoint) is the one the state names, and is put back in place."""
+    import json
+    import shutil
+
+    try:
+        state = json.loads((folder / STATE).read_text())
+        if not isinstance(state, dict):
+            raise ValueError("not an object")
+    except FileNotFoundError:
+        return None, "it holds no finished epoch"
+    except (OSError, ValueError) as exc:
+        return None, f"it is unreadable ({exc})"
+    if state.get("identity") != identity:
+        return None, "it is from a different dataset or different settings"
+    backup = folder / "keras"
+    weights, metadata = backup / "latest.weights.h5", backup / "training_metadata.json"
+    for w, m in ((weights, metadata), (Path(f"{weights}.bkp"), Path(f"{metadata}.bkp"))):
+        if _sha256(w) == state.get("weights_sha256") and _epoch_of(m) == state.get("epoch"):
+            if w != weights:
+                shutil.copyfile(w, weights)
+                shutil.copyfile(m, metadata)
+            break
+    else:
+        return None, "its files do not agree (a write was cut off)"
+    if state.get("best_weights") and not (folder / state["best_weights"]).is_file():
+        return None, "its best weights are missing"
+    return state, None
+
+
+def _checkpointing(folder: Path, identity: dict, stopper, progress, epochs: int,
+                   history: list[dict], best_file: str | None):
+    """After each epoch, once Keras's BackupAndRestore has saved weights and optimizer:
+    early stopping's state, the best weights, the history and the time spent, written
+    atomically into the checkpoint, so that a resumed run stops where this one would."""
+    import json
+
+    import keras
+
+    from synth import files
+
+    class Checkpoint(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.best_file = best_file
+
+        def on_epoch_end(self, epoch, logs=None):
+            history.append({k: float(v) for k, v in (logs or {}).items()})
+            if stopper.best_epoch == epoch or self.best_file is None:
+                name = f"best-{epoch + 1}.npz"
+                buffer = io.BytesIO()
+                np.savez(buffer, *self.model.get_weights())
+                files.write_bytes(folder / name, buffer.getvalue())
+                old, self.best_file = self.best_file, name
+            else:
+                old = None
+            stopped_by = None
+            if progress.timed_out:
+                stopped_by = "the time limit"
+            elif stopper.stopped_epoch > 0:
+                stopped_by = "early stopping"
+            elif epoch + 1 >= epochs:
+                stopped_by = "the last epoch"
+            state = {"version": CHECKPOINT_VERSION, "identity": identity, "epoch": epoch + 1,
+                     "weights_sha256": _sha256(folder / "keras" / "latest.weights.h5"),
+                     "history": history, "spent": progress.elapsed(),
+                     "stopper": {"best": None if stopper.best is None else float(stopper.best),
+                                 "best_epoch": int(stopper.best_epoch),
+                                 "wait": int(stopper.wait)},
+                     "best_weights": self.best_file, "stopped_by": stopped_by,
+                     "dropout_rng": _dropout_rng(self.model).numpy().tolist()}
+            files.write_text(folder / STATE, json.dumps(state) + "\n")
+            if old and old != self.best_file:
+                (folder / old).unlink(missing_ok=True)
+
+    return Checkpoint()
+
+
+def _dropout_rng(model):
+    return model.get_layer("dropout").seed_generator.state
+
+
+def _resuming(stopper, state: dict, folder: Path):
+    """Puts early stopping back as the checkpoint left it (Keras's BackupAndRestore restores
+    only weights, optimizer and epoch); runs after EarlyStopping.on_train_begin resets it."""
+    import keras
+
+    class Resume(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            saved = state["stopper"]
+            stopper.best, stopper.best_epoch, stopper.wait = (
+                saved["best"], saved["best_epoch"], saved["wait"])
+            # Dropout's random state too, so the resumed epochs draw what an uninterrupted
+            # run would have drawn.
+            _dropout_rng(self.model).assign(np.array(state["dropout_rng"], dtype="int64"))
+            with np.load(folder / state["best_weights"], allow_pickle=False) as npz:
+                stopper.best_weights = [npz[f"arr_{i}"] for i in range(len(npz.files))]
+
+    return Resume()
 
 
 def opening(songs: Sequence[Song]) -> tuple[list[float], list[list[float]]]:
@@ -300,17 +575,36 @@ def opening(songs: Sequence[Song]) -> tuple[list[float], list[list[float]]]:
 
 
 def train(songs: Sequence[Song], out: Path, settings: TrainSettings,
-          reporter: Reporter | None = None) -> TrainResult:
-    """Train on songs and write the model folder atomically; the old model survives a failure."""
+          reporter: Reporter | None = None, restart: bool = False) -> TrainResult:
+    """Train on songs and write the model folder atomically; the old model survives a failure.
+
+    Each finished epoch is kept in a checkpoint beside the model folder (checkpoint_folder),
+    and the same call after a kill continues from it and says so; `restart` starts afresh.
+    The checkpoint goes once the model folder is written."""
+    import shutil
+
     settings.check()
     songs = [s for s in songs if len(s.events) > 1]
     if not songs:
         raise SynthError("the dataset has no song of 2 events or more: nothing to learn from")
     train_songs, held_songs = split_songs(songs, settings.val_fraction, settings.seed)
-    augmented, weights = augment(train_songs)
-    data = whole_batches(chunks(augmented, settings.chunk, weights), settings.batch_size)
-    validation = keras_data(whole_batches(chunks([s.events for s in held_songs], settings.chunk),
-                                          settings.batch_size)) if held_songs else None
+    data = corpus(train_songs, augment=True)
+    held = corpus(held_songs, augment=False) if held_songs else None
+    identity = {"version": CHECKPOINT_VERSION, "data_digest": data_digest(songs),
+                "settings": {k: v for k, v in asdict(settings).items() if k != "max_minutes"}}
+    folder = checkpoint_folder(out)
+    state = None
+    if restart:
+        shutil.rmtree(folder, ignore_errors=True)
+    elif folder.exists():
+        state, why = _load_checkpoint(folder, identity)
+        if state is None:
+            _note(reporter, f"Starting afresh: the checkpoint in {folder} cannot be resumed: "
+                            f"{why}.")
+            shutil.rmtree(folder, ignore_errors=True)
+        else:
+            _note(reporter, f"Resuming after epoch {state['epoch']} of {settings.epochs} from "
+                            f"the checkpoint in {folder} (--restart starts afresh).")
 
     tf = _tensorflow(settings.cpu_devices)
     import keras
@@ -320,20 +614,32 @@ def train(songs: Sequence[Song], out: Path, settings: TrainSettings,
     strategy = make_strategy(settings.strategy)
     with strategy.scope():
         net = build_keras_model(settings.units, settings.dropout, settings.learning_rate)
+    first = state["epoch"] if state else 0
+    last = first if state and state["stopped_by"] else settings.epochs
+    batches = -(-data.chunk_count(settings.chunk) // settings.batch_size)
+    training = pipeline(data, settings.chunk, settings.batch_size, range(first, last),
+                        settings.seed)
+    validation = pipeline(held, settings.chunk, settings.batch_size) if held else None
     monitor = "val_loss" if validation else "loss"
     stopper = keras.callbacks.EarlyStopping(monitor=monitor, patience=settings.patience,
                                             restore_best_weights=True)
-    batches = math.ceil(len(data[0]) / settings.batch_size)
+    progress = _callbacks(reporter, settings.max_minutes, state["spent"] if state else 0.0)
+    history = list(state["history"]) if state else []
+    callbacks = [keras.callbacks.BackupAndRestore(str(folder / "keras"), double_checkpoint=True,
+                                                  delete_checkpoint=False),
+                 stopper, *progress]
+    if state:
+        callbacks.append(_resuming(stopper, state, folder))
+    callbacks.append(_checkpointing(folder, identity, stopper, progress[0], settings.epochs,
+                                    history, state["best_weights"] if state else None))
     if reporter:
         reporter.start(settings.epochs, batches)
-    x, y, w = keras_data(data)
-    progress = _callbacks(reporter, settings.max_minutes)
-    history = net.fit(x, y, sample_weight=w, batch_size=settings.batch_size,
-                      epochs=settings.epochs, shuffle=True, verbose=0,
-                      validation_data=validation, callbacks=[stopper, *progress])
-    losses = history.history[monitor]
+    net.fit(training, epochs=last, steps_per_epoch=batches, verbose=0, shuffle=False,
+            validation_data=validation, callbacks=callbacks)
+    losses = [h[monitor] for h in history]
     best_epoch = int(np.argmin(losses)) + 1
-    stopped_by = ("the time limit" if progress[0].timed_out else
+    stopped_by = (state["stopped_by"] if state and state["stopped_by"] else
+                  "the time limit" if progress[0].timed_out else
                   "early stopping" if stopper.stopped_epoch > 0 else "the last epoch")
 
     weights = keras_weights(net)
@@ -342,7 +648,7 @@ def train(songs: Sequence[Song], out: Path, settings: TrainSettings,
                                                "start_lengths": start_lengths})
     eval_songs = [s.events for s in (held_songs or train_songs)]
     scores = metrics_of(trained, eval_songs)
-    compared = baselines(augmented, eval_songs)
+    compared = baselines(data.copies(), eval_songs)
     result = TrainResult(held_out=scores, baselines=compared,
                          held_out_songs=[s.name for s in held_songs],
                          epochs_run=len(losses), best_epoch=best_epoch, stopped_by=stopped_by,
@@ -359,8 +665,8 @@ def train(songs: Sequence[Song], out: Path, settings: TrainSettings,
                          "gates": "keras order i, f, c, o; sigmoid recurrent activation"},
         "training": {"data_digest": data_digest(songs), "songs": len(songs),
                      "training_songs": len(train_songs), "held_out_songs": result.held_out_songs,
-                     "training_events_augmented": int(data[4].sum()), "epochs_run": len(losses),
-                     "stopped_by": stopped_by,
+                     "training_events_augmented": round(data.weighted_events()),
+                     "epochs_run": len(losses), "stopped_by": stopped_by,
                      "best_epoch": best_epoch, "settings": asdict(settings),
                      "loss": "class cross-entropy + length cross-entropy",
                      "augmentation": "every transposition inside C3-B4, lengths unchanged; "
@@ -373,16 +679,19 @@ def train(songs: Sequence[Song], out: Path, settings: TrainSettings,
         "start_probs": start_probs,
         "start_lengths": start_lengths,
     }
-    if _is_chief(settings.strategy):
+    result.written = _is_chief(settings.strategy)
+    if result.written:
         save_model(out, weights, result.manifest)
+    shutil.rmtree(folder, ignore_errors=True)
     return result
 
 
-def _is_chief(strategy: str) -> bool:
-    """In a multi-worker cluster only worker 0 writes the model."""
-    if strategy != "multiworker":
-        return True
-    import json
+def _note(reporter: Reporter | None, text: str) -> None:
+    say = getattr(reporter, "note", None)
+    if say:
+        say(text)
 
-    task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {})
-    return task.get("type", "worker") in ("chief", "worker") and task.get("index", 0) == 0
+
+def _is_chief(strategy: str) -> bool:
+    """In a multi-worker cluster only worker 0 (or the chief) writes the model."""
+    return strategy != "multiworker" or _worker_index() == 0

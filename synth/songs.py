@@ -217,15 +217,19 @@ def load_dataset(folder: Path) -> list[Song]:
     return songs
 
 
+def transposition_shifts(classes: Sequence[int]) -> range:
+    """The shifts in semitones that keep every note of a song inside C3-B4 (0 among them)."""
+    pitches = [c for c in classes if c != REST]
+    if not pitches:
+        return range(1)
+    return range(1 - min(pitches), NUM_CLASSES - max(pitches))
+
+
 def transpositions(events: Sequence[Event]) -> list[list[Event]]:
     """Every transposition of a song that keeps all its notes inside C3-B4 (itself included);
     lengths are unchanged."""
-    pitches = [e.cls for e in events if e.cls != REST]
-    if not pitches:
-        return [list(events)]
-    low, high = min(pitches), max(pitches)
     return [[e if e.cls == REST else Event(e.cls + shift, e.quarters) for e in events]
-            for shift in range(1 - low, NUM_CLASSES - high)]
+            for shift in transposition_shifts([e.cls for e in events])]
 
 
 def by_source(songs: Sequence[Song], sources: Sequence[str]) -> list[Song]:
