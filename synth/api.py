@@ -53,13 +53,15 @@ def read_primer(primer: str | Path | Events) -> list[Event]:
 
 def compose(notes: int = 200, *, model: Model | str | Path | None = None,
             primer: str | Path | Events | None = None, seed: int | None = None,
-            temperature: float = 1.0, top_p: float = 1.0, even: bool = False) -> list[Event]:
+            temperature: float = 1.0, top_p: float = 1.0, even: bool = False,
+            memory: bool | None = None) -> list[Event]:
     """`notes` new events from the model (the default one if none is given) after the primer;
-    the primer itself is not repeated in the result. `even` makes every length one beat."""
+    the primer itself is not repeated in the result. `even` makes every length one beat.
+    `memory` mixes in the PPM memory (None: as the model's manifest says)."""
     from synth.generate import Sampling, check_notes, compose as generate
 
     check_notes(notes)
-    sampling = Sampling(temperature=temperature, top_p=top_p, seed=seed).check()
+    sampling = Sampling(temperature=temperature, top_p=top_p, seed=seed, memory=memory).check()
     primer_events = read_primer(primer) if primer is not None else []
     if model is None or isinstance(model, (str, Path)):
         model = load_model(model)

@@ -29,6 +29,7 @@ from synth.events import NUM_LENGTHS, Event, encode, format_length
 from synth.generate import check_seed
 from synth.modelfile import Model, save_model
 from synth.notes import NUM_CLASSES, REST, class_name
+from synth.ppm import LongTerm, manifest_entry
 from synth.songs import Song, transpositions
 
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -337,6 +338,7 @@ def train(songs: Sequence[Song], out: Path, settings: TrainSettings,
                   "early stopping" if stopper.stopped_epoch > 0 else "the last epoch")
 
     weights = keras_weights(net)
+    long_term = LongTerm.fit([s.events for s in train_songs])  # the memory's long-term part
     start_probs, start_lengths = opening(train_songs)
     trained = Model(weights=weights, manifest={"start_probs": start_probs,
                                                "start_lengths": start_lengths})
@@ -369,12 +371,12 @@ def train(songs: Sequence[Song], out: Path, settings: TrainSettings,
                          timespec="seconds")},
         "metrics": {"evaluated_on": result.evaluated_on, **asdict(scores),
                     "baselines": asdict(compared)},
-        "memory": {"short_term": None},
+        "memory": manifest_entry(long_term),
         "start_probs": start_probs,
         "start_lengths": start_lengths,
     }
     if _is_chief(settings.strategy):
-        save_model(out, weights, result.manifest)
+        save_model(out, weights, result.manifest, long_term.arrays())
     return result
 
 

@@ -1,0 +1,126 @@
+"""Build the quality benchmark in bench/corpus/: a few thousand melodies with lengths from
+music21's corpora other than Essen, split by a fixed seed into train/ and test/.
+
+The melodies: every Bach chorale's soprano line, O'Neill's Music of Ireland (1850), Ryan's
+Mammoth Collection (1883) and Aird's Airs. Each goes through the same path as the starter
+dataset (tools/build_dataset.py): made playable as written, exported by music21 as MIDI, read
+back by `synth.midi.import_midi`. Songs with the same class sequence as an earlier one are
+left out, so no tune sits in both splits. The Essen folk-song collection is never read.
+
+The validation slice is not a folder: `synth train` holds out a seeded share of train/ for
+early stopping, and that share is the slice on which the training settings were chosen.
+
+    python tools/build_benchmark.py [--out bench/corpus] [--test 0.15] [--seed 14] [--jobs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from build_dataset import FORBIDDEN, corpus_paths, playable  # noqa: E402
+
+from synth import files, midi, songs  # noqa: E402
+from synth.notes import REST  # noqa: E402
+
+COLLECTIONS = (("oneills1850", "O'Neill's Music of Ireland (1850)"),
+               ("ryansMammoth", "Ryan's Mammoth Collection (1883)"),
+               ("airdsAirs", "Aird's Selection of Airs (1782-1803)"))
+MIN_EVENTS, MAX_EVENTS = 24, 600
+MADE_HERE = "music21 corpus (benchmark)"
+
+
+def sources() -> list[tuple[str, str]]:
+    """(kind, path) of every file the benchmark reads, in a fixed order."""
+    out = [("chorale", str(p)) for p in corpus_paths("bach")
+           if p.suffix == ".mxl" and p.name.startswith("bwv")]
+    for collection, _ in COLLECTIONS:
+        out.extend((collection, str(p)) for p in corpus_paths(collection))
+    assert all(FORBIDDEN not in p for _, p in out)
+    return out
+
+
+def read_source(job: tuple[str, str]) -> list[tuple[str, str, str, str]]:
+    """(kind, title, source line, song text) of every usable melody in one corpus file."""
+    from music21 import converter
+
+    kind, path = job
+    found = []
+    try:
+        parsed = converter.parse(path)
+    except Exception:
+        return found
+    if kind == "chorale":
+        if len(parsed.parts) != 4:
+            return found
+        stem = Path(path).stem
+        melodies = [(f"Chorale BWV {stem[3:]}",
+                     f"J. S. Bach, chorale {stem} soprano line, {MADE_HERE}", parsed.parts[0])]
+    else:
+        label = dict(COLLECTIONS)[kind]
+        melodies = []
+        for score in getattr(parsed, "scores", [parsed]):
+            title = score.metadata.title if score.metadata and score.metadata.title else ""
+            title = title.strip().rstrip(".").strip() or Path(path).stem
+            melodies.append((title, f"{label}, {Path(path).name}, {MADE_HERE}", score))
+    with tempfile.TemporaryDirectory() as tmp:
+        midi_path = Path(tmp) / "melody.mid"
+        for title, source, melody in melodies:
+            try:
+                line, _ = playable(melody)
+                line.write("midi", fp=str(midi_path))
+                song, _ = midi.import_midi(midi_path)
+            except Exception:
+                continue
+            while song.events and song.events[-1].cls == REST:
+                song.events.pop()
+            if not MIN_EVENTS <= len(song.events) <= MAX_EVENTS:
+                continue
+            song.title, song.source, song.bpm = title, source, None
+            found.append((kind, title, source, songs.format_song(song)))
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("bench/corpus"))
+    parser.add_argument("--test", type=float, default=0.15, help="share of songs in test/")
+    parser.add_argument("--seed", type=int, default=14)
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args()
+    with ProcessPoolExecutor(args.jobs) as pool:
+        found = [m for part in pool.map(read_source, sources(), chunksize=4) for m in part]
+    seen: set[tuple[int, ...]] = set()
+    unique = []
+    for kind, title, source, text in found:
+        song = songs.parse_song(text)
+        key = tuple(song.classes)
+        if key not in seen:
+            seen.add(key)
+            unique.append((kind, files.slug(title) or "untitled", text))
+    order = np.random.default_rng(args.seed).permutation(len(unique))
+    test_count = round(args.test * len(unique))
+    for split in ("train", "test"):
+        shutil.rmtree(args.out / split, ignore_errors=True)
+        (args.out / split).mkdir(parents=True)
+    counts = {"train": {}, "test": {}}
+    for rank, index in enumerate(order.tolist()):
+        kind, slug, text = unique[index]
+        split = "test" if rank < test_count else "train"
+        # The number keeps names unique and the files in the order the seed chose.
+        files.write_text(args.out / split / f"{index:05d}-{slug[:40]}.txt", text)
+        counts[split][kind] = counts[split].get(kind, 0) + 1
+    print(f"{len(found)} melodies read, {len(unique)} unique: {counts}")
+
+
+if __name__ == "__main__":
+    main()
