@@ -13,6 +13,7 @@ format-1 model (classes only) reads classes and gives every event one beat.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -76,6 +77,7 @@ def memory_for(model: Model, enabled: bool | None = None) -> Memory | None:
 def mix_settings(model: Model) -> MixSettings:
     settings = memory_settings(model)
     return MixSettings(bias=float(settings.get("bias", MixSettings.bias)),
+                       length_bias=float(settings.get("length_bias", MixSettings.length_bias)),
                        rule=str(settings.get("rule", MixSettings.rule))).check()
 
 
@@ -263,7 +265,46 @@ def _next_event(melody: Melody, sampling: Sampling, noise: np.ndarray) -> Event:
 
 
 def _next_mixed(melody: Melody, sampling: Sampling, noise: np.ndarray) -> Event:
-    """The next event from the LSTM mixed with the memory (`ppm.mix`)."""
+    """The next event from the LSTM mixed with the memory (as `ppm.mix` mixes)."""
+    settings = melody.mix
+    if sampling.top_p < 1.0 or settings.rule != "arithmetic":
+        return _next_mixed_generic(melody, sampling, noise)
+    probs, entropies = melody.memory.parts()
+    out = melody.out
+    cls = _draw_mixed(out[:NUM_CLASSES], probs[:, 0, :NUM_CLASSES], entropies[:, 0],
+                      settings.bias, noise[:NUM_CLASSES])
+    length = _draw_mixed(out[NUM_CLASSES:HEAD_SIZE] + melody._length_by_class[cls],
+                         probs[:, 1], entropies[:, 1], settings.length_bias, noise[NUM_CLASSES:])
+    return Event(cls, length + 1)
+
+
+_LOG2 = math.log(2)
+
+
+def mixed_probs(logits: np.ndarray, probs: np.ndarray, entropies: np.ndarray, bias: float
+                ) -> np.ndarray:
+    """`ppm.mix`'s arithmetic rule for one step, the LSTM's logits beside the memory's
+    distributions (models, size) and entropies: a handful of NumPy calls instead of dozens."""
+    size = len(logits)
+    top = logits.max()
+    exp = np.exp(logits - top)
+    total = float(exp.sum())
+    lstm_bits = (math.log(total) - float(exp @ (logits - top)) / total) / _LOG2
+    scale = math.log2(size)
+    weights = [max(h / scale, 1e-6) ** -bias for h in (lstm_bits, *entropies.tolist())]
+    whole = sum(weights)
+    mixed = np.dot(np.array(weights[1:]) / whole, probs)
+    mixed += exp * (weights[0] / (whole * total))
+    return mixed
+
+
+def _draw_mixed(logits: np.ndarray, probs: np.ndarray, entropies: np.ndarray, bias: float,
+                noise: np.ndarray) -> int:
+    return int((np.log(mixed_probs(logits, probs, entropies, bias)) + noise).argmax())
+
+
+def _next_mixed_generic(melody: Melody, sampling: Sampling, noise: np.ndarray) -> Event:
+    """The next event from the LSTM mixed with the memory by `ppm.mix` (top-p, geometric)."""
     long, short = melody.memory.probs()
     t, top_p = sampling.temperature, sampling.top_p
     parts = [softmax(melody.out[:NUM_CLASSES])] + ([long[0]] if long is not None else []) + \

@@ -225,7 +225,10 @@ class ShortTerm:
         before = self.table[cells]
         self.table[cells] += step
         self.total[slots] += step
-        self.kinds[slots] += (before == 0) if step > 0 else -(before == 1)
+        if step > 0:
+            self.kinds[slots] += before == 0
+        else:
+            self.kinds[slots] -= before == 1
         denominator = self.total[slots] + self.kinds[slots]
         with np.errstate(divide="ignore", invalid="ignore"):
             self.share[slots] = np.where(denominator > 0, 1.0 / denominator, 0.0)
@@ -237,32 +240,43 @@ class ShortTerm:
 
 @dataclass(frozen=True)
 class MixSettings:
-    """How the models are mixed: IDyOM's entropy weights, w = (H / H_max) ** -bias, over
-    probabilities ("arithmetic") or log probabilities ("geometric")."""
+    """How the models are mixed: IDyOM's entropy weights, w = (H / H_max) ** -bias (a model
+    sure of itself weighs more), over probabilities ("arithmetic") or log probabilities
+    ("geometric"); one bias for classes, one for lengths."""
 
     bias: float = 1.0
-    rule: str = "geometric"
+    length_bias: float = 0.5
+    rule: str = "arithmetic"
 
     def check(self) -> "MixSettings":
-        if self.rule not in ("arithmetic", "geometric") or not 0 <= self.bias <= 16:
-            raise SynthError(f"memory mix {self.rule!r} with bias {self.bias:g} is not one "
-                             "synth knows: expected arithmetic or geometric, bias 0-16")
+        if self.rule not in ("arithmetic", "geometric") or not 0 <= self.bias <= 16 or \
+                not 0 <= self.length_bias <= 16:
+            raise SynthError(f"memory mix {self.rule!r} with biases {self.bias:g}, "
+                             f"{self.length_bias:g} is not one synth knows: expected "
+                             "arithmetic or geometric, biases 0-16")
         return self
+
+    def bias_for(self, size: int) -> float:
+        return self.bias if size == NUM_CLASSES else self.length_bias
+
+
+def entropy_weights(entropies: np.ndarray, size: int, bias: float) -> np.ndarray:
+    """IDyOM's weights of models whose distributions over `size` symbols have these entropies
+    (bits; models on the first axis), normalised to sum to 1."""
+    weights = np.maximum(np.asarray(entropies) / math.log2(size), 1e-6) ** -bias
+    return weights / weights.sum(axis=0, keepdims=True)
 
 
 def mix(parts: Sequence[np.ndarray], size: int, settings: MixSettings = MixSettings()
         ) -> np.ndarray:
-    """The entropy-weighted mix of distributions over `size` symbols (any leading axes; a
-    model sure of itself weighs more). Every caller mixes through this one function."""
+    """The entropy-weighted mix of distributions over `size` symbols (any leading axes).
+    Every caller mixes through this one function (generation inlines its arithmetic case for
+    speed, and a test holds the two together)."""
     probs = np.stack([np.asarray(p, dtype=np.float64)[..., :size] for p in parts])
-    probs = np.maximum(probs, 1e-12)
-    probs /= probs.sum(axis=-1, keepdims=True)
-    relative = entropy(probs) / math.log2(size)
-    weights = np.maximum(relative, 1e-6) ** -settings.bias
-    weights /= weights.sum(axis=0, keepdims=True)
+    weights = entropy_weights(entropy(probs), size, settings.bias_for(size))
     if settings.rule == "arithmetic":
         return (weights[..., None] * probs).sum(axis=0)
-    logs = (weights[..., None] * np.log(probs)).sum(axis=0)
+    logs = (weights[..., None] * np.log(np.maximum(probs, 1e-300))).sum(axis=0)
     logs -= logs.max(axis=-1, keepdims=True)
     out = np.exp(logs)
     return out / out.sum(axis=-1, keepdims=True)
@@ -274,7 +288,8 @@ def manifest_entry(long_term: LongTerm | None, settings: MixSettings = MixSettin
     return {"enabled": True, "kind": "PPM-C, interpolated; long-term (training songs) and "
             "short-term (the song so far) mixed with the LSTM by entropy weights",
             "long_order": None if long_term is None else long_term.order,
-            "short_order": short_order, "bias": settings.bias, "rule": settings.rule}
+            "short_order": short_order, "rule": settings.rule, "bias": settings.bias,
+            "length_bias": settings.length_bias}
 
 
 class Memory:
@@ -315,6 +330,17 @@ class Memory:
             long = self.long_term.probs[
                 self.long_term.lookup(self._tagged[:, : self._long_orders])]
         return long, self.short_term.probs(self._slots)
+
+    def parts(self) -> tuple[np.ndarray, np.ndarray]:
+        """The same distributions stacked (models, 2, 32), and their entropies in bits
+        (models, 2): the long-term model first, if there is one."""
+        short = self.short_term.probs(self._slots)
+        short_entropy = -(short * np.log2(short + 1e-300)).sum(axis=1)
+        if self.long_term is None:
+            return short[None], short_entropy[None]
+        rows = self.long_term.lookup(self._tagged[:, : self._long_orders])
+        return (np.stack([self.long_term.probs[rows], short]),
+                np.stack([self.long_term.entropy[rows], short_entropy]))
 
     def add(self, cls: int, length_index: int) -> None:
         tokens = np.array([cls, length_index], dtype=np.int64)
