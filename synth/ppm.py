@@ -42,6 +42,7 @@ START = BASE - 2  # the token before a song's first event
 UNDO = 2048  # events the memory can take back (live: the part of an answer never heard)
 STM_BITS = 15  # short-term table: 2**15 slots per model (flat memory, however long a session)
 _HASH = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing
+_TINY = 1e-300
 _ALPHABET = np.zeros((2, WIDTH), dtype=bool)
 _ALPHABET[0, :NUM_CLASSES] = True
 _ALPHABET[1, :] = True
@@ -111,6 +112,10 @@ class LongTerm:
     order: int = ORDER
     counts: tuple = ()  # (tagged keys, symbols, counts): what was learned, sparse
 
+    def __post_init__(self) -> None:
+        # The keys with one past the last, so a search that runs off the end finds no match.
+        self._sentinel = np.append(self.keys, -1)
+
     @classmethod
     def fit(cls, songs: Sequence[Sequence[Event]], order: int = LONG_ORDER) -> "LongTerm":
         """Count every (context, next symbol) of the songs, for both streams."""
@@ -177,62 +182,62 @@ class LongTerm:
     def lookup(self, tagged: np.ndarray) -> np.ndarray:
         """Row of the longest context seen, per stream, given tagged keys (2, order + 1)."""
         where = np.searchsorted(self.keys, tagged)
-        np.minimum(where, len(self.keys) - 1, out=where)
-        found = self.keys[where] == tagged
+        found = self._sentinel[where] == tagged
         depth = found.sum(axis=1) - 1  # found contexts are a prefix of the orders
         return where[(0, 1), depth]
 
 
 class ShortTerm:
-    """The short-term PPM: counts of the contexts heard so far, in a fixed hashed table."""
+    """The short-term PPM: counts of the contexts heard so far, in a fixed hashed table.
+
+    Per slot: the counts of the symbols after the context, and (total, kinds). `slots` gives
+    one slot per order and one more, the last row of the table, which is never counted: it
+    stands for "no longer context" so the interpolation needs no special case at the top."""
 
     def __init__(self, bits: int = STM_BITS):
         self.shift = np.uint64(64 - bits)
-        slots = 1 << bits
-        self.table = np.zeros((slots, WIDTH))
-        self.share = np.zeros(slots)  # PPM-C weights per slot, kept up to date
-        self.escape = np.ones(slots)
-        self.kinds = np.zeros(slots)
-        self.total = np.zeros(slots)
+        self.top = 1 << bits  # the row never counted
+        self.table = np.zeros((self.top + 1, WIDTH))
+        self.stats = np.zeros((self.top + 1, 2))  # total, kinds
 
     def reset(self) -> None:
         self.table[:] = 0
-        self.share[:] = 0
-        self.escape[:] = 1
-        self.kinds[:] = 0
-        self.total[:] = 0
+        self.stats[:] = 0
 
     def slots(self, tagged: np.ndarray) -> np.ndarray:
-        return ((tagged.astype(np.uint64) * _HASH) >> self.shift).astype(np.intp)
+        """Slots of tagged keys (2, k), then the row never counted: (2, k + 1)."""
+        out = np.empty((2, tagged.shape[1] + 1), dtype=np.intp)
+        hashed = np.multiply(tagged.view(np.uint64), _HASH)
+        hashed >>= self.shift
+        out[:, :-1] = hashed
+        out[:, -1] = self.top
+        return out
 
     def probs(self, slots: np.ndarray) -> np.ndarray:
-        """Interpolated distributions (2, 32) of the contexts in `slots` (2, order + 1)."""
-        escape = self.escape[slots]
+        """Interpolated distributions (2, 32) of the contexts in `slots` (see `slots`)."""
+        stats = self.stats[slots]
+        # PPM-C: a context's counts weigh 1 / (total + kinds), its escape kinds / (total +
+        # kinds); an unseen context (and the top row) escapes entirely (TINY / TINY).
+        denominator = stats.sum(axis=2)
+        denominator += _TINY
+        escape = stats[:, :, 1] + _TINY
+        escape /= denominator
         # Weight of order k: the escapes of every longer order; of the order -1 model: all.
         below = np.cumprod(escape[:, ::-1], axis=1)[:, ::-1]
-        weights = np.empty_like(escape)
-        weights[:, :-1] = below[:, 1:]
-        weights[:, -1] = 1.0
-        weights *= self.share[slots]
-        probs = np.matmul(weights[:, None, :], self.table[slots])[:, 0]
+        weights = below[:, 1:] / denominator[:, :-1]
+        probs = np.matmul(weights[:, None, :], self.table[slots[:, :-1]])[:, 0]
         probs += below[:, :1] * UNIFORM
         return probs
 
     def add(self, slots: np.ndarray, tokens: np.ndarray, step: int = 1) -> None:
         """Count one event (its class and length class) after the contexts in `slots`; a step
         of -1 takes it back."""
-        cells = (slots, tokens[:, None])
+        counted = slots[:, :-1]
+        cells = (counted, tokens[:, None])
         before = self.table[cells]
-        self.table[cells] += step
-        self.total[slots] += step
-        if step > 0:
-            self.kinds[slots] += before == 0
-        else:
-            self.kinds[slots] -= before == 1
-        denominator = self.total[slots] + self.kinds[slots]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            self.share[slots] = np.where(denominator > 0, 1.0 / denominator, 0.0)
-            self.escape[slots] = np.where(denominator > 0, self.kinds[slots] / denominator, 1.0)
+        self.table[cells] = before + step
+        self.stats[counted, 0] += step
+        self.stats[counted, 1] += (before == 0) if step > 0 else -1.0 * (before == 1)
 
 
 # --- the mix -------------------------------------------------------------------------------
@@ -304,6 +309,10 @@ class Memory:
         self.short_term = ShortTerm()
         self.order = order
         self._long_orders = (long_term.order if long_term else 0) + 1
+        models = 1 + (long_term is not None)
+        self._parts = np.zeros((models, 2, WIDTH))
+        self._entropies = np.zeros((models, 2))
+        self._logs = np.zeros((2, WIDTH))
         self.reset()
 
     def reset(self) -> None:
@@ -315,12 +324,11 @@ class Memory:
 
     def restart(self) -> None:
         """A new song in the same session: the context starts over, the counts stay."""
-        self._follow(start_keys())
+        self._follow(_tag(start_keys()))
 
-    def _follow(self, keys: np.ndarray) -> None:
-        self.keys = keys
-        self._tagged = _tag(keys)
-        self._slots = self.short_term.slots(self._tagged[:, : self.order + 1])
+    def _follow(self, tagged: np.ndarray) -> None:
+        self._tagged = tagged
+        self._slots = self.short_term.slots(tagged[:, : self.order + 1])
 
     def probs(self) -> tuple[np.ndarray | None, np.ndarray]:
         """(long-term, short-term) distributions of the next event, each (2, 32): row 0 the
@@ -333,33 +341,43 @@ class Memory:
 
     def parts(self) -> tuple[np.ndarray, np.ndarray]:
         """The same distributions stacked (models, 2, 32), and their entropies in bits
-        (models, 2): the long-term model first, if there is one."""
-        short = self.short_term.probs(self._slots)
-        short_entropy = -(short * np.log2(short + 1e-300)).sum(axis=1)
-        if self.long_term is None:
-            return short[None], short_entropy[None]
-        rows = self.long_term.lookup(self._tagged[:, : self._long_orders])
-        return (np.stack([self.long_term.probs[rows], short]),
-                np.stack([self.long_term.entropy[rows], short_entropy]))
+        (models, 2): the long-term model first, if there is one. Buffers the next call
+        overwrites (generation reads them at once)."""
+        probs, entropies = self._parts, self._entropies
+        probs[-1] = short = self.short_term.probs(self._slots)
+        np.log2(short + _TINY, out=self._logs)
+        self._logs *= short
+        np.sum(self._logs, axis=1, out=entropies[-1])
+        entropies[-1] *= -1.0
+        if self.long_term is not None:
+            rows = self.long_term.lookup(self._tagged[:, : self._long_orders])
+            np.take(self.long_term.probs, rows, axis=0, out=probs[0])
+            np.take(self.long_term.entropy, rows, out=entropies[0])
+        return probs, entropies
 
     def add(self, cls: int, length_index: int) -> None:
         tokens = np.array([cls, length_index], dtype=np.int64)
         self.short_term.add(self._slots, tokens)
         if len(self._undo) == UNDO:
             self._added += 1
-        self._undo.append((self._slots, tokens, self.keys))
-        self._follow(advance(self.keys, tokens))
+        self._undo.append((self._slots, tokens, self._tagged))
+        # The tagged keys after the event: key * 64 + token + 1 in each stream (see `_tag`).
+        tagged = np.empty_like(self._tagged)
+        np.multiply(self._tagged[:, :-1], BASE, out=tagged[:, 1:])
+        tagged[:, 1:] += np.array([[2 * cls + 2], [2 * length_index + 2 - (BASE - 1)]])
+        tagged[:, 0] = (0, 1)
+        self._follow(tagged)
 
     def state(self) -> tuple:
         """Where the memory is, for `restore` (within the last UNDO events)."""
-        return self.keys, self._added + len(self._undo)
+        return self._tagged, self._added + len(self._undo)
 
     def restore(self, saved: tuple) -> None:
-        keys, added = saved
+        tagged, added = saved
         while self._added + len(self._undo) > added and self._undo:
             slots, tokens, _ = self._undo.pop()
             self.short_term.add(slots, tokens, -1)
-        self._follow(keys)
+        self._follow(tagged)
 
 
 def song_probs(memory: Memory, song: Sequence[Event]) -> tuple[np.ndarray | None, np.ndarray]:

@@ -169,7 +169,7 @@ def test_restore_takes_the_memory_back_exactly():
     melody = Melody(Model(random_weights()), Memory(LongTerm.fit(songs_for_tests(), 2)))
     melody.feed(MOTIF)
     saved = state(melody)
-    before = melody.memory.parts()
+    before = [a.copy() for a in melody.memory.parts()]
     melody.feed(MOTIF[::-1] * 3)
     restore(melody, saved)
     after = melody.memory.parts()
@@ -184,7 +184,7 @@ def test_live_remembers_the_whole_session_and_forgets_what_was_not_heard(tmp_pat
     fresh = Memory(responder.melody.memory.long_term, responder.melody.memory.order)
     for event in MOTIF + answer[:2]:
         fresh.add(event.cls, event.quarters - 1)
-    assert np.array_equal(responder.melody.memory.parts()[0], fresh.parts()[0])
+    assert np.array_equal(responder.melody.memory.parts()[0].copy(), fresh.parts()[0])
     # The player's motif, played once in the session, raises its own continuation.
     responder.hear(MOTIF[:3])
     probs, _ = responder.melody.memory.parts()
