@@ -357,7 +357,8 @@ def train(
     console.print(_metrics_table(
         f"{result.evaluated_on}: {m.events} events, best epoch {result.best_epoch} of "
         f"{result.epochs_run}, stopped by {result.stopped_by} (bits per event; length given "
-        "the class)", m, result.baselines))
+        "the class)", result.with_memory, result.baselines, name="LSTM + memory",
+        others=(("LSTM alone", m),)))
     console.print(f"model written to {model}/")
 
 

@@ -29,7 +29,7 @@ from synth.events import NUM_LENGTHS, Event, encode, format_length
 from synth.generate import check_seed
 from synth.modelfile import Model, save_model
 from synth.notes import NUM_CLASSES, REST, class_name
-from synth.ppm import LongTerm, manifest_entry
+from synth.ppm import LongTerm, Memory, manifest_entry
 from synth.songs import Song, transpositions
 
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -91,6 +91,7 @@ class Reporter(Protocol):
 @dataclass
 class TrainResult:
     held_out: Metrics
+    with_memory: Metrics | None  # the same songs scored with the PPM memory mixed in
     baselines: Baselines
     held_out_songs: list[str]
     epochs_run: int
@@ -344,8 +345,9 @@ def train(songs: Sequence[Song], out: Path, settings: TrainSettings,
                                                "start_lengths": start_lengths})
     eval_songs = [s.events for s in (held_songs or train_songs)]
     scores = metrics_of(trained, eval_songs)
+    with_memory = metrics_of(trained, eval_songs, Memory(long_term))
     compared = baselines(augmented, eval_songs)
-    result = TrainResult(held_out=scores, baselines=compared,
+    result = TrainResult(held_out=scores, with_memory=with_memory, baselines=compared,
                          held_out_songs=[s.name for s in held_songs],
                          epochs_run=len(losses), best_epoch=best_epoch, stopped_by=stopped_by,
                          evaluated_on="held-out songs" if held_songs else "training songs")
@@ -370,6 +372,7 @@ def train(songs: Sequence[Song], out: Path, settings: TrainSettings,
                      "trained_at": datetime.datetime.now(datetime.UTC).isoformat(
                          timespec="seconds")},
         "metrics": {"evaluated_on": result.evaluated_on, **asdict(scores),
+                    "with_memory": asdict(with_memory),
                     "baselines": asdict(compared)},
         "memory": manifest_entry(long_term),
         "start_probs": start_probs,

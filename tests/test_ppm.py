@@ -203,3 +203,22 @@ def test_bad_orders_and_damaged_tables_are_errors():
     with pytest.raises(SynthError, match="damaged"):
         LongTerm.from_arrays({"keys": arrays["keys"]})
     assert NUM_CLASSES == 25
+
+
+def test_evaluate_and_compose_switch_the_memory(cli, tmp_path):
+    from synth.songs import Song, write_song
+
+    for index, song in enumerate(songs_for_tests()):
+        write_song(tmp_path / "dataset" / f"song{index}.txt", Song(events=song))
+    folder = memory_model(tmp_path, songs_for_tests())
+    code, out, err = cli("evaluate", "--model", folder, "--compose", 2)
+    assert code == 0, err
+    assert "LSTM + memory" in out and "LSTM alone" in out and "PPM long-term + short-term" in out
+    code, out, err = cli("evaluate", "--model", folder, "--compose", 2, "--no-memory")
+    assert code == 0 and "LSTM alone" not in out and "PPM long-term + short-term" in out
+    for flag in ("--memory", "--no-memory"):
+        code, out, err = cli("compose", "--model", folder, "--notes", 20, "--seed", 1, "--out",
+                             f"song{flag}.wav", "--tokens", f"song{flag}.txt", flag)
+        assert code == 0, err
+    assert (tmp_path / "song--memory.txt").read_text() != \
+        (tmp_path / "song--no-memory.txt").read_text()
