@@ -65,27 +65,48 @@ def row(name: str, m) -> str:
 
 
 def tune(model_dir: Path) -> None:
-    """Mixing settings scored on the validation slice."""
+    """Mixing settings scored on the validation slice: the LSTM's distributions are computed
+    once, the memory's once per pair of orders, then mixed with every bias."""
+    import numpy as np
+
+    from synth.generate import next_event_probs
+    from synth.ppm import mix, song_probs
+
     model = load_model(model_dir)
     held = set(model.manifest["training"]["held_out_songs"])
     songs = load_dataset(CORPUS / "train")
     valid = [s.events for s in songs if s.name in held]
     fit = [s.events for s in songs if s.name not in held]
     print(f"validation slice: {len(valid)} songs; long-term models fitted on {len(fit)}")
-    import synth.generate as generate
+    lstm = [next_event_probs(model, song) for song in valid]
+    targets = [(np.array([e.cls for e in s[1:]]), np.array([e.quarters - 1 for e in s[1:]]))
+               for s in valid]
 
+    def bits(probs, target):
+        return -np.log2(probs[np.arange(len(target)), target]).sum()
+
+    events = sum(len(s) - 1 for s in valid)
+    print(f"LSTM alone: {sum(bits(c[:-1], t[0]) for c, t in zip((x[0] for x in lstm), targets)) / events:.3f} class bits, "
+          f"{sum(bits(l, t[1]) for l, t in zip((x[1] for x in lstm), targets)) / events:.3f} length bits")
     for long_order in (2, 3, 4, 5):
         long_term = LongTerm.fit(fit, long_order)
         for short_order in (4, 6, 8):
+            memory = Memory(long_term, short_order)
+            parts = [song_probs(memory, song) for song in valid]
             for rule in ("arithmetic", "geometric"):
-                for bias in (0.5, 1.0, 2.0):
+                for bias in (0.0, 0.5, 1.0, 2.0, 3.0):
                     settings = MixSettings(bias, bias, rule)
-                    generate.mix_settings = lambda _model, s=settings: s
-                    mixed = metrics_of(model, valid, Memory(long_term, short_order))
-                    ppm = ppm_metrics(long_term, valid, settings, short_order)
+                    totals = np.zeros(4)
+                    for (classes, lengths), (long, short), (tc, tl) in zip(lstm, parts, targets):
+                        totals += [
+                            bits(mix([classes[:-1], long[1:, 0], short[1:, 0]], 25, settings), tc),
+                            bits(mix([lengths, long[1:, 1], short[1:, 1]], 32, settings), tl),
+                            bits(mix([long[1:, 0], short[1:, 0]], 25, settings), tc),
+                            bits(mix([long[1:, 1], short[1:, 1]], 32, settings), tl)]
+                    totals /= events
                     print(f"long {long_order} short {short_order} {rule:10s} bias {bias:3g}: "
-                          f"LSTM + memory {mixed.class_bits:.3f} {mixed.length_bits:.3f}, "
-                          f"PPM {ppm.class_bits:.3f} {ppm.length_bits:.3f}", flush=True)
+                          f"LSTM + memory {totals[0]:.3f} {totals[1]:.3f}, "
+                          f"PPM {totals[2]:.3f} {totals[3]:.3f}", flush=True)
 
 
 def main() -> None:

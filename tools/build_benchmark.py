@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from build_dataset import FORBIDDEN, corpus_paths, playable  # noqa: E402
 
 from synth import files, midi, songs  # noqa: E402
+from synth.events import format_length  # noqa: E402
 from synth.notes import REST  # noqa: E402
 
 COLLECTIONS = (("oneills1850", "O'Neill's Music of Ireland (1850)"),
@@ -137,14 +138,54 @@ def main() -> None:
     for split in ("train", "test"):
         shutil.rmtree(args.out / split, ignore_errors=True)
         (args.out / split).mkdir(parents=True)
-    counts = {"train": {}, "test": {}}
+    counts: dict = {"train": {}, "test": {}}
+    kept: dict = {"train": [], "test": []}
     for rank, index in enumerate(order.tolist()):
         kind, slug, text = unique[index]
         split = "test" if rank < test_count else "train"
         # The number keeps names unique and the files in the order the seed chose.
         files.write_text(args.out / split / f"{index:05d}-{slug[:40]}.txt", text)
         counts[split][kind] = counts[split].get(kind, 0) + 1
+        kept[split].append(songs.parse_song(text).events)
     print(f"{len(found)} melodies read, {len(unique)} unique: {counts}")
+    files.write_text(args.out / "README.md", describe(kept, counts, args))
+
+
+def describe(kept: dict, counts: dict, args) -> str:
+    """The corpus README: where the songs come from, counts, and length histograms."""
+    names = {"chorale": "Bach chorales (soprano lines)", **dict(COLLECTIONS)}
+    lines = ["# The quality benchmark corpus", "",
+             "Built by `python tools/build_benchmark.py` (see its docstring for every choice) "
+             "from music21's corpus; never the Essen folk songs. One song per file in synth's "
+             "song format. Songs of 24-600 events; a song with the same classes as an earlier "
+             f"one is left out. Split by seed {args.seed}: {args.test:.0%} of the songs in "
+             "test/, the rest in train/. The validation slice is the share of train/ that "
+             "`synth train` holds out by its seed (15%, listed in the model's manifest).", "",
+             "| source | train | test |", "|---|---|---|"]
+    for kind in sorted({k for split in counts.values() for k in split}):
+        lines.append(f"| {names[kind]} | {counts['train'].get(kind, 0)} | "
+                     f"{counts['test'].get(kind, 0)} |")
+    total = {split: sum(c.values()) for split, c in counts.items()}
+    events = {split: sum(len(s) for s in kept[split]) for split in kept}
+    lines += [f"| **all songs** | {total['train']} | {total['test']} |",
+              f"| events | {events['train']} | {events['test']} |", "",
+              "Songs by their number of events:", "", "| events | train | test |",
+              "|---|---|---|"]
+    edges = [24, 50, 100, 150, 200, 300, 400, 601]
+    for low, high in zip(edges, edges[1:]):
+        row = [sum(low <= len(s) < high for s in kept[split]) for split in ("train", "test")]
+        lines.append(f"| {low}-{high - 1} | {row[0]} | {row[1]} |")
+    lines += ["", "Events by their length in beats (share of all events):", "",
+              "| beats | train | test |", "|---|---|---|"]
+    hist = {split: np.bincount([e.quarters for s in kept[split] for e in s], minlength=33)
+            for split in kept}
+    for quarters in range(1, 33):
+        if hist["train"][quarters] + hist["test"][quarters] >= 0.001 * events["train"]:
+            lines.append(f"| {format_length(quarters)} | "
+                         f"{hist['train'][quarters] / events['train']:.1%} | "
+                         f"{hist['test'][quarters] / events['test']:.1%} |")
+    lines.append("| (others) | under 0.1% each | |")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
