@@ -41,6 +41,9 @@ COLLECTIONS = (("oneills1850", "O'Neill's Music of Ireland (1850)"),
                ("ryansMammoth", "Ryan's Mammoth Collection (1883)"),
                ("airdsAirs", "Aird's Selection of Airs (1782-1803)"))
 DEFAULT_COLLECTIONS = 1  # O'Neill's; --more adds the rest
+# music21 9 ran for over 8 minutes on this file without finishing (the 38 other O'Neill files
+# take under a minute each): left out so the build stays bounded.
+SKIPPED = ("oneills1850/1031-1115.abc",)
 MIN_EVENTS, MAX_EVENTS = 24, 600
 MADE_HERE = "music21 corpus (benchmark)"
 
@@ -50,7 +53,8 @@ def sources(more: bool = False) -> list[tuple[str, str]]:
     out = [("chorale", str(p)) for p in corpus_paths("bach")
            if p.suffix == ".mxl" and p.name.startswith("bwv")]
     for collection, _ in COLLECTIONS[: None if more else DEFAULT_COLLECTIONS]:
-        out.extend((collection, str(p)) for p in corpus_paths(collection))
+        out.extend((collection, str(p)) for p in corpus_paths(collection)
+                   if not any(str(p).endswith(skip) for skip in SKIPPED))
     assert all(FORBIDDEN not in p for _, p in out)
     return out
 
