@@ -135,8 +135,8 @@ def long_term_of(model: Model, training: Sequence[Sequence[Event]]) -> LongTerm:
     """The model's long-term PPM, or one fitted on `training` if the model has none."""
     if model.memory_tables:
         return LongTerm.from_arrays(model.memory_tables)
-    order = memory_settings(model).get("long_order")
-    return LongTerm.fit(training) if order is None else LongTerm.fit(training, int(order))
+    orders = memory_settings(model).get("long_orders")
+    return LongTerm.fit(training) if not orders else LongTerm.fit(training, *map(int, orders))
 
 
 def evaluate(dataset: Path, training: Path, model_dir: Path | None = None,

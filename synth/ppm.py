@@ -33,7 +33,8 @@ from synth.events import NUM_LENGTHS, Event
 from synth.notes import NUM_CLASSES
 
 ORDER = 8  # longest context, in events
-LONG_ORDER = 3  # the defaults, chosen on the benchmark's validation slice (see the README)
+LONG_ORDER = 4  # the defaults, chosen on the benchmark's validation slice (see the README)
+LONG_LENGTH_ORDER = 6
 SHORT_ORDER = 8
 WIDTH = NUM_LENGTHS  # both models' distributions, padded to the larger alphabet
 SIZES = (NUM_CLASSES, NUM_LENGTHS)  # symbols of the class stream and of the length stream
@@ -109,30 +110,40 @@ class LongTerm:
     keys: np.ndarray  # (n,) int64, sorted
     probs: np.ndarray  # (n, 32) float64
     entropy: np.ndarray  # (n,) bits
-    order: int = ORDER
+    orders: tuple[int, int] = (LONG_ORDER, LONG_LENGTH_ORDER)  # classes, lengths
     counts: tuple = ()  # (tagged keys, symbols, counts): what was learned, sparse
+
+    @property
+    def order(self) -> int:
+        """The longest context either stream reads."""
+        return max(self.orders)
 
     def __post_init__(self) -> None:
         # The keys with one past the last, so a search that runs off the end finds no match.
         self._sentinel = np.append(self.keys, -1)
 
     @classmethod
-    def fit(cls, songs: Sequence[Sequence[Event]], order: int = LONG_ORDER) -> "LongTerm":
-        """Count every (context, next symbol) of the songs, for both streams."""
-        if not 1 <= order <= 8:
-            raise SynthError(f"PPM order {order} is out of range: expected 1-8")
+    def fit(cls, songs: Sequence[Sequence[Event]], order: int = LONG_ORDER,
+            length_order: int | None = None) -> "LongTerm":
+        """Count every (context, next symbol) of the songs, for both streams: classes with
+        contexts up to `order` events, lengths up to `length_order` (default `order`)."""
+        orders = (order, order if length_order is None else length_order)
+        if not all(1 <= k <= ORDER for k in orders):
+            raise SynthError(f"PPM order {orders} is out of range: expected 1-{ORDER}")
+        top = max(orders)
+        used = np.arange(top + 1)[None, :] <= np.array(orders)[:, None]  # (2, top + 1)
         pairs = [np.zeros(0, dtype=np.int64)]
         for song in songs:
             if not len(song):
                 continue
-            keys, tokens = song_keys(song, order)
-            pairs.append((keys * WIDTH + tokens[:, :, None]).ravel())
+            keys, tokens = song_keys(song, top)
+            pairs.append((keys * WIDTH + tokens[:, :, None])[:, used].ravel())
         joint, counts = np.unique(np.concatenate(pairs), return_counts=True)
-        return cls.from_counts(joint // WIDTH, joint % WIDTH, counts, order)
+        return cls.from_counts(joint // WIDTH, joint % WIDTH, counts, orders)
 
     @classmethod
     def from_counts(cls, keys: np.ndarray, symbols: np.ndarray, counts: np.ndarray,
-                    order: int = ORDER) -> "LongTerm":
+                    orders: tuple[int, int]) -> "LongTerm":
         """Rebuild from sparse counts (what a model folder stores)."""
         keys = np.asarray(keys, dtype=np.int64)
         symbols = np.asarray(symbols, dtype=np.int64)
@@ -163,19 +174,23 @@ class LongTerm:
                 where = np.searchsorted(nodes, parent)
                 below = probs[where]  # a context's suffixes were always seen with it
             probs[at] = table[at] * share[at, None] + escape[at, None] * below
-        return cls(nodes, probs, entropy(probs), order, (keys, symbols, counts))
+        return cls(nodes, probs, entropy(probs), tuple(orders), (keys, symbols, counts))
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The plain arrays a model folder stores (never pickled): the sparse counts."""
         keys, symbols, counts = self.counts
         return {"keys": keys, "symbols": symbols.astype(np.int8), "counts": counts.astype(np.int32),
-                "order": np.array(self.order)}
+                "orders": np.array(self.orders)}
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "LongTerm":
         try:
-            return cls.from_counts(arrays["keys"], arrays["symbols"], arrays["counts"],
-                                   int(arrays["order"]))
+            orders = tuple(int(k) for k in np.atleast_1d(
+                arrays["orders"] if "orders" in arrays else arrays["order"]))
+            orders = orders * 2 if len(orders) == 1 else orders  # tables of one order
+            if len(orders) != 2 or not all(1 <= k <= ORDER for k in orders):
+                raise ValueError
+            return cls.from_counts(arrays["keys"], arrays["symbols"], arrays["counts"], orders)
         except (KeyError, TypeError, ValueError):
             raise SynthError("the PPM tables are damaged; retrain with `synth train`") from None
 
@@ -292,7 +307,7 @@ def manifest_entry(long_term: LongTerm | None, settings: MixSettings = MixSettin
     """What a model's manifest says about its memory (the tables' file is added on saving)."""
     return {"enabled": True, "kind": "PPM-C, interpolated; long-term (training songs) and "
             "short-term (the song so far) mixed with the LSTM by entropy weights",
-            "long_order": None if long_term is None else long_term.order,
+            "long_orders": None if long_term is None else list(long_term.orders),
             "short_order": short_order, "rule": settings.rule, "bias": settings.bias,
             "length_bias": settings.length_bias}
 

@@ -86,7 +86,7 @@ def test_train_writes_a_model_that_composes(tmp_path):
     assert manifest["memory"]["enabled"] and model.memory_tables is not None
     held = {s.title for s in small_songs(10)} - set(result.held_out_songs)
     fitted = LongTerm.fit([s.events for s in small_songs(10) if s.title in held],
-                          manifest["memory"]["long_order"])
+                          *manifest["memory"]["long_orders"])
     assert np.array_equal(LongTerm.from_arrays(model.memory_tables).probs, fitted.probs)
     assert manifest["metrics"]["with_memory"]["joint_bits"] > 0
     composed = compose(model, 20, sampling=Sampling(seed=0))

@@ -66,13 +66,14 @@ def songs_for_tests():
     return songs
 
 
-@pytest.mark.parametrize("order", [1, 3, 5])
-def test_the_long_term_model_is_ppm_c_interpolated(order):
+@pytest.mark.parametrize("order, length_order", [(1, 1), (3, 3), (5, 2), (2, 6)])
+def test_the_long_term_model_is_ppm_c_interpolated(order, length_order):
     songs = songs_for_tests()
-    model = LongTerm.fit(songs[1:], order)
+    model = LongTerm.fit(songs[1:], order, length_order)
     memory = Memory(model)
     classes = reference_ppm(songs[1:], order, lambda e: e.cls, 25, classes_context)
-    lengths = reference_ppm(songs[1:], order, lambda e: e.quarters - 1, 32, lengths_context)
+    lengths = reference_ppm(songs[1:], length_order, lambda e: e.quarters - 1, 32,
+                            lengths_context)
     for song in (songs[0], songs[1]):
         long, _ = song_probs(memory, song)
         for t in range(len(song)):
@@ -118,7 +119,7 @@ def test_generation_mixes_exactly_as_the_mix_function():
 
 
 def memory_model(tmp_path: Path, songs) -> Path:
-    long_term = LongTerm.fit(songs, 3)
+    long_term = LongTerm.fit(songs, 3, 5)
     folder = tmp_path / "model"
     save_model(folder, random_weights(seed=3), {"memory": manifest_entry(long_term)},
                long_term.arrays())
@@ -129,14 +130,14 @@ def test_the_model_folder_keeps_the_tables_as_plain_arrays(tmp_path):
     songs = songs_for_tests()
     folder = memory_model(tmp_path, songs)
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["memory"]["enabled"] and manifest["memory"]["long_order"] == 3
+    assert manifest["memory"]["enabled"] and manifest["memory"]["long_orders"] == [3, 5]
     tables = folder / manifest["memory"]["tables"]["file"]
     with np.load(tables, allow_pickle=False) as npz:  # plain arrays: no pickle needed
-        assert set(npz.files) == {"keys", "symbols", "counts", "order"}
+        assert set(npz.files) == {"keys", "symbols", "counts", "orders"}
     model = load_model(folder)
     again = memory_for(model)
-    assert again is not None and again.long_term.order == 3
-    assert np.array_equal(again.long_term.probs, LongTerm.fit(songs, 3).probs)
+    assert again is not None and again.long_term.orders == (3, 5)
+    assert np.array_equal(again.long_term.probs, LongTerm.fit(songs, 3, 5).probs)
     assert memory_for(model, False) is None
     tables.write_bytes(tables.read_bytes()[:-3] + b"xyz")
     with pytest.raises(SynthError, match="does not match its manifest"):
@@ -161,7 +162,7 @@ def test_the_memory_lowers_the_bits_of_a_song_that_repeats_itself(tmp_path):
     alone = metrics_of(model, [song])
     mixed = metrics_of(model, [song], memory_for(model))
     assert mixed.class_bits < alone.class_bits - 1 and mixed.length_bits < alone.length_bits
-    ppm = ppm_metrics(LongTerm.fit(songs_for_tests()[1:], 3), [song])
+    ppm = ppm_metrics(LongTerm.fit(songs_for_tests()[1:], 3, 5), [song])
     assert ppm.class_bits < alone.class_bits and ppm.events == alone.events
 
 
