@@ -265,7 +265,7 @@ class MixSettings:
     ("geometric"); one bias for classes, one for lengths."""
 
     bias: float = 1.0
-    length_bias: float = 0.5
+    length_bias: float = 0.25
     rule: str = "arithmetic"
 
     def check(self) -> "MixSettings":
