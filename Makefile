@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test browser bench dataset clean
+.PHONY: demo test browser bench quality benchmark dataset clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,16 @@ browser:
 	fi
 
 bench: $(STAMP)
-	for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
+	for script in bench/*.py; do [ $$script = bench/quality.py ] || $(BIN)/python $$script || exit 1; done
+
+# The quality benchmark: trains on bench/corpus/train for at most 20 minutes, then scores.
+quality: $(STAMP)
+	[ -d bench/corpus/train ] || $(MAKE) benchmark
+	$(BIN)/python bench/quality.py
+
+benchmark: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[dataset]"
+	$(BIN)/python tools/build_benchmark.py
 
 dataset: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[dataset]"

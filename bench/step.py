@@ -1,6 +1,7 @@
 """Microseconds per generation step, both heads: draw the class, draw its length, feed the event
-back in (SPEC section 7: under 30 µs), with the NumPy cell; Keras predict() on the same weights
-for comparison where TensorFlow is installed.
+back in (SPEC section 7: under 30 µs), with the NumPy cell, without and with the PPM memory
+(long-term tables fitted on the shipped dataset, order 3; short-term order 8, updated every
+step); Keras predict() on the same weights for comparison where TensorFlow is installed.
 
 The model: the shipped one if it is format 2 (class and length heads), else a random format-2
 model with 256 units (the shipped size), as the step costs the same whatever the weights.
@@ -17,6 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from synth.generate import Melody, Sampling, continue_melody  # noqa: E402
 from synth.modelfile import Model, load_model  # noqa: E402
+from synth.ppm import LongTerm, Memory  # noqa: E402
+from synth.songs import load_dataset  # noqa: E402
 
 STEPS = 2000
 RUNS = 9
@@ -39,10 +42,14 @@ else:
 print(f"model: {which}")
 
 
-def per_step(sampling: Sampling) -> list[float]:
+long_term = LongTerm.fit([s.events for s in load_dataset(Path(__file__).parent.parent /
+                                                         "dataset")])
+
+
+def per_step(sampling: Sampling, memory: bool) -> list[float]:
     runs = []
     for run in range(RUNS):
-        melody = Melody(model)
+        melody = Melody(model, Memory(long_term) if memory else None)
         melody.step(13, 3)
         rng = np.random.default_rng(run)
         start = time.perf_counter()
@@ -51,11 +58,13 @@ def per_step(sampling: Sampling) -> list[float]:
     return runs
 
 
-for label, sampling in [("temperature 1", Sampling()),
-                        ("temperature 0.8, top-p 0.9", Sampling(temperature=0.8, top_p=0.9))]:
-    runs = per_step(sampling)
-    print(f"numpy, {label}: {statistics.median(runs):.1f} µs per step (class and length drawn, "
-          f"event fed back), best {min(runs):.1f} µs (median of {RUNS} runs of {STEPS} steps)")
+for memory in (False, True):
+    for label, sampling in [("temperature 1", Sampling()),
+                            ("temperature 0.8, top-p 0.9", Sampling(temperature=0.8, top_p=0.9))]:
+        runs = per_step(sampling, memory)
+        print(f"numpy, {'with' if memory else 'without'} memory, {label}: "
+              f"{statistics.median(runs):.1f} µs per step (class and length drawn, event fed "
+              f"back), best {min(runs):.1f} µs (median of {RUNS} runs of {STEPS} steps)")
 
 try:
     from synth.model import build_keras_model, set_keras_weights

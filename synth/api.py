@@ -56,14 +56,15 @@ def read_primer(primer: str | Path | Events) -> list[Event]:
 def compose(notes: int = 200, *, model: Model | str | Path | None = None,
             primer: str | Path | Events | None = None, seed: int | None = None,
             temperature: float = 1.0, top_p: float = 1.0, even: bool = False,
-            style: str | None = None) -> list[Event]:
+            style: str | None = None, memory: bool | None = None) -> list[Event]:
     """`notes` new events from the model (or the style of that name; the default model if
     neither is given) after the primer; the primer itself is not repeated in the result.
-    `even` makes every length one beat."""
+    `even` makes every length one beat. `memory` mixes in the PPM memory (None: as the model's
+    manifest says)."""
     from synth.generate import Sampling, check_notes, compose as generate
 
     check_notes(notes)
-    sampling = Sampling(temperature=temperature, top_p=top_p, seed=seed).check()
+    sampling = Sampling(temperature=temperature, top_p=top_p, seed=seed, memory=memory).check()
     primer_events = read_primer(primer) if primer is not None else []
     if model is None or isinstance(model, (str, Path)):
         model = load_model(model, style=style)

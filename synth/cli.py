@@ -129,6 +129,12 @@ Humanize = Annotated[float, typer.Option(help="Sloppy pianist: timing and veloci
 MidiOut = Annotated[Optional[Path], typer.Option("--midi", help="Also save a MIDI file.")]
 PlotOut = Annotated[Optional[Path], typer.Option("--plot", help="Also save a piano roll (.png).")]
 Overwrite = Annotated[bool, typer.Option(help="Replace output files that exist.")]
+MemoryOpt = Annotated[Optional[bool], typer.Option(
+    "--memory/--no-memory", help="Mix the PPM memory of the song so far (and of the training "
+    "songs) into the model's choices \\[default: as the model's manifest says]",
+    show_default=False)]
+
+
 ModelDir = Annotated[Optional[Path], typer.Option("--model", help="Model folder \\[default: "
                                                   "./model, else the packaged one].")]
 StyleOpt = Annotated[Optional[str], typer.Option("--style", help="A style: the model in "
@@ -194,6 +200,7 @@ def compose(
     plot: PlotOut = None,
     model: ModelDir = None,
     style: StyleOpt = None,
+    memory: MemoryOpt = None,
     room_size: RoomSize = 0.5, wet: Wet = 0.22, cutoff: Cutoff = 7000.0, no_fx: NoFx = False,
     humanize: Humanize = 0.0,
     overwrite: Overwrite = False,
@@ -214,8 +221,8 @@ def compose(
     if not melody.has_lengths and not even:
         console.print(f"This model ({melody.path}) predicts notes only, not lengths (format 1): "
                       "every note lasts one beat. Retrain it with `synth train` for rhythm.")
-    song = primer_events + api.compose(notes, model=melody, primer=primer_events,
-                                       seed=seed, temperature=temperature, top_p=top_p)
+    song = primer_events + api.compose(notes, model=melody, primer=primer_events, seed=seed,
+                                       temperature=temperature, top_p=top_p, memory=memory)
     if even:
         song = evenly(song)
     written = _write_song_outputs(song, performance, effects, out, midi, tokens, plot,
@@ -316,18 +323,19 @@ class _RichReporter:
 
 
 def _metrics_table(title: str, metrics, baselines, name: str = "LSTM",
-                   classes_only: bool = False) -> Table:
+                   classes_only: bool = False, others: tuple = ()) -> Table:
     """Bits per event (class, length given the class, joint) and accuracies, beside the
-    n-gram baselines."""
+    baselines; `others` are more (name, metrics) rows."""
     from rich.table import Table
 
     table = Table("model", "class bits", "length bits", "joint bits", "class acc.",
                   "length acc.", title=title)
-    m = metrics
-    length = "-" if classes_only else f"{m.length_bits:.3f}"
-    table.add_row(name, f"{m.class_bits:.3f}", length,
-                  "-" if classes_only else f"[bold]{m.joint_bits:.3f}[/bold]",
-                  f"{m.class_accuracy:.1%}", "-" if classes_only else f"{m.length_accuracy:.1%}")
+    for row, (label, m) in enumerate(((name, metrics), *others)):
+        length = "-" if classes_only else f"{m.length_bits:.3f}"
+        joint = "-" if classes_only else f"{m.joint_bits:.3f}"
+        table.add_row(label, f"{m.class_bits:.3f}", length,
+                      joint if row else f"[bold]{joint}[/bold]", f"{m.class_accuracy:.1%}",
+                      "-" if classes_only else f"{m.length_accuracy:.1%}")
     b = baselines
     table.add_row(f"Kneser-Ney n-grams (classes {b.class_order}, lengths {b.length_order})",
                   f"{b.class_bits:.3f}", f"{b.length_bits:.3f}", f"{b.joint_bits:.3f}", "-", "-")
@@ -391,7 +399,8 @@ def train(
     console.print(_metrics_table(
         f"{result.evaluated_on}: {m.events} events, best epoch {result.best_epoch} of "
         f"{result.epochs_run}, stopped by {result.stopped_by} (bits per event; length given "
-        "the class)", m, result.baselines))
+        "the class)", result.with_memory, result.baselines, name="LSTM + memory",
+        others=(("LSTM alone", m),)))
     console.print(f"model written to {model}/" if result.written else
                   "model not written here: the chief of the cluster writes it")
 
@@ -405,16 +414,21 @@ def evaluate(
     style: StyleOpt = None,
     songs_to_compose: Annotated[int, typer.Option("--compose", help="Songs composed for the "
                                                   "copying check.")] = 20,
+    memory: MemoryOpt = None,
 ) -> None:
-    """Score the model on a folder of songs beside an n-gram baseline, and check copying."""
+    """Score the model on a folder of songs beside an n-gram baseline and a PPM baseline, and
+    check copying."""
     from synth.evaluation import evaluate as run
     from synth.styles import model_folder
 
-    report = run(dataset, training, model_folder(style, model), songs_to_compose)
+    report = run(dataset, training, model_folder(style, model), songs_to_compose, memory)
     m = report.model
+    others = ((("LSTM alone", report.without_memory),) if report.without_memory else ()) + \
+        (("PPM long-term + short-term", report.ppm),)
     console.print(_metrics_table(
         f"{dataset}: {len(report.songs)} songs, {m.events} events (bits per event; length "
-        "given the class)", m, report.baselines, classes_only=report.classes_only))
+        "given the class)", m, report.baselines, classes_only=report.classes_only,
+        name="LSTM + memory" if report.without_memory else "LSTM", others=others))
     if report.classes_only:
         console.print("This model predicts notes only (format 1): it has no length scores.")
     if report.overlap:
@@ -730,6 +744,7 @@ def live(
         "rewritten after each answer.")] = None,
     model: ModelDir = None,
     style: StyleOpt = None,
+    memory: MemoryOpt = None,
     room_size: RoomSize = 0.5, wet: Wet = 0.22, cutoff: Cutoff = 7000.0, no_fx: NoFx = False,
     overwrite: Overwrite = False,
 ) -> None:
@@ -749,7 +764,7 @@ def live(
 
     settings = LiveSettings(gap=gap, gap_beats=gap_beats, respond=respond, interrupt=interrupt,
                             overlap=overlap, bpm=bpm,
-                            sampling=Sampling(temperature, top_p, seed)).check()
+                            sampling=Sampling(temperature, top_p, seed, memory)).check()
     effects = _effects(room_size, wet, cutoff, no_fx)
     if log is not None and log.suffix.lower() != ".jsonl":
         raise SynthError(f"--log {log}: expected a .jsonl file")

@@ -1,5 +1,7 @@
-"""`synth evaluate`: the model's scores on any folder of songs beside n-gram baselines, and how
-much its compositions copy the training songs. NumPy only: no TensorFlow needed.
+"""`synth evaluate`: the model's scores on any folder of songs, with and without its PPM
+memory, beside the baselines people compare against (a Kneser-Ney n-gram, and the IDyOM-style
+PPM long-term + short-term mix), and how much its compositions copy the training songs. NumPy
+only: no TensorFlow needed.
 
 Scores are bits per event: for the class, for the length given the class, and their sum.
 """
@@ -11,11 +13,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from synth.errors import SynthError
 from synth.events import NUM_LENGTHS, Event
-from synth.generate import Sampling, compose, score_songs
+from synth.generate import (Sampling, compose, memory_for, memory_settings, mix_settings,
+                            score_songs)
 from synth.modelfile import Model, load_model
 from synth.ngram import best_baseline
+from synth.notes import NUM_CLASSES
+from synth.ppm import LongTerm, Memory, MixSettings, mix, song_probs
 from synth.songs import Song, load_dataset, transpositions
 
 RUN = 8  # events in a run checked for copying
@@ -36,9 +43,34 @@ class Metrics:
     length_accuracy: float  # given the class
 
 
-def metrics_of(model: Model, songs: Sequence[Sequence[Event]]) -> Metrics:
-    """The model's scores on songs, computed by the NumPy cell."""
-    scores = score_songs(model, songs)
+def metrics_of(model: Model, songs: Sequence[Sequence[Event]], memory: Memory | None = None
+               ) -> Metrics:
+    """The model's scores on songs, computed by the NumPy cell (mixed with the memory if one
+    is given)."""
+    return _metrics(score_songs(model, songs, memory))
+
+
+def ppm_metrics(long_term: LongTerm, songs: Sequence[Sequence[Event]],
+                settings: MixSettings = MixSettings(), short_order: int | None = None
+                ) -> Metrics:
+    """The PPM baseline's scores: long-term and short-term models mixed by entropy weights,
+    through the same `mix` as the LSTM's memory, without the LSTM."""
+    from synth.generate import Scores, _targets
+
+    memory = Memory(long_term) if short_order is None else Memory(long_term, short_order)
+    parts = []
+    for song in songs:
+        if len(song) < 2:
+            continue
+        long, short = song_probs(memory, song)
+        parts.append(_targets(mix([long[1:, 0], short[1:, 0]], NUM_CLASSES, settings),
+                              mix([long[1:, 1], short[1:, 1]], NUM_LENGTHS, settings), song))
+    if not parts:
+        raise SynthError("no events to evaluate on: the songs need at least 2 events each")
+    return _metrics(Scores(*(np.concatenate(column) for column in zip(*parts))))
+
+
+def _metrics(scores) -> Metrics:
     if scores.classes.size == 0:
         raise SynthError("no events to evaluate on: the songs need at least 2 events each")
     bits = 1 / math.log(2)
@@ -80,8 +112,10 @@ def baselines(training: Sequence[Sequence[Event]], scored: Sequence[Sequence[Eve
 @dataclass
 class Report:
     songs: list[Song]
-    model: Metrics
+    model: Metrics  # as configured: with the memory unless it is off
     baselines: Baselines
+    ppm: Metrics  # the PPM long-term + short-term baseline
+    without_memory: Metrics | None  # the LSTM alone, when `model` has the memory
     copied: float  # share of composed 8-event runs found verbatim in the training songs
     copied_by_songs: float  # the same share for the songs scored: what real songs share
     overlap: int  # songs scored that are also training songs
@@ -97,8 +131,16 @@ def copy_share(composed: Sequence[Sequence[Event]], training: Sequence[Sequence[
     return sum(w in known for w in windows) / len(windows) if windows else 0.0
 
 
+def long_term_of(model: Model, training: Sequence[Sequence[Event]]) -> LongTerm:
+    """The model's long-term PPM, or one fitted on `training` if the model has none."""
+    if model.memory_tables:
+        return LongTerm.from_arrays(model.memory_tables)
+    orders = memory_settings(model).get("long_orders")
+    return LongTerm.fit(training) if not orders else LongTerm.fit(training, *map(int, orders))
+
+
 def evaluate(dataset: Path, training: Path, model_dir: Path | None = None,
-             songs_to_compose: int = 20) -> Report:
+             songs_to_compose: int = 20, memory: bool | None = None) -> Report:
     if not 1 <= songs_to_compose <= MAX_COMPOSED:
         raise SynthError(f"--compose {songs_to_compose} is out of range: expected "
                          f"1-{MAX_COMPOSED} songs")
@@ -107,16 +149,31 @@ def evaluate(dataset: Path, training: Path, model_dir: Path | None = None,
     train_songs = load_dataset(training)
     held_out = set(model.manifest.get("training", {}).get("held_out_songs", []))
     fit_songs = [s for s in train_songs if s.name not in held_out] or train_songs
-    scored = metrics_of(model, [s.events for s in songs])
+    events = [s.events for s in songs]
+    long_term = long_term_of(model, [s.events for s in fit_songs])
+    if memory is None:
+        memory = memory_settings(model).get("enabled", False)
+    alone = metrics_of(model, events)
+    scored = metrics_of(model, events, _memory(model, long_term)) if memory else alone
+    ppm = ppm_metrics(long_term, events, mix_settings(model),
+                      memory_settings(model).get("short_order"))
     augmented = [t for s in fit_songs for t in transpositions(s.events)]
-    compared = baselines(augmented, [s.events for s in songs])
-    composed = [compose(model, COMPOSED_EVENTS, sampling=Sampling(seed=seed))
+    compared = baselines(augmented, events)
+    composed = [compose(model, COMPOSED_EVENTS, sampling=Sampling(seed=seed, memory=memory))
                 for seed in range(songs_to_compose)]
     fit_events = [s.events for s in fit_songs]
     fit_set = {tuple(s) for s in fit_events}
     overlap = sum(tuple(s.events) in fit_set for s in songs)
     outside = [s.events for s in songs if tuple(s.events) not in fit_set]
-    return Report(songs=songs, model=scored, baselines=compared,
+    return Report(songs=songs, model=scored, baselines=compared, ppm=ppm,
+                  without_memory=alone if memory else None,
                   copied=copy_share(composed, fit_events),
                   copied_by_songs=copy_share(outside, fit_events), overlap=overlap,
                   classes_only=not model.has_lengths)
+
+
+def _memory(model: Model, long_term: LongTerm) -> Memory:
+    """The model's memory, its long-term part `long_term` (fitted here if the model has none)."""
+    memory = memory_for(model, True)
+    assert memory is not None
+    return Memory(long_term, memory.order)

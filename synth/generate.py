@@ -13,6 +13,7 @@ format-1 model (classes only) reads classes and gives every event one beat.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ from synth.errors import SynthError
 from synth.events import BEAT, NUM_LENGTHS, Event, encode
 from synth.modelfile import Model
 from synth.notes import NUM_CLASSES
+from synth.ppm import LongTerm, Memory, MixSettings, mix, song_probs
 
 MAX_NOTES = 100_000  # --notes above this is a mistake, not a song
 MAX_SEED = 2**32 - 1  # the most NumPy's legacy seeding (so Keras's) takes; none takes below 0
@@ -36,6 +38,7 @@ class Sampling:
     temperature: float = 1.0
     top_p: float = 1.0
     seed: int | None = None
+    memory: bool | None = None  # mix in the PPM memory; None: as the model's manifest says
 
     def check(self) -> "Sampling":
         if not (0.05 <= self.temperature <= 5.0):
@@ -54,10 +57,37 @@ def check_seed(seed: int | None) -> int | None:
     return seed
 
 
-class Melody:
-    """A running LSTM: feed events, read the next event's distributions; the state carries on."""
+def memory_settings(model: Model) -> dict:
+    """What the model's manifest says about its memory (empty for models from before it)."""
+    memory = model.manifest.get("memory")
+    return memory if isinstance(memory, dict) else {}
 
-    def __init__(self, model: Model):
+
+def memory_for(model: Model, enabled: bool | None = None) -> Memory | None:
+    """The PPM memory to run beside the model's LSTM, or None: `enabled` None follows the
+    manifest (models from before the memory run without it). A model with no long-term tables
+    gets the short-term model alone."""
+    settings = memory_settings(model)
+    if not (settings.get("enabled", False) if enabled is None else enabled):
+        return None
+    long_term = LongTerm.from_arrays(model.memory_tables) if model.memory_tables else None
+    return Memory(long_term, int(settings.get("short_order", 8)))
+
+
+def mix_settings(model: Model) -> MixSettings:
+    settings = memory_settings(model)
+    return MixSettings(bias=float(settings.get("bias", MixSettings.bias)),
+                       length_bias=float(settings.get("length_bias", MixSettings.length_bias)),
+                       rule=str(settings.get("rule", MixSettings.rule))).check()
+
+
+class Melody:
+    """A running LSTM: feed events, read the next event's distributions; the state carries on.
+    With a memory, the PPM models follow the same events and `_next_event` mixes them in."""
+
+    def __init__(self, model: Model, memory: Memory | None = None):
+        self.memory = memory
+        self.mix = mix_settings(model) if memory is not None else MixSettings()
         w = model.weights
         units = model.units
         self.units = units
@@ -102,6 +132,8 @@ class Melody:
 
     def reset(self) -> None:
         """Forget everything heard so far."""
+        if self.memory is not None:
+            self.memory.reset()
         u = self.units
         self.h = np.zeros(u, dtype=np.float32)
         self.c = np.zeros(u, dtype=np.float32)
@@ -153,6 +185,8 @@ class Melody:
         np.multiply(o, np.tanh(c), out=h)
         self.h, self.c = h, c
         self.out = np.dot(hidden, self._fused)
+        if self.memory is not None:
+            self.memory.add(cls, length_index)
         return self.out
 
     def feed(self, events: Sequence[Event]) -> None:
@@ -212,6 +246,8 @@ def next_event(melody: Melody, sampling: Sampling, rng: np.random.Generator) -> 
 def _next_event(melody: Melody, sampling: Sampling, noise: np.ndarray) -> Event:
     """The next event, from one row of `_noise`."""
     out, top_p = melody.out, sampling.top_p
+    if melody.memory is not None and out is not None:
+        return _next_mixed(melody, sampling, noise)
     if out is None:  # nothing heard yet: open the way training songs open (no temperature)
         t = sampling.temperature  # argmax(t * log p + t * gumbel) is a draw from p
         with np.errstate(divide="ignore"):
@@ -226,6 +262,59 @@ def _next_event(melody: Melody, sampling: Sampling, noise: np.ndarray) -> Event:
     cls = int((out[:NUM_CLASSES] + noise[:NUM_CLASSES]).argmax())
     length = (out[NUM_CLASSES:HEAD_SIZE] + melody._length_by_class[cls] + noise[NUM_CLASSES:])
     return Event(cls, int(length.argmax()) + 1)
+
+
+def _next_mixed(melody: Melody, sampling: Sampling, noise: np.ndarray) -> Event:
+    """The next event from the LSTM mixed with the memory (as `ppm.mix` mixes)."""
+    settings = melody.mix
+    if sampling.top_p < 1.0 or settings.rule != "arithmetic":
+        return _next_mixed_generic(melody, sampling, noise)
+    probs, entropies = melody.memory.parts()
+    out = melody.out
+    cls = _draw_mixed(out[:NUM_CLASSES], probs[:, 0, :NUM_CLASSES], entropies[:, 0],
+                      settings.bias, noise[:NUM_CLASSES])
+    length = _draw_mixed(out[NUM_CLASSES:HEAD_SIZE] + melody._length_by_class[cls],
+                         probs[:, 1], entropies[:, 1], settings.length_bias, noise[NUM_CLASSES:])
+    return Event(cls, length + 1)
+
+
+_LOG2 = math.log(2)
+
+
+def mixed_probs(logits: np.ndarray, probs: np.ndarray, entropies: np.ndarray, bias: float
+                ) -> np.ndarray:
+    """`ppm.mix`'s arithmetic rule for one step, the LSTM's logits beside the memory's
+    distributions (models, size) and entropies: a handful of NumPy calls instead of dozens."""
+    size = len(logits)
+    top = logits.max()
+    exp = np.exp(logits - top)
+    total = float(exp.sum())
+    lstm_bits = (math.log(total) - float(exp @ (logits - top)) / total) / _LOG2
+    scale = math.log2(size)
+    weights = [max(h / scale, 1e-6) ** -bias for h in (lstm_bits, *entropies.tolist())]
+    whole = sum(weights)
+    mixed = np.dot(np.array(weights[1:]) / whole, probs)
+    mixed += exp * (weights[0] / (whole * total))
+    return mixed
+
+
+def _draw_mixed(logits: np.ndarray, probs: np.ndarray, entropies: np.ndarray, bias: float,
+                noise: np.ndarray) -> int:
+    return int((np.log(mixed_probs(logits, probs, entropies, bias)) + noise).argmax())
+
+
+def _next_mixed_generic(melody: Melody, sampling: Sampling, noise: np.ndarray) -> Event:
+    """The next event from the LSTM mixed with the memory by `ppm.mix` (top-p, geometric)."""
+    long, short = melody.memory.probs()
+    t, top_p = sampling.temperature, sampling.top_p
+    parts = [softmax(melody.out[:NUM_CLASSES])] + ([long[0]] if long is not None else []) + \
+        [short[0]]
+    with np.errstate(divide="ignore"):
+        cls = _pick(np.log(mix(parts, NUM_CLASSES, melody.mix)), noise[:NUM_CLASSES], top_p, t)
+        parts = [softmax(melody.length_logits(cls))] + \
+            ([long[1]] if long is not None else []) + [short[1]]
+        length = _pick(np.log(mix(parts, NUM_LENGTHS, melody.mix)), noise[NUM_CLASSES:], top_p, t)
+    return Event(cls, length + 1)
 
 
 _NOISE_BLOCK = 256  # events whose noise is drawn at once: few calls, little memory
@@ -247,13 +336,16 @@ def continue_melody(melody: Melody, count: int, sampling: Sampling,
 
 def state(melody: Melody) -> tuple:
     """A copy of where the melody is, for `restore`."""
-    return (melody.h.copy(), melody.c.copy(), None if melody.out is None else melody.out.copy())
+    return (melody.h.copy(), melody.c.copy(), None if melody.out is None else melody.out.copy(),
+            None if melody.memory is None else melody.memory.state())
 
 
 def restore(melody: Melody, saved: tuple) -> None:
-    h, c, out = saved
+    h, c, out, memory = saved
     melody.h, melody.c = h.copy(), c.copy()
     melody.out = None if out is None else out.copy()
+    if memory is not None:
+        melody.memory.restore(memory)
 
 
 def check_notes(notes: int) -> int:
@@ -268,7 +360,7 @@ def compose(model: Model, notes: int, primer: Sequence[Event] = (),
     A classes-only model gives every event one beat."""
     sampling.check()
     check_notes(notes)
-    melody = Melody(model)
+    melody = Melody(model, memory_for(model, sampling.memory))
     melody.feed(primer)
     return continue_melody(melody, notes, sampling, np.random.default_rng(sampling.seed))
 
@@ -287,8 +379,11 @@ class Scores:
         return self.classes + self.lengths
 
 
-def score_songs(model: Model, songs: Sequence[Sequence[Event]]) -> Scores:
-    """How well the model predicts every event after the first of every song.
+def score_songs(model: Model, songs: Sequence[Sequence[Event]], memory: Memory | None = None
+                ) -> Scores:
+    """How well the model predicts every event after the first of every song; with a memory,
+    the model's distributions mixed with the memory's (the short-term model starts each song
+    empty), exactly as generation mixes them.
 
     Songs run side by side as one batch, so a whole dataset takes one pass of matrix products.
     A classes-only model puts all its length probability on one beat.
@@ -306,22 +401,38 @@ def score_songs(model: Model, songs: Sequence[Sequence[Event]]) -> Scores:
         cls[i, : len(song)], lengths[i, : len(song)] = encode(song)
     h = np.zeros((batch, melody.units), dtype=np.float32)
     c = np.zeros((batch, melody.units), dtype=np.float32)
-    rows = np.arange(batch)
     shape = (batch, longest - 1)
-    logp_class, logp_length = np.zeros(shape), np.zeros(shape)
-    class_hit, length_hit = np.zeros(shape, dtype=bool), np.zeros(shape, dtype=bool)
+    class_logp = np.zeros((*shape, NUM_CLASSES), dtype=np.float32)
+    length_logp = np.zeros((*shape, NUM_LENGTHS), dtype=np.float32)
     for t in range(longest - 1):
         h, c = melody.update(h @ melody._recurrent + melody.inputs(cls[:, t], lengths[:, t]), c)
         out = melody.heads(h).astype(np.float64)
-        target_class, target_length = cls[:, t + 1], lengths[:, t + 1]
-        class_logits = out[:, :NUM_CLASSES]
-        length_logits = out[:, NUM_CLASSES:] + melody._length_by_class[target_class]
-        logp_class[:, t] = _log_softmax(class_logits)[rows, target_class]
-        logp_length[:, t] = _log_softmax(length_logits)[rows, target_length]
-        class_hit[:, t] = class_logits.argmax(axis=1) == target_class
-        length_hit[:, t] = length_logits.argmax(axis=1) == target_length
-    keep = np.arange(longest - 1)[None, :] < np.array([len(s) - 1 for s in songs])[:, None]
-    return Scores(logp_class[keep], logp_length[keep], class_hit[keep], length_hit[keep])
+        class_logp[:, t] = _log_softmax(out[:, :NUM_CLASSES])
+        length_logp[:, t] = _log_softmax(out[:, NUM_CLASSES:]
+                                         + melody._length_by_class[cls[:, t + 1]])
+    parts = []
+    for i, song in enumerate(songs):
+        n = len(song) - 1
+        classes, lengths_ = np.exp(class_logp[i, :n]), np.exp(length_logp[i, :n])
+        if memory is not None:
+            settings = mix_settings(model)
+            long, short = song_probs(memory, song)
+            extra = [] if long is None else [long[1:]]
+            classes = mix([classes, *[x[:, 0] for x in extra], short[1:, 0]], NUM_CLASSES,
+                          settings)
+            lengths_ = mix([lengths_, *[x[:, 1] for x in extra], short[1:, 1]], NUM_LENGTHS,
+                           settings)
+        parts.append(_targets(classes, lengths_, song))
+    return Scores(*(np.concatenate(column) for column in zip(*parts)))
+
+
+def _targets(classes: np.ndarray, lengths: np.ndarray, song: Sequence[Event]) -> tuple:
+    """(log p, hit) of the class and the length of events 1..n-1 of a song, from the
+    distributions before them."""
+    target_class, target_length = encode(song[1:])
+    rows = np.arange(len(target_class))
+    return (np.log(classes[rows, target_class]), np.log(lengths[rows, target_length]),
+            classes.argmax(axis=1) == target_class, lengths.argmax(axis=1) == target_length)
 
 
 def _log_softmax(logits: np.ndarray) -> np.ndarray:

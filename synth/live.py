@@ -47,7 +47,7 @@ from synth.duet import Duet
 from synth.errors import SynthError
 from synth import events as ev
 from synth.outputs import BLOCK, Strike
-from synth.generate import Melody, Sampling, next_event, restore, state
+from synth.generate import Melody, Sampling, memory_for, next_event, restore, state
 from synth.inputs import Event, Input, Take, is_press, is_release
 from synth.midi import CHORD_SECONDS
 from synth.modelfile import Model
@@ -110,7 +110,8 @@ class Responder:
     """
 
     def __init__(self, model: Model, sampling: Sampling = Sampling()):
-        self.melody = Melody(model)
+        # The memory's short-term model hears the whole session: the player's motifs return.
+        self.melody = Melody(model, memory_for(model, sampling.memory))
         self.sampling = sampling
         self.rng = np.random.default_rng(sampling.seed)
         self._trail: list[tuple] = []  # marks before the answer and after each event drawn

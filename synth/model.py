@@ -33,6 +33,7 @@ from synth.events import NUM_LENGTHS, Event, encode, format_length
 from synth.generate import check_seed
 from synth.modelfile import Model, save_model
 from synth.notes import NUM_CLASSES, REST, class_name
+from synth.ppm import LongTerm, Memory, manifest_entry
 from synth.songs import Song, transposition_shifts
 
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -95,6 +96,7 @@ class Reporter(Protocol):
 @dataclass
 class TrainResult:
     held_out: Metrics
+    with_memory: Metrics | None  # the same songs scored with the PPM memory mixed in
     baselines: Baselines
     held_out_songs: list[str]
     epochs_run: int
@@ -643,13 +645,15 @@ def train(songs: Sequence[Song], out: Path, settings: TrainSettings,
                   "early stopping" if stopper.stopped_epoch > 0 else "the last epoch")
 
     weights = keras_weights(net)
+    long_term = LongTerm.fit([s.events for s in train_songs])  # the memory's long-term part
     start_probs, start_lengths = opening(train_songs)
     trained = Model(weights=weights, manifest={"start_probs": start_probs,
                                                "start_lengths": start_lengths})
     eval_songs = [s.events for s in (held_songs or train_songs)]
     scores = metrics_of(trained, eval_songs)
+    with_memory = metrics_of(trained, eval_songs, Memory(long_term))
     compared = baselines(data.copies(), eval_songs)
-    result = TrainResult(held_out=scores, baselines=compared,
+    result = TrainResult(held_out=scores, with_memory=with_memory, baselines=compared,
                          held_out_songs=[s.name for s in held_songs],
                          epochs_run=len(losses), best_epoch=best_epoch, stopped_by=stopped_by,
                          evaluated_on="held-out songs" if held_songs else "training songs")
@@ -674,14 +678,15 @@ def train(songs: Sequence[Song], out: Path, settings: TrainSettings,
                      "trained_at": datetime.datetime.now(datetime.UTC).isoformat(
                          timespec="seconds")},
         "metrics": {"evaluated_on": result.evaluated_on, **asdict(scores),
+                    "with_memory": asdict(with_memory),
                     "baselines": asdict(compared)},
-        "memory": {"short_term": None},
+        "memory": manifest_entry(long_term),
         "start_probs": start_probs,
         "start_lengths": start_lengths,
     }
     result.written = _is_chief(settings.strategy)
     if result.written:
-        save_model(out, weights, result.manifest)
+        save_model(out, weights, result.manifest, long_term.arrays())
     shutil.rmtree(folder, ignore_errors=True)
     return result
 

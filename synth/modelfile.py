@@ -44,6 +44,7 @@ class Model:
     weights: dict[str, np.ndarray]
     manifest: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    memory_tables: dict[str, np.ndarray] | None = None  # the long-term PPM's counts (ppm.py)
 
     @property
     def units(self) -> int:
@@ -101,8 +102,10 @@ def check_weights(weights: dict[str, np.ndarray], where: str) -> None:
                              f"{HOW_TO_TRAIN}")
 
 
-def save_model(folder: Path, weights: dict[str, np.ndarray], manifest: dict[str, Any]) -> Path:
-    """Write a model folder atomically; returns the manifest's path."""
+def save_model(folder: Path, weights: dict[str, np.ndarray], manifest: dict[str, Any],
+               memory_tables: dict[str, np.ndarray] | None = None) -> Path:
+    """Write a model folder atomically; returns the manifest's path. The long-term PPM's
+    tables, if given, go to their own content-named file (plain arrays, never pickled)."""
     folder = Path(folder)
     check_weights(weights, str(folder))
     names = WEIGHT_NAMES + (LENGTH_WEIGHTS if "length_kernel" in weights else ())
@@ -115,9 +118,20 @@ def save_model(folder: Path, weights: dict[str, np.ndarray], manifest: dict[str,
     files.write_bytes(folder / weights_name, data)
     manifest = {**manifest, "format": FORMAT, "format_version": version,
                 "weights": {"file": weights_name, "sha256": digest}}
+    keep = {weights_name}
+    if memory_tables is not None:
+        buffer = io.BytesIO()
+        np.savez(buffer, **memory_tables)
+        data = buffer.getvalue()
+        digest = hashlib.sha256(data).hexdigest()
+        tables_name = f"memory-{digest[:16]}.npz"
+        files.write_bytes(folder / tables_name, data)
+        manifest["memory"] = {**manifest.get("memory", {}),
+                              "tables": {"file": tables_name, "sha256": digest}}
+        keep.add(tables_name)
     files.write_text(folder / MANIFEST, json.dumps(manifest, indent=2) + "\n")
-    for stale in folder.glob("weights-*.npz"):
-        if stale.name != weights_name:
+    for stale in [*folder.glob("weights-*.npz"), *folder.glob("memory-*.npz")]:
+        if stale.name not in keep:
             stale.unlink(missing_ok=True)
     return folder / MANIFEST
 
@@ -147,26 +161,36 @@ def load_model(folder: Path | None = None) -> Model:
         raise SynthError(f"{manifest_path}: model format version {version!r} is not one this "
                          f"synth reads ({', '.join(map(str, READABLE_VERSIONS))}); "
                          f"{HOW_TO_TRAIN}")
-    entry = manifest.get("weights")
-    name = entry.get("file") if isinstance(entry, dict) else None
-    if not isinstance(name, str) or "/" in name or "\\" in name or not name.endswith(".npz"):
-        raise SynthError(f"{manifest_path}: names no weights file; {HOW_TO_TRAIN}")
-    weights_path = folder / name
-    try:
-        data = weights_path.read_bytes()
-    except OSError:
-        raise SynthError(f"{weights_path}: missing; {HOW_TO_TRAIN}") from None
-    if hashlib.sha256(data).hexdigest() != entry.get("sha256"):
-        raise SynthError(f"{weights_path}: does not match its manifest (damaged or replaced); "
-                         f"{HOW_TO_TRAIN}")
-    try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            weights = {n: np.asarray(npz[n], dtype=np.float32) for n in npz.files}
-    except Exception as exc:  # numpy raises ValueError, OSError, zipfile errors, ...
-        raise SynthError(f"{weights_path}: not a readable weights file ({exc}); "
-                         f"{HOW_TO_TRAIN}") from None
+    weights_path, weights = _read_arrays(folder, manifest.get("weights"), "weights")
+    weights = {n: np.asarray(a, dtype=np.float32) for n, a in weights.items()}
+    memory = manifest.get("memory")
+    tables = None
+    if isinstance(memory, dict) and memory.get("tables") is not None:
+        tables = _read_arrays(folder, memory["tables"], "memory tables")[1]
     check_weights(weights, str(weights_path))
     if ("length_kernel" in weights) != (version == FORMAT_VERSION):
         raise SynthError(f"{weights_path}: its weights do not match model format {version}; "
                          f"{HOW_TO_TRAIN}")
-    return Model(weights=weights, manifest=manifest, path=folder)
+    return Model(weights=weights, manifest=manifest, path=folder, memory_tables=tables)
+
+
+def _read_arrays(folder: Path, entry: Any, what: str) -> tuple[Path, dict[str, np.ndarray]]:
+    """The arrays of an .npz file the manifest names, checked against its digest."""
+    manifest_path = folder / MANIFEST
+    name = entry.get("file") if isinstance(entry, dict) else None
+    if not isinstance(name, str) or "/" in name or "\\" in name or not name.endswith(".npz"):
+        raise SynthError(f"{manifest_path}: names no {what} file; {HOW_TO_TRAIN}")
+    path = folder / name
+    try:
+        data = path.read_bytes()
+    except OSError:
+        raise SynthError(f"{path}: missing; {HOW_TO_TRAIN}") from None
+    if hashlib.sha256(data).hexdigest() != entry.get("sha256"):
+        raise SynthError(f"{path}: does not match its manifest (damaged or replaced); "
+                         f"{HOW_TO_TRAIN}")
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            return path, {n: np.asarray(npz[n]) for n in npz.files}
+    except Exception as exc:  # numpy raises ValueError, OSError, zipfile errors, ...
+        raise SynthError(f"{path}: not a readable {what} file ({exc}); "
+                         f"{HOW_TO_TRAIN}") from None

@@ -12,6 +12,7 @@ import pytest
 from conftest import random_weights
 from synth.errors import SynthError
 from synth.events import Event
+from synth.ppm import LongTerm
 from synth.songs import Song, load_dataset, transpositions
 
 pytestmark = pytest.mark.slow
@@ -116,6 +117,13 @@ def test_train_writes_a_model_that_composes(tmp_path):
     assert manifest["training"]["data_digest"] and manifest["metrics"]["joint_bits"] > 0
     assert manifest["format_version"] == 2 and model.has_lengths
     assert manifest["architecture"]["lstm_units"] == 32
+    # The memory: on, its long-term tables fitted on the training songs only, and scored.
+    assert manifest["memory"]["enabled"] and model.memory_tables is not None
+    held = {s.title for s in small_songs(10)} - set(result.held_out_songs)
+    fitted = LongTerm.fit([s.events for s in small_songs(10) if s.title in held],
+                          *manifest["memory"]["long_orders"])
+    assert np.array_equal(LongTerm.from_arrays(model.memory_tables).probs, fitted.probs)
+    assert manifest["metrics"]["with_memory"]["joint_bits"] > 0
     composed = compose(model, 20, sampling=Sampling(seed=0))
     assert len(composed) == 20 and all(isinstance(e, Event) for e in composed)
 
@@ -175,7 +183,8 @@ def test_cli_train_prints_the_table_beside_the_baseline(cli, tmp_path):
         write_song(tmp_path / "dataset" / f"{song.title}.txt", song)
     code, out, err = cli("train", "--epochs", "2", "--batch-size", "8")
     assert code == 0, err
-    for heading in ("class bits", "length bits", "joint bits", "Kneser-Ney", "held-out songs"):
+    for heading in ("class bits", "length bits", "joint bits", "Kneser-Ney", "held-out songs",
+                    "LSTM + memory", "LSTM alone"):
         assert heading in out
     assert (tmp_path / "model" / "manifest.json").is_file()
     code, out, err = cli("evaluate", "--compose", "3")

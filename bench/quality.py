@@ -1,0 +1,172 @@
+"""The quality benchmark (`make quality`): train synth with its defaults on bench/corpus/train
+inside a time bound, then score it on bench/corpus/test beside the baselines, and check
+copying. Prints one table: class bits, length bits given the class, joint bits per event, top-1
+accuracy, for synth (LSTM + memory, the shipped configuration), the LSTM alone, the PPM
+long-term + short-term mix and the Kneser-Ney n-grams.
+
+    python bench/quality.py [--minutes 20] [--model bench/model] [--skip-training]
+        [--tune] [--refit-memory]
+
+--tune scores mixing settings on the validation slice (the training songs `synth train` held
+out) instead: how the defaults in synth/ppm.py were chosen. Build the corpus first with
+tools/build_benchmark.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from synth.evaluation import evaluate, long_term_of, metrics_of, ppm_metrics  # noqa: E402
+from synth.modelfile import load_model  # noqa: E402
+from synth.ppm import LongTerm, Memory, MixSettings  # noqa: E402
+from synth.songs import load_dataset  # noqa: E402
+
+CORPUS = ROOT / "bench" / "corpus"
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return f"{cpu}, {os.cpu_count()} cores, load average {load:.1f}"
+
+
+def train(model: Path, minutes: float) -> float:
+    synth = shutil.which("synth", path=os.path.dirname(sys.executable))
+    command = [synth] if synth else [sys.executable, "-m", "synth.cli"]
+    start = time.monotonic()
+    done = subprocess.run([*command, "train", "--dataset", str(CORPUS / "train"), "--model",
+                           str(model), "--max-minutes", f"{minutes:g}"],
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    if done.returncode:
+        sys.exit(f"synth train failed ({done.returncode})")
+    return time.monotonic() - start
+
+
+def row(name: str, m) -> str:
+    return (f"| {name} | {m.class_bits:.3f} | {m.length_bits:.3f} | {m.joint_bits:.3f} | "
+            f"{m.class_accuracy:.1%} | {m.length_accuracy:.1%} |")
+
+
+def tune(model_dir: Path) -> None:
+    """Mixing settings scored on the validation slice: the LSTM's distributions are computed
+    once, the memory's once per pair of orders, then mixed with every bias."""
+    import numpy as np
+
+    from synth.generate import next_event_probs
+    from synth.ppm import mix, song_probs
+
+    model = load_model(model_dir)
+    held = set(model.manifest["training"]["held_out_songs"])
+    songs = load_dataset(CORPUS / "train")
+    valid = [s.events for s in songs if s.name in held]
+    fit = [s.events for s in songs if s.name not in held]
+    print(f"validation slice: {len(valid)} songs; long-term models fitted on {len(fit)}")
+    lstm = [next_event_probs(model, song) for song in valid]
+    targets = [(np.array([e.cls for e in s[1:]]), np.array([e.quarters - 1 for e in s[1:]]))
+               for s in valid]
+
+    def bits(probs, target):
+        return -np.log2(probs[np.arange(len(target)), target]).sum()
+
+    events = sum(len(s) - 1 for s in valid)
+    print(f"LSTM alone: {sum(bits(c[:-1], t[0]) for c, t in zip((x[0] for x in lstm), targets)) / events:.3f} class bits, "
+          f"{sum(bits(l, t[1]) for l, t in zip((x[1] for x in lstm), targets)) / events:.3f} length bits")
+    for long_order in (3, 4, 5, 6, 8):
+        long_term = LongTerm.fit(fit, long_order)
+        for short_order in (6, 8):
+            memory = Memory(long_term, short_order)
+            parts = [song_probs(memory, song) for song in valid]
+            for rule in ("arithmetic",):
+                for bias in (0.25, 0.5, 1.0, 2.0):
+                    settings = MixSettings(bias, bias, rule)
+                    totals = np.zeros(4)
+                    for (classes, lengths), (long, short), (tc, tl) in zip(lstm, parts, targets):
+                        totals += [
+                            bits(mix([classes[:-1], long[1:, 0], short[1:, 0]], 25, settings), tc),
+                            bits(mix([lengths, long[1:, 1], short[1:, 1]], 32, settings), tl),
+                            bits(mix([long[1:, 0], short[1:, 0]], 25, settings), tc),
+                            bits(mix([long[1:, 1], short[1:, 1]], 32, settings), tl)]
+                    totals /= events
+                    print(f"long {long_order} short {short_order} {rule:10s} bias {bias:3g}: "
+                          f"LSTM + memory {totals[0]:.3f} {totals[1]:.3f}, "
+                          f"PPM {totals[2]:.3f} {totals[3]:.3f}", flush=True)
+
+
+def refit_memory(model_dir: Path) -> None:
+    """Refit the model's long-term tables on its training songs with the current defaults of
+    synth/ppm.py (after tuning them), leaving the LSTM as it is."""
+    from synth.modelfile import save_model
+    from synth.ppm import manifest_entry
+
+    model = load_model(model_dir)
+    held = set(model.manifest["training"]["held_out_songs"])
+    fit = [s.events for s in load_dataset(CORPUS / "train") if s.name not in held]
+    long_term = LongTerm.fit(fit, *LongTerm.orders)
+    manifest = {k: v for k, v in model.manifest.items() if k not in ("weights", "format",
+                                                                  "format_version")}
+    manifest["memory"] = manifest_entry(long_term)
+    save_model(model_dir, model.weights, manifest, long_term.arrays())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=20.0, help="training time bound")
+    parser.add_argument("--model", type=Path, default=ROOT / "bench" / "model")
+    parser.add_argument("--skip-training", action="store_true")
+    parser.add_argument("--tune", action="store_true")
+    parser.add_argument("--refit-memory", action="store_true",
+                        help="refit the model's long-term tables with the current defaults")
+    parser.add_argument("--compose", type=int, default=100, help="songs for the copying check")
+    args = parser.parse_args()
+    if not (CORPUS / "train").is_dir():
+        sys.exit("no benchmark corpus: run `python tools/build_benchmark.py` first")
+    took = None if args.skip_training else train(args.model, args.minutes)
+    if args.refit_memory:
+        refit_memory(args.model)
+    if args.tune:
+        tune(args.model)
+        return
+    start = time.monotonic()
+    report = evaluate(CORPUS / "test", CORPUS / "train", args.model, args.compose, memory=True)
+    scored = time.monotonic() - start
+    manifest = load_model(args.model).manifest["training"]
+    b = report.baselines
+    print(f"\nbench/corpus/test: {len(report.songs)} songs, {report.model.events} events; "
+          f"trained on {manifest['training_songs']} songs of bench/corpus/train (validation "
+          f"slice {len(manifest['held_out_songs'])}), best epoch {manifest['best_epoch']} of "
+          f"{manifest['epochs_run']}, stopped by {manifest['stopped_by']}")
+    print(f"machine: {machine()}")
+    if took is not None:
+        print(f"training took {took / 60:.1f} min (bound {args.minutes:g}); scoring and "
+              f"copying {scored / 60:.1f} min")
+    print("\n| model | class bits | length bits (given class) | joint bits | class top-1 | "
+          "length top-1 |\n|---|---|---|---|---|---|")
+    print(row("synth: LSTM + memory", report.model))
+    print(row("LSTM alone", report.without_memory))
+    print(row("PPM long-term + short-term", report.ppm))
+    print(f"| Kneser-Ney n-grams (classes {b.class_order}, lengths {b.length_order}) | "
+          f"{b.class_bits:.3f} | {b.length_bits:.3f} | {b.joint_bits:.3f} | - | - |")
+    print(f"\ncopying: {report.copied:.1%} of 8-event runs of {args.compose} composed songs "
+          f"stand verbatim in the training songs; held-out real songs: "
+          f"{report.copied_by_songs:.1%}")
+
+
+if __name__ == "__main__":
+    main()
