@@ -365,6 +365,9 @@ def train(
                                                          "once this many minutes are up.")] = None,
     restart: Annotated[bool, typer.Option(help="Start afresh instead of resuming from the "
                                           "checkpoint a killed run left.")] = False,
+    memory: Annotated[bool, typer.Option(
+        "--memory/--no-memory", help="Compose with the PPM memory by default (its tables are "
+        "saved either way; a step then takes about 4x as long).")] = False,
 ) -> None:
     """Train the melody model on the songs in the dataset folder."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -379,7 +382,8 @@ def train(
     model = styles.folder(style) if style is not None else (model or Path(styles.DEFAULT_FOLDER))
     settings = TrainSettings(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                              val_fraction=val_fraction, seed=seed, strategy=strategy,
-                             cpu_devices=cpu_devices, max_minutes=max_minutes).check()
+                             cpu_devices=cpu_devices, max_minutes=max_minutes,
+                             memory=memory).check()
     songs = load_dataset(dataset)
     if source:
         every = len(songs)

@@ -303,9 +303,10 @@ def mix(parts: Sequence[np.ndarray], size: int, settings: MixSettings = MixSetti
 
 
 def manifest_entry(long_term: LongTerm | None, settings: MixSettings = MixSettings(),
-                   short_order: int = SHORT_ORDER) -> dict:
-    """What a model's manifest says about its memory (the tables' file is added on saving)."""
-    return {"enabled": True, "kind": "PPM-C, interpolated; long-term (training songs) and "
+                   short_order: int = SHORT_ORDER, enabled: bool = True) -> dict:
+    """What a model's manifest says about its memory (the tables' file is added on saving);
+    `enabled`: whether composing uses it unless told otherwise."""
+    return {"enabled": enabled, "kind": "PPM-C, interpolated; long-term (training songs) and "
             "short-term (the song so far) mixed with the LSTM by entropy weights",
             "long_orders": None if long_term is None else list(long_term.orders),
             "short_order": short_order, "rule": settings.rule, "bias": settings.bias,

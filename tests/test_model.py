@@ -110,14 +110,14 @@ def test_train_writes_a_model_that_composes(tmp_path):
     from synth.model import TrainSettings, train
     from synth.modelfile import load_model
 
-    result = train(small_songs(10), tmp_path / "m", TrainSettings(**FAST))
+    result = train(small_songs(10), tmp_path / "m", TrainSettings(**FAST, memory=True))
     assert result.evaluated_on == "held-out songs" and len(result.held_out_songs) == 2
     model = load_model(tmp_path / "m")
     manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
     assert manifest["training"]["data_digest"] and manifest["metrics"]["joint_bits"] > 0
     assert manifest["format_version"] == 2 and model.has_lengths
     assert manifest["architecture"]["lstm_units"] == 32
-    # The memory: on, its long-term tables fitted on the training songs only, and scored.
+    # The memory: on when asked, its long-term tables fitted on the training songs only, and scored.
     assert manifest["memory"]["enabled"] and model.memory_tables is not None
     held = {s.title for s in small_songs(10)} - set(result.held_out_songs)
     fitted = LongTerm.fit([s.events for s in small_songs(10) if s.title in held],
@@ -143,6 +143,9 @@ def test_too_few_songs_trains_on_all_and_says_so(tmp_path):
 
     result = train(small_songs(3), tmp_path / "m", TrainSettings(**FAST))
     assert result.evaluated_on == "training songs" and result.held_out_songs == []
+    # By default the memory's tables are saved but composing leaves it off (the step budget).
+    manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
+    assert not manifest["memory"]["enabled"] and manifest["memory"]["tables"]["file"]
 
 
 def test_songs_too_short_are_an_error(tmp_path):
