@@ -18,6 +18,7 @@ import mido
 import numpy as np
 
 from synth import devices, files
+from synth.audio import live_gain
 from synth.effects import REVERB_TAIL_SECONDS, Effects, Stream
 from synth.errors import SynthError
 from synth.notes import in_range
@@ -131,7 +132,7 @@ class SoundOutput:
         self.sink = sink
         self.piano = Voices()
         self.effects = effects
-        self.fx = Stream(RATE, effects)
+        self.fx = Stream(RATE, effects, live_gain(effects))
         self.origin = origin  # clock time of frame 0
         self._answer_frame = 0  # where the answer in progress starts
 

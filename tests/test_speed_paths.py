@@ -159,20 +159,20 @@ def loud_song(n=60):
 
 def test_the_chain_block_by_block_is_one_pass_over_the_whole_song():
     """Streaming blocks (with the limiter on its own thread) changes no sample."""
-    import pedalboard
-
     from synth import effects
     from synth.piano import RATE, render_notes
 
     settings = effects.Effects()
     dry = render_notes(loud_song())
     tail = int(effects.REVERB_TAIL_SECONDS * settings.room_size * RATE)
-    padded = np.concatenate([dry, np.zeros(tail, dtype=np.float32)])[None, :]
-    assert padded.shape[1] > 2 * effects.BLOCK  # several blocks, and a part-block at the end
-    filtered = effects._lowpass(settings)(padded, RATE)
-    whole = pedalboard.Pedalboard([effects._reverb(settings), effects._limiter()])(
-        np.repeat(filtered, 2, axis=0), RATE)
-    blocks = effects._chain(effects._reader(dry), padded.shape[1], RATE, settings)
+    limiter = effects.Limiter(RATE)
+    padded = np.concatenate([dry, np.zeros(tail + limiter.delay + limiter.CHUNK, np.float32)])
+    assert padded.shape[0] > 2 * effects.BLOCK  # several blocks, and a part-block at the end
+    filtered = effects._Lowpass(settings.cutoff, RATE)(padded)
+    room = effects._reverb(settings)(np.repeat(filtered[None, :], 2, axis=0), RATE)
+    whole = np.clip(limiter(room)[:, limiter.delay :][:, : len(dry) + tail], -effects.LIMIT,
+                    effects.LIMIT)
+    blocks = effects._chain(effects._reader(dry), len(dry) + tail, RATE, settings, 1.0)
     assert np.array_equal(np.concatenate(list(blocks)).T, whole)
 
 
