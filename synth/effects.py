@@ -30,7 +30,7 @@ CEILING_DB = -1.0  # true peak, dBTP
 LIMIT_DB = -1.25  # the limiter's ceiling on samples: room for the peaks between them
 LIMIT = np.float32(10 ** (LIMIT_DB / 20))
 LOOKAHEAD_MS = 5.0  # the limiter sees a stroke coming and turns down over this, not at once
-RELEASE_MS = 150.0  # ... and comes back up over this
+RELEASE_MS = 100.0  # ... and comes back up with this time constant
 REVERB_TAIL_SECONDS = 2.0
 BLOCK = 1 << 16  # frames the reverb hands to the limiter at a time (about 1.5 s)
 # pedalboard's LadderFilter saturates like an analogue one (tanh) at ordinary levels (10% error
@@ -87,21 +87,23 @@ def _reverb(effects: Effects):
 
 
 class Limiter:
-    """A look-ahead peak limiter whose gain moves only in straight lines: down over the
-    LOOKAHEAD_MS before a peak, back up over RELEASE_MS after it, never stepping, so it adds
-    no clicks or fizz of its own (a limiter whose gain jumps, as pedalboard's do, fills the
-    octaves the low-pass has just emptied). Stereo (2, n) blocks in, the same number of frames
-    out, the sound delayed by `delay` frames. NumPy, a 32-frame chunk at a time."""
+    """A look-ahead peak limiter whose gain never steps: it goes down in a straight line over
+    the LOOKAHEAD_MS before a peak and comes back up smoothly (exponentially, RELEASE_MS),
+    so it adds no clicks or fizz of its own (a limiter whose gain jumps, as pedalboard's do,
+    fills the octaves the low-pass has just emptied). Stereo (2, n) blocks in, as many frames
+    out, the sound delayed by `delay` frames. NumPy, 32 frames at a time; where nothing
+    needs limiting, the block passes untouched."""
 
     CHUNK = 32
 
     def __init__(self, rate: int, ceiling_db: float | None = None):
         self.ceiling = 10 ** ((LIMIT_DB if ceiling_db is None else ceiling_db) / 20)
         self.ahead = max(1, int(LOOKAHEAD_MS / 1000 * rate / self.CHUNK))  # chunks
-        self.back = max(1, int(RELEASE_MS / 1000 * rate / self.CHUNK))
+        # the reduction (1 - gain) shrinks by this factor a chunk once the peak has passed
+        self.recover = math.exp(-self.CHUNK / (RELEASE_MS / 1000 * rate))
         self.delay = (self.ahead + 1) * self.CHUNK
         self.pending = np.zeros((2, self.delay), dtype=np.float32)  # input not yet output
-        self.history = np.ones(self.back + 1)  # the gains of the chunks already out
+        self.last = 1.0  # the gain of the last chunk out
 
     def __call__(self, block: np.ndarray) -> np.ndarray:
         self.pending = np.concatenate([self.pending, block], axis=1)
@@ -109,26 +111,28 @@ class Limiter:
         done = chunks - self.ahead - 1  # chunks whose look-ahead is all here
         if done <= 0:
             return np.zeros((2, 0), dtype=np.float32)
+        frames = done * self.CHUNK
         peaks = np.abs(self.pending[:, : chunks * self.CHUNK]).reshape(2, chunks, -1)
         need = np.minimum(1.0, self.ceiling / np.maximum(peaks.max(axis=(0, 2)), 1e-12))
+        if self.last >= 1.0 and need.min() >= 1.0:  # nothing to limit
+            out, self.pending = self.pending[:, :frames], self.pending[:, frames:]
+            return out
         # Down in a straight line over `ahead` chunks to what each peak needs ...
         gain = need[: done + 1].copy()
         for j in range(1, self.ahead + 1):
-            ramp = need[j : j + done + 1] + (1.0 - need[j : j + done + 1]) * (j / (self.ahead + 1))
-            np.minimum(gain, ramp[: len(gain)], out=gain[: len(ramp)])
-        # ... and back up in a straight line over `back` chunks.
-        both = np.concatenate([self.history, gain])
-        smooth = both.copy()
-        for j in range(1, self.back + 1):
-            np.minimum(smooth[j:], both[:-j] + (1.0 - both[:-j]) * (j / (self.back + 1)),
-                       out=smooth[j:])
-        smooth = smooth[len(self.history) - 1 :]  # the last chunk out, then these
+            np.minimum(gain, need[j : j + done + 1] + (1.0 - need[j : j + done + 1])
+                       * (j / (self.ahead + 1)), out=gain)
+        # ... and back up: the reduction r = 1 - gain decays by `recover` a chunk, so
+        # log r_k = max(log need_k, log r_{k-1} + log recover): a running maximum.
+        steps = np.arange(done + 2) * math.log(self.recover)
+        with np.errstate(divide="ignore"):
+            logs = np.log(1.0 - np.concatenate([[self.last], gain]))
+        smooth = 1.0 - np.exp(np.maximum.accumulate(logs - steps) + steps)
         # Straight lines between chunk edges, each edge at most either side's gain.
-        edges = np.minimum(smooth[:-1], smooth[1:])[: done + 1]
-        frames = done * self.CHUNK
+        edges = np.minimum(smooth[:-1], smooth[1:])
         curve = np.interp(np.arange(frames), np.arange(done + 1) * self.CHUNK, edges)
         out = self.pending[:, :frames] * curve.astype(np.float32)
-        self.history = np.concatenate([self.history, smooth[1 : done + 1]])[-(self.back + 1):]
+        self.last = float(smooth[done])
         self.pending = self.pending[:, frames:]
         return out
 
@@ -302,7 +306,8 @@ def _last_loud(block: np.ndarray, floor: float, step: int) -> int:
 class Stream:
     """The same chain for live play, block by block: the reverb tail carries from one block to
     the next, and `gain` is the level a song of the player's touch gets (audio.live_gain).
-    The limiter's look-ahead delays the sound by 6.5 ms; every block keeps its length."""
+    The limiter's look-ahead delays the sound by `delay` frames (6.5 ms), which the player
+    of the piano makes up by striking that much earlier; every block keeps its length."""
 
     def __init__(self, rate: int, effects: Effects = Effects(), gain: float = 1.0):
         self.rate = rate
@@ -310,6 +315,7 @@ class Stream:
         self.lowpass = _Lowpass(effects.cutoff, rate) if effects.enabled else None
         self.reverb = _reverb(effects) if effects.enabled else None
         self.limiter = Limiter(rate)
+        self.delay = self.limiter.delay  # frames the sound comes out late
         self.gain = np.float32(gain)
         self.limit = LIMIT
 

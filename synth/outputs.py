@@ -133,7 +133,8 @@ class SoundOutput:
         self.piano = Voices()
         self.effects = effects
         self.fx = Stream(RATE, effects, live_gain(effects))
-        self.origin = origin  # clock time of frame 0
+        # clock time of frame 0, moved by the chain's delay so that each note comes out on time
+        self.origin = origin + self.fx.delay / RATE
         self._answer_frame = 0  # where the answer in progress starts
 
     def frame(self, t: float) -> int:
