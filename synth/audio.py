@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 
@@ -35,7 +36,12 @@ def stream_song(events: Sequence[Event], performance: Performance = Performance(
     if not events:
         raise SynthError("nothing to render: the song has no events")
     effects.check()
-    song = score(events, performance, velocities)
+    # The chain's response is measured (the reverb's impulse response) while the piano decodes
+    # its samples: both release the GIL.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        measured = pool.submit(response, effects, RATE)
+        song = score(events, performance, velocities)
+        measured.result()
     gain = loudness.gain_for(planned_loudness(song, events, performance, velocities, effects),
                              effects.loudness)
     first = [song]  # the next play() starts from a fresh score (the piano is consumed)

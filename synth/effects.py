@@ -132,6 +132,7 @@ class Limiter:
         edges = np.minimum(smooth[:-1], smooth[1:])
         curve = np.interp(np.arange(frames), np.arange(done + 1) * self.CHUNK, edges)
         out = self.pending[:, :frames] * curve.astype(np.float32)
+        np.clip(out, -self.ceiling, self.ceiling, out=out)  # float rounding at the ceiling
         self.last = float(smooth[done])
         self.pending = self.pending[:, frames:]
         return out
@@ -142,7 +143,8 @@ def response(effects: Effects, rate: int) -> lufs.Response:
     """What the chain before the limiter does to loudness (see loudness.Response)."""
     if not effects.enabled:
         return lufs.response(rate)
-    return lufs.response(rate, _Lowpass(effects.cutoff, rate), _reverb(effects))
+    frames = lufs.SHORT_IR_FRAMES if effects.room_size <= 0.6 else lufs.IR_FRAMES
+    return lufs.response(rate, _Lowpass(effects.cutoff, rate), _reverb(effects), frames)
 
 
 Render = Callable[[int], np.ndarray]  # the next n frames of a mono source
@@ -225,7 +227,7 @@ def _chain(render: Render, frames: int, rate: int, effects: Effects,
         block *= level
         out = limiter(block)
         out, skip = out[:, skip:], max(0, skip - out.shape[1])
-        return np.clip(out, -LIMIT, LIMIT, out=out).T
+        return out.T
 
     with ThreadPoolExecutor(max_workers=1) as helper:  # one worker: its tasks run in order
         ready = helper.submit(prepare, 0)
@@ -332,7 +334,7 @@ class Stream:
         if out.shape[1] < len(block):  # a block not a whole number of the limiter's chunks
             out = np.concatenate([np.zeros((2, len(block) - out.shape[1]), np.float32), out],
                                  axis=1)
-        return np.clip(out, -self.limit, self.limit, out=out).T
+        return out.T
 
 
 def db(value: float) -> float:

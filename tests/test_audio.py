@@ -40,8 +40,7 @@ def one_pass(events, performance, settings):
     if settings.enabled:
         stereo = effects._reverb(settings)(stereo, piano.RATE, reset=False)
     stereo *= gain
-    out = limiter(stereo)[:, limiter.delay :][:, :frames]
-    out = np.clip(out, -effects.LIMIT, effects.LIMIT).T
+    out = limiter(stereo)[:, limiter.delay :][:, :frames].T
     return np.concatenate(list(effects._trimmed(iter([out]), frames, song.quiet_from,
                                                 piano.RATE)))
 
