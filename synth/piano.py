@@ -182,7 +182,11 @@ class Voices:
     release."""
 
     def __init__(self, bank: dict[int, np.ndarray] | None = None) -> None:
-        self.bank = samples() if bank is None else bank  # MIDI pitch -> sample
+        if bank is None:  # the whole piano, for live play: nothing is left to load mid-phrase
+            bank = samples()
+            for pitch, sound in bank.items():
+                _detail(pitch, sound)
+        self.bank = bank  # MIDI pitch -> sample
         self.curves: dict[int, np.ndarray] = {}  # MIDI pitch -> its damper's fade
         self.voices: list[_Voice] = []
         self.pending: list[_Voice] = []  # scheduled notes, latest start first (see schedule)
