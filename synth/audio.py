@@ -37,19 +37,22 @@ def stream_song(events: Sequence[Event], performance: Performance = Performance(
         raise SynthError("nothing to render: the song has no events")
     effects.check()
     # The chain's response is measured (the reverb's impulse response) while the piano decodes
-    # its samples: both release the GIL.
+    # its samples, and the loudness plan made while the chain starts on the first blocks (the
+    # gain is needed only once the first block reaches the limiter): all release the GIL.
     with ThreadPoolExecutor(max_workers=1) as pool:
         measured = pool.submit(response, effects, RATE)
         song = score(events, performance, velocities)
         measured.result()
-    gain = loudness.gain_for(planned_loudness(song, events, performance, velocities, effects),
-                             effects.loudness)
+    planner = ThreadPoolExecutor(max_workers=1)
+    planned = planner.submit(lambda: loudness.gain_for(
+        planned_loudness(song, events, performance, velocities, effects), effects.loudness))
+    planner.shutdown(wait=False)  # its thread ends with the plan
     first = [song]  # the next play() starts from a fresh score (the piano is consumed)
 
     def play():
         return (first.pop() if first else score(events, performance, velocities)).piano.render
 
-    return stream(play, song.frames, song.quiet_from, RATE, effects, gain)
+    return stream(play, song.frames, song.quiet_from, RATE, effects, planned.result)
 
 
 def planned_loudness(song: Score, events: Sequence[Event], performance: Performance,

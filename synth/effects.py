@@ -169,11 +169,13 @@ def apply(audio: np.ndarray, rate: int, effects: Effects = Effects()) -> np.ndar
 
 
 def stream(play: Callable[[], Render], frames: int, quiet_from: int, rate: int,
-           effects: Effects = Effects(), gain: float = 1.0) -> Iterator[np.ndarray]:
+           effects: Effects = Effects(), gain: float | Callable[[], float] = 1.0
+           ) -> Iterator[np.ndarray]:
     """The chain over a mono source of `frames` frames, as stereo float32 (n, 2) blocks of at
     most BLOCK frames, the reverb's tail included and its silent end trimmed; nothing sounds
     after `quiet_from`. `play()` starts the source from its beginning; `gain` is its planned
-    loudness gain (see loudness.plan)."""
+    loudness gain (see loudness.plan), or a function giving it, called when the first block
+    reaches the limiter."""
     effects.check()
     total = frames + tail_frames(rate, effects)
     yield from _trimmed(_chain(play(), total, rate, effects, gain), total, quiet_from, rate)
@@ -200,7 +202,7 @@ def _reader(mono: np.ndarray) -> Render:
 
 
 def _chain(render: Render, frames: int, rate: int, effects: Effects,
-           gain: float) -> Iterator[np.ndarray]:
+           gain: float | Callable[[], float]) -> Iterator[np.ndarray]:
     """Low-pass, reverb, gain and limiter over the first `frames` frames of a mono source, as
     stereo (n, 2) blocks of at most BLOCK frames, `frames` in all. The reverb, the costliest,
     runs on this thread; a helper thread renders and filters the block after it and limits
@@ -210,7 +212,7 @@ def _chain(render: Render, frames: int, rate: int, effects: Effects,
     limiter = Limiter(rate)
     skip = limiter.delay  # the limiter's first frames are the silence before the song
     total = frames + skip + limiter.CHUNK  # and it is fed that much more, to the last chunk
-    level = np.float32(gain)
+    level = None
 
     def prepare(start: int) -> np.ndarray | None:
         if start >= total:
@@ -223,7 +225,9 @@ def _chain(render: Render, frames: int, rate: int, effects: Effects,
         return np.repeat(block[None, :], 2, axis=0)
 
     def finish(block: np.ndarray) -> np.ndarray:
-        nonlocal skip
+        nonlocal skip, level
+        if level is None:
+            level = np.float32(gain() if callable(gain) else gain)
         block *= level
         out = limiter(block)
         out, skip = out[:, skip:], max(0, skip - out.shape[1])
