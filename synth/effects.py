@@ -143,7 +143,7 @@ def response(effects: Effects, rate: int) -> lufs.Response:
     """What the chain before the limiter does to loudness (see loudness.Response)."""
     if not effects.enabled:
         return lufs.response(rate)
-    frames = lufs.SHORT_IR_FRAMES if effects.room_size <= 0.6 else lufs.IR_FRAMES
+    frames = lufs.SHORT_IR_FRAMES if effects.room_size <= 0.5 else lufs.IR_FRAMES
     return lufs.response(rate, _Lowpass(effects.cutoff, rate), _reverb(effects), frames)
 
 
