@@ -17,6 +17,7 @@ duller. Humanize adds a sloppy pianist's timing and velocity wobble.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ BRIGHT_HZ = 1000.0  # velocity's shelf: the part of the sound above this changes
 BRIGHT_SECONDS = 3.0  # the hammer's brightness decays within this; the shelf fades out by then
 TAIL_SECONDS = 0.5  # a key's sound after it comes up: the release sound (0.46 s) outlasts the damper
 TAIL_FRAMES = int(TAIL_SECONDS * RATE)
+LIVE_HEAD_FRAMES = 2 * RATE  # live play starts with each key's first 2 s decoded
 
 
 @dataclass(frozen=True)
@@ -182,15 +184,26 @@ class Voices:
     release."""
 
     def __init__(self, bank: dict[int, np.ndarray] | None = None) -> None:
-        if bank is None:  # the whole piano, for live play: nothing is left to load mid-phrase
-            bank = samples()
-            for pitch, sound in bank.items():
-                _detail(pitch, sound)
-        self.bank = bank  # MIDI pitch -> sample
         self.curves: dict[int, np.ndarray] = {}  # MIDI pitch -> its damper's fade
         self.voices: list[_Voice] = []
         self.pending: list[_Voice] = []  # scheduled notes, latest start first (see schedule)
         self.position = 0  # frames rendered so far
+        self.grown = threading.Event()  # set when the bank's sounds have been made longer
+        if bank is None:  # the whole piano, for live play
+            # Every key's first seconds now (a tenth of the decoding), the rest and velocity's
+            # shelves on a thread, so live play starts at once; a held key's voice moves onto
+            # its longer sound on the next block (the same frames, decoded further).
+            self.bank = samples(dict.fromkeys(range(LOWEST, HIGHEST + 1), LIVE_HEAD_FRAMES))
+            threading.Thread(target=self._grow, daemon=True, name="piano").start()
+        else:
+            self.bank = bank  # MIDI pitch -> sample
+
+    def _grow(self) -> None:
+        for pitch, sound in list(self.bank.items()):
+            _detail(pitch, sound)
+        for pitch, sound in samples().items():
+            self.bank[pitch] = sound
+        self.grown.set()
 
     def key(self, pitch: int, velocity: float, frame: int, tag: str = "",
             release: int | None = None) -> _Voice:
@@ -257,6 +270,11 @@ class Voices:
 
     def render(self, frames: int) -> np.ndarray:
         """The next `frames` frames of sound, mono float32."""
+        if self.grown.is_set():  # the held keys' voices move onto their whole sounds
+            self.grown.clear()
+            for voice in self.voices:
+                if voice.damper:
+                    voice.sample = self.bank[voice.pitch]
         begin, stop = self.position, self.position + frames
         while self.pending and self.pending[-1].start < stop:
             self.voices.append(self.pending.pop())

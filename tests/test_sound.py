@@ -406,3 +406,21 @@ def test_the_song_ends_when_the_last_release_has_rung_out():
         audio = render_notes(events, Performance(bpm=60))
         beats = sum(e.quarters for e in events) / 4
         assert len(audio) == pytest.approx((beats + piano.TAIL_SECONDS + 0.05) * RATE, abs=2)
+
+
+def test_live_s_piano_starts_with_each_key_s_first_seconds_and_grows_without_a_seam():
+    """Live play starts with 2 s of every key and gets the rest on a thread; a key held
+    across the switch sounds exactly as it does in a song."""
+    events = [Event(13, 24)]  # 6 beats at 60 bpm: 6 s, past the first 2 s
+    song = render_notes(events, Performance(bpm=60))
+    piano._decoded.clear()  # nothing decoded yet in this process: the bank starts short
+    piano._complete.clear()
+    live = piano.Voices()
+    assert len(live.bank[60]) < 3 * RATE or live.grown.is_set()
+    live.down(60, piano.DEFAULT_VELOCITY, 0)
+    live.up(60, 6 * RATE)
+    head = live.render(RATE)
+    assert live.grown.wait(30)
+    rest = np.concatenate([live.render(RATE) for _ in range(len(song) // RATE)])
+    both = np.concatenate([head, rest])[: len(song)]
+    assert np.array_equal(both, song)
