@@ -123,8 +123,11 @@ ComposeBpm = Annotated[Optional[float], typer.Option("--bpm", help="Tempo in bea
                                                      "\\[default: 150].", callback=_check_bpm)]
 RoomSize = Annotated[float, typer.Option(help="Reverb room size, 0-1.")]
 Wet = Annotated[float, typer.Option(help="Reverb wet level, 0-1.")]
-Cutoff = Annotated[float, typer.Option(help="Low-pass cutoff in Hz.")]
-NoFx = Annotated[bool, typer.Option("--no-fx", help="Dry piano: no reverb or low-pass.")]
+Cutoff = Annotated[float, typer.Option(help="Low-pass cutoff in Hz (24 dB per octave).")]
+NoFx = Annotated[bool, typer.Option("--no-fx", help="Dry piano: no reverb or low-pass (same "
+                                    "loudness).")]
+Loudness = Annotated[float, typer.Option(help="Integrated loudness in LUFS, -40 to -6 (true "
+                                         "peaks stay at or below -1 dBTP).")]
 Humanize = Annotated[float, typer.Option(help="Sloppy pianist: timing and velocity wobble, 0-1.")]
 MidiOut = Annotated[Optional[Path], typer.Option("--midi", help="Also save a MIDI file.")]
 PlotOut = Annotated[Optional[Path], typer.Option("--plot", help="Also save a piano roll (.png).")]
@@ -142,10 +145,11 @@ StyleOpt = Annotated[Optional[str], typer.Option("--style", help="A style: the m
                                                  "`synth styles`); not with --model.")]
 
 
-def _effects(room_size: float, wet: float, cutoff: float, no_fx: bool):
+def _effects(room_size: float, wet: float, cutoff: float, no_fx: bool, loudness: float):
     from synth.effects import Effects
 
-    return Effects(room_size=room_size, wet=wet, cutoff=cutoff, enabled=not no_fx).check()
+    return Effects(room_size=room_size, wet=wet, cutoff=cutoff, enabled=not no_fx,
+                   loudness=loudness).check()
 
 
 def _outputs(out: Path, extra: list[Optional[Path]], overwrite: bool) -> None:
@@ -201,7 +205,8 @@ def compose(
     model: ModelDir = None,
     style: StyleOpt = None,
     memory: MemoryOpt = None,
-    room_size: RoomSize = 0.5, wet: Wet = 0.22, cutoff: Cutoff = 7000.0, no_fx: NoFx = False,
+    room_size: RoomSize = 0.5, wet: Wet = 0.22, cutoff: Cutoff = 6000.0, no_fx: NoFx = False,
+    loudness: Loudness = -16.0,
     humanize: Humanize = 0.0,
     overwrite: Overwrite = False,
 ) -> None:
@@ -213,7 +218,7 @@ def compose(
     check_notes(notes)
     out = out or files.unique_path(Path("out"), "song", ".wav")
     performance = api.performance(bpm or 150.0, humanize, seed)
-    effects = _effects(room_size, wet, cutoff, no_fx)
+    effects = _effects(room_size, wet, cutoff, no_fx, loudness)
     _outputs(out, [midi, tokens, plot], overwrite)
     Sampling(temperature=temperature, top_p=top_p, seed=seed).check()  # before any work
     primer_events = api.read_primer(primer) if primer else []
@@ -242,7 +247,8 @@ def render(
     bpm: Bpm = None,
     midi: MidiOut = None,
     plot: PlotOut = None,
-    room_size: RoomSize = 0.5, wet: Wet = 0.22, cutoff: Cutoff = 7000.0, no_fx: NoFx = False,
+    room_size: RoomSize = 0.5, wet: Wet = 0.22, cutoff: Cutoff = 6000.0, no_fx: NoFx = False,
+    loudness: Loudness = -16.0,
     humanize: Humanize = 0.0,
     seed: Annotated[Optional[int], typer.Option(help="Seed for --humanize.")] = None,
     overwrite: Overwrite = False,
@@ -253,7 +259,7 @@ def render(
     song = api.read_song(song_file)
     out = out or files.unique_path(Path("out"), song_file.stem, ".wav")
     performance = api.performance(bpm or song.bpm or 150.0, humanize, seed)
-    effects = _effects(room_size, wet, cutoff, no_fx)
+    effects = _effects(room_size, wet, cutoff, no_fx, loudness)
     _outputs(out, [midi, plot], overwrite)
     written = _write_song_outputs(song.events, performance, effects, out, midi, None, plot,
                                   title=song.name)
@@ -749,7 +755,8 @@ def live(
     model: ModelDir = None,
     style: StyleOpt = None,
     memory: MemoryOpt = None,
-    room_size: RoomSize = 0.5, wet: Wet = 0.22, cutoff: Cutoff = 7000.0, no_fx: NoFx = False,
+    room_size: RoomSize = 0.5, wet: Wet = 0.22, cutoff: Cutoff = 6000.0, no_fx: NoFx = False,
+    loudness: Loudness = -16.0,
     overwrite: Overwrite = False,
 ) -> None:
     """Call and response: play a phrase, pause, and the model answers; Ctrl-C ends."""
@@ -769,7 +776,7 @@ def live(
     settings = LiveSettings(gap=gap, gap_beats=gap_beats, respond=respond, interrupt=interrupt,
                             overlap=overlap, bpm=bpm,
                             sampling=Sampling(temperature, top_p, seed, memory)).check()
-    effects = _effects(room_size, wet, cutoff, no_fx)
+    effects = _effects(room_size, wet, cutoff, no_fx, loudness)
     if log is not None and log.suffix.lower() != ".jsonl":
         raise SynthError(f"--log {log}: expected a .jsonl file")
     # What older sessions left hidden takes its name first: the new one picks after it.

@@ -18,6 +18,7 @@ import mido
 import numpy as np
 
 from synth import devices, files, journal
+from synth.audio import live_gain
 from synth.effects import REVERB_TAIL_SECONDS, Effects, Stream
 from synth.errors import SynthError
 from synth.notes import in_range
@@ -129,8 +130,9 @@ class SoundOutput:
         self.sink = sink
         self.piano = Voices()
         self.effects = effects
-        self.fx = Stream(RATE, effects)
-        self.origin = origin  # clock time of frame 0
+        self.fx = Stream(RATE, effects, live_gain(effects))
+        # clock time of frame 0, moved by the chain's delay so that each note comes out on time
+        self.origin = origin + self.fx.delay / RATE
         self._answer_frame = 0  # where the answer in progress starts
 
     def frame(self, t: float) -> int:

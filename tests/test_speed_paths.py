@@ -159,20 +159,19 @@ def loud_song(n=60):
 
 def test_the_chain_block_by_block_is_one_pass_over_the_whole_song():
     """Streaming blocks (with the limiter on its own thread) changes no sample."""
-    import pedalboard
-
     from synth import effects
     from synth.piano import RATE, render_notes
 
     settings = effects.Effects()
     dry = render_notes(loud_song())
     tail = int(effects.REVERB_TAIL_SECONDS * settings.room_size * RATE)
-    padded = np.concatenate([dry, np.zeros(tail, dtype=np.float32)])[None, :]
-    assert padded.shape[1] > 2 * effects.BLOCK  # several blocks, and a part-block at the end
-    filtered = effects._lowpass(settings)(padded, RATE)
-    whole = pedalboard.Pedalboard([effects._reverb(settings), effects._limiter()])(
-        np.repeat(filtered, 2, axis=0), RATE)
-    blocks = effects._chain(effects._reader(dry), padded.shape[1], RATE, settings)
+    limiter = effects.Limiter(RATE)
+    padded = np.concatenate([dry, np.zeros(tail + limiter.delay + limiter.CHUNK, np.float32)])
+    assert padded.shape[0] > 2 * effects.BLOCK  # several blocks, and a part-block at the end
+    filtered = effects._Lowpass(settings.cutoff, RATE)(padded)
+    room = effects._reverb(settings)(np.repeat(filtered[None, :], 2, axis=0), RATE)
+    whole = limiter(room)[:, limiter.delay :][:, : len(dry) + tail]
+    blocks = effects._chain(effects._reader(dry), len(dry) + tail, RATE, settings, 1.0)
     assert np.array_equal(np.concatenate(list(blocks)).T, whole)
 
 
@@ -214,6 +213,7 @@ def test_a_song_loads_only_the_samples_it_plays():
     both.up(60, round(piano.frames_per_quarter(150) * 4))
     assert np.array_equal(dry[:1000], both.render(1000))
     assert set(piano.samples([60, 60, 62])) == {60, 62}
+    assert both.grown.wait(30)  # live's piano decodes the rest of each key on a thread
 
 
 def test_decoding_only_what_sounds_changes_no_sample(monkeypatch):

@@ -254,7 +254,7 @@ class Library:
         bpm = ask.float("bpm", 150.0)
         primer = ask.text("primer", "")
         effects = Effects(room_size=ask.float("room_size", 0.5), wet=ask.float("wet", 0.22),
-                          cutoff=ask.float("cutoff", 7000.0),
+                          cutoff=ask.float("cutoff", Effects.cutoff),
                           enabled=ask.bool("effects", True)).check()
         even = ask.bool("even", False)
         model = self.model(ask.text("style", styles.DEFAULT) or None)
