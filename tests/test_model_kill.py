@@ -35,6 +35,14 @@ def visible_files(folder: Path) -> set[str]:
                                        p.relative_to(folder).parts)}
 
 
+def model_files(manifest: dict) -> set[str]:
+    """The files a model folder holds: its manifest and what it names (weights, memory)."""
+    named = [manifest["weights"]["file"]]
+    if manifest.get("memory", {}).get("tables"):
+        named.append(manifest["memory"]["tables"]["file"])
+    return {"model/manifest.json"} | {f"model/{name}" for name in named}
+
+
 def test_train_killed_at_seeded_moments_resumes_to_the_same_end(tmp_path):
     from synth.modelfile import load_model, save_model
     from synth.songs import write_song
@@ -72,8 +80,7 @@ def test_train_killed_at_seeded_moments_resumes_to_the_same_end(tmp_path):
         model = load_model(folder / "model")  # the previous model, or the new one, whole
         manifest = (folder / "model" / "manifest.json").read_text()
         assert manifest == previous or model.manifest["training"]["epochs_run"] > 0
-        assert visible_files(folder) == songs | {"model/manifest.json",
-                                                 f"model/{model.manifest['weights']['file']}"}
+        assert visible_files(folder) == songs | model_files(model.manifest)
     finished = start(folder)
     out, _ = finished.communicate(timeout=600)
     assert finished.returncode == 0
@@ -81,6 +88,5 @@ def test_train_killed_at_seeded_moments_resumes_to_the_same_end(tmp_path):
     got = load_model(folder / "model").manifest
     assert got["training"]["epochs_run"] == expected["training"]["epochs_run"]
     assert got["metrics"]["loss"] == pytest.approx(expected["metrics"]["loss"], rel=0.02)
-    assert visible_files(folder) == songs | {"model/manifest.json",
-                                             f"model/{got['weights']['file']}"}
+    assert visible_files(folder) == songs | model_files(got)
     assert not any(p.name.endswith(".checkpoint") for p in folder.iterdir())
