@@ -9,6 +9,35 @@ import {getJSON} from "./api.js";
 const raisedCosine = (from, points = 64) =>
   Float32Array.from({length: points}, (_, i) => from * (0.5 + 0.5 * Math.cos(Math.PI * i / (points - 1))));
 
+// The limiter: a compressor at synth's ceiling, hard (no knee, ratio 20), quick.
+function limiterIn(ctx, settings) {
+  const limiter = ctx.createDynamicsCompressor();
+  limiter.threshold.value = settings.limit_db;
+  limiter.knee.value = 0;
+  limiter.ratio.value = 20;
+  limiter.attack.value = 0.002;
+  limiter.release.value = 0.1;
+  return limiter;
+}
+
+// Chromium's compressor adds a make-up gain of its own (0.7 dB at this ceiling) that a
+// limiter must not: measured once, on a quiet tone offline, and taken off the level.
+let measured = null;
+function makeup(settings) {
+  if (!measured) {
+    const ctx = new OfflineAudioContext(1, settings.rate / 2, settings.rate);
+    const tone = ctx.createConstantSource();
+    tone.offset.value = 0.01;
+    tone.connect(limiterIn(ctx, settings)).connect(ctx.destination);
+    tone.start();
+    measured = ctx.startRendering().then((out) => {
+      const samples = out.getChannelData(0), gain = samples[samples.length - 1] / 0.01;
+      return gain > 0.5 && gain < 2 ? gain : 1;
+    });
+  }
+  return measured;
+}
+
 export class Piano {
   constructor() {
     this.ctx = null;
@@ -38,13 +67,8 @@ export class Piano {
     this.settings = settings;
     this.input = ctx.createGain();  // every voice sums here: the mono piano
     const level = ctx.createGain();
-    level.gain.value = settings.level;
-    const limiter = ctx.createDynamicsCompressor();
-    limiter.threshold.value = settings.limit_db;
-    limiter.knee.value = 0;
-    limiter.ratio.value = 20;
-    limiter.attack.value = 0.002;
-    limiter.release.value = 0.1;
+    level.gain.value = settings.level / await makeup(settings);
+    const limiter = limiterIn(ctx, settings);
     let node = this.input;
     if (!dry && settings.lowpass) {
       const lowpass = ctx.createIIRFilter(settings.lowpass.feedforward, settings.lowpass.feedback);
