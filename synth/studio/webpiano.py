@@ -13,42 +13,46 @@ from functools import lru_cache
 import numpy as np
 
 from synth import piano
+from synth.errors import SynthError
 from synth.effects import LIMIT_DB, REVERB_TAIL_SECONDS, Effects, _Lowpass, _reverb
 
-FIT_FRAMES = 512  # the ladder's impulse response is below 1e-7 well before this at 500 Hz+
+FIT_FRAMES = 512  # at least: the ladder's impulse response, below 1e-7 by then at 500 Hz+
+MAX_ERROR = 0.01  # the fitted filter's impulse response against the ladder's, at most
+ORDER = 5  # JUCE's ladder (pedalboard's): four one-poles, their output fed back a sample late
 
 
-def _ladder(params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A four-stage ladder's transfer function (b, a in powers of 1/z): four one-poles
-    (b0 + b1/z) / (1 - a1/z), gain g, the fourth stage's output fed back by k, one sample late
-    (JUCE's LadderFilter, which pedalboard wraps, at resonance 0)."""
-    from numpy.polynomial import polynomial
-
-    a1, b0, b1, k, g = params
-    stage = polynomial.polypow([b0, b1], 4)
-    return g * stage, polynomial.polyadd(polynomial.polypow([1.0, -a1], 4),
-                                         k * np.concatenate([[0.0], stage]))
+def _filter(b: np.ndarray, a: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """x through the IIR filter b/a (direct form, a[0] = 1): a few hundred samples only."""
+    y = np.zeros(len(x))
+    for n in range(len(x)):
+        past = min(n, len(a) - 1)
+        y[n] = (np.dot(b[: min(n, len(b) - 1) + 1], x[n :: -1][: len(b)])
+                - np.dot(a[1 : past + 1], y[n - 1 :: -1][:past] if n else []))
+    return y
 
 
 @lru_cache(maxsize=16)
 def lowpass(cutoff: float, rate: int = piano.RATE) -> dict:
-    """The chain's low-pass as one IIR filter (Web Audio's IIRFilterNode): the ladder's
-    structure fitted to the impulse response of synth's own low-pass (effects._Lowpass)."""
-    from scipy.optimize import least_squares
-    from scipy.signal import lfilter
-
-    impulse = np.zeros(2 * FIT_FRAMES, dtype=np.float32)
-    impulse[FIT_FRAMES] = 1.0  # after a run-in, as in a song
-    measured = _Lowpass(cutoff, rate)(impulse)[FIT_FRAMES:].astype(np.float64)
-    unit = np.zeros(FIT_FRAMES)
+    """The chain's low-pass as one IIR filter (Web Audio's IIRFilterNode): five poles and four
+    zeros fitted (Prony's method, least squares in NumPy) to the impulse response of synth's
+    own low-pass (effects._Lowpass), which has that structure."""
+    frames = max(FIT_FRAMES, int(4 * rate / cutoff))  # lower cutoffs ring longer
+    impulse = np.zeros(2 * frames, dtype=np.float32)
+    impulse[frames] = 1.0  # after a run-in, as in a song
+    h = _Lowpass(cutoff, rate)(impulse)[frames:].astype(np.float64)
+    # Past the zeros, h[n] + a1 h[n-1] + ... + a5 h[n-5] = 0: the poles by least squares ...
+    rows = np.stack([h[ORDER - k : len(h) - k] for k in range(1, ORDER + 1)], axis=1)
+    a = np.concatenate([[1.0], np.linalg.lstsq(rows, -h[ORDER:], rcond=None)[0]])
+    # ... and the zeros from the first samples.
+    b = np.array([np.dot(a[: n + 1], h[n :: -1]) for n in range(ORDER)])
+    unit = np.zeros(frames)
     unit[0] = 1.0
-    pole = math.exp(-2 * math.pi * cutoff / rate)
-    start = [pole, (1 - pole) / 1.3, (1 - pole) * 0.3 / 1.3, 0.4, 1.2]  # JUCE's constants
-    fit = least_squares(lambda p: lfilter(*_ladder(p), unit) - measured, start)
-    b, a = _ladder(fit.x)
-    if np.abs(np.roots(a)).max() >= 1.0:  # never hand the browser an unstable filter
-        raise ValueError(f"the low-pass at {cutoff:g} Hz did not fit a stable filter")
-    error = float(np.abs(lfilter(b, a, unit) - measured).max())
+    error = float(np.abs(_filter(b, a, unit) - h).max() / np.abs(h).max())  # relative
+    # Far down (under about 100 Hz) the poles crowd 1 and the fit fails: never hand the
+    # browser an unstable or wrong filter.
+    if np.abs(np.roots(a)).max() >= 1.0 or not error < MAX_ERROR:
+        raise SynthError(f"cutoff {cutoff:g} Hz: the browser's low-pass cannot follow it "
+                         f"(expected 100-20000 Hz)")
     return {"cutoff": cutoff, "feedforward": b.tolist(), "feedback": a.tolist(),
             "error": error}
 
