@@ -13,8 +13,8 @@ from functools import lru_cache
 import numpy as np
 
 from synth import piano
-from synth.errors import SynthError
 from synth.effects import LIMIT_DB, REVERB_TAIL_SECONDS, Effects, _Lowpass, _reverb
+from synth.errors import SynthError
 
 FIT_FRAMES = 512  # at least: the ladder's impulse response, below 1e-7 by then at 500 Hz+
 MAX_ERROR = 0.01  # the fitted filter's impulse response against the ladder's, at most
