@@ -93,6 +93,68 @@ def test_piano_samples_are_the_packages_own(client):
         assert client.get(f"/piano/{bad}").status_code == 404
 
 
+def test_the_web_piano_plays_by_the_python_pianos_numbers(client):
+    from synth import piano
+    from synth.audio import live_gain
+    from synth.effects import Effects
+
+    got = client.get("/api/piano").json()
+    assert got["rate"] == piano.RATE
+    assert got["velocity"]["gain"][100] == pytest.approx(piano.note_gain(100))
+    assert got["velocity"]["gain"][50] == pytest.approx(piano.note_gain(100) / 4)  # squared
+    assert got["velocity"]["shelf"][piano.DEFAULT_VELOCITY] == 0.0
+    assert got["velocity"]["shelf"][127] > 0 > got["velocity"]["shelf"][40]
+    assert got["damper"]["48"] == pytest.approx(0.3, abs=1e-4)
+    assert got["damper"]["71"] == pytest.approx(0.12, abs=1e-4)
+    assert got["release"]["level"] == piano.RELEASE_LEVEL
+    assert got["level"] == pytest.approx(live_gain(Effects()))
+    release = client.get(f"/piano/release/{got['releases'][0]}.flac")
+    assert release.content == (piano.SAMPLES / "release" / f"{got['releases'][0]}.flac"
+                               ).read_bytes()
+    for bad in ("LICENSE", "..%2F48.flac", "999.flac"):
+        assert client.get(f"/piano/release/{bad}").status_code == 404
+
+
+@pytest.mark.parametrize("cutoff", [500.0, 6000.0, 9000.0])
+def test_the_web_pianos_low_pass_is_the_chains(client, cutoff):
+    """The IIR coefficients the page gets filter an impulse as synth's own low-pass does."""
+    from scipy.signal import lfilter
+
+    from synth.effects import _Lowpass
+
+    fit = client.get(f"/api/piano?cutoff={cutoff:g}").json()["lowpass"]
+    impulse = np.zeros(4096, dtype=np.float32)
+    impulse[2048] = 1.0
+    ours = _Lowpass(cutoff, 44_100)(impulse)[2048:]
+    theirs = lfilter(fit["feedforward"], fit["feedback"], impulse[2048:].astype(np.float64))
+    assert np.abs(ours - theirs).max() < 1e-3 * np.abs(ours).max()
+    spectrum = np.abs(np.fft.rfft(theirs))
+    above = spectrum[int(2 * cutoff / 44_100 * len(theirs)):]
+    assert 20 * np.log10(above.max() / spectrum[0]) < -20  # 24 dB/octave: -24 an octave up
+
+
+def test_the_web_piano_refuses_a_cutoff_it_cannot_follow(client):
+    answer = client.get("/api/piano?cutoff=30")
+    assert answer.status_code == 400 and "30 Hz" in answer.json()["error"]
+
+
+def test_the_web_pianos_reverb_is_pedalboards(client):
+    from synth.effects import Effects, _reverb
+
+    got = client.get("/api/piano/reverb?room_size=0.3&wet=0.4")
+    assert got.status_code == 200 and got.headers["content-type"] == "audio/wav"
+    response, rate = soundfile.read(io.BytesIO(got.content), dtype="float32")
+    assert rate == 44_100 and response.shape[1] == 2
+    noise = np.random.default_rng(3).normal(0, 0.1, (2, 4000)).astype(np.float32)
+    noise[1] = noise[0]  # the live chain feeds the reverb the mono piano on both channels
+    ours = _reverb(Effects(room_size=0.3, wet=0.4))(noise, rate)
+    theirs = np.stack([np.convolve(noise[0], response[:, c])[:4000] for c in (0, 1)])
+    assert np.abs(ours - theirs).max() < 1e-3
+    for bad in ("room_size=2", "wet=-1", "wet=x", "cutoff=5", "cutoff=nan"):
+        answer = client.get(f"/api/piano/reverb?{bad}")
+        assert answer.status_code == 400 and "error" in answer.json()
+
+
 # --- the library ---------------------------------------------------------------------------
 
 

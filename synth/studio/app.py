@@ -30,7 +30,7 @@ from starlette.websockets import WebSocket
 from synth import styles
 from synth.errors import SynthError
 from synth.piano import SAMPLES
-from synth.studio import duet, takes
+from synth.studio import duet, takes, webpiano
 from synth.studio.library import MAX_UPLOAD, Library
 from synth.studio.paths import Refused
 from synth.studio.training import Trainer, folders
@@ -72,9 +72,38 @@ def create_app(root: Path = Path("."), token: str | None = None) -> Starlette:
         return FileResponse(SAMPLES / name, media_type="audio/flac",
                             headers={"Cache-Control": "max-age=86400"})
 
+    async def release_sample(request: Request) -> Response:
+        name = request.path_params["name"]
+        path = SAMPLES / "release" / name
+        if not re.fullmatch(r"[0-9]{1,3}\.flac", name) or not path.is_file():
+            return JSONResponse({"error": f"no release sample {name[:20]!r}"}, status_code=404)
+        return FileResponse(path, media_type="audio/flac",
+                            headers={"Cache-Control": "max-age=86400"})
+
+    def _effects(request: Request):
+        from synth.effects import Effects
+
+        ask, default = request.query_params, Effects()
+        try:
+            return Effects(room_size=float(ask.get("room_size", default.room_size)),
+                           wet=float(ask.get("wet", default.wet)),
+                           cutoff=float(ask.get("cutoff", default.cutoff))).check()
+        except ValueError:
+            raise SynthError("room_size, wet and cutoff must be numbers") from None
+
     async def piano(request: Request) -> Response:
-        keys = sorted(int(p.stem) for p in SAMPLES.glob("*.flac") if p.stem.isdigit())
-        return JSONResponse({"samples": keys})
+        try:
+            return JSONResponse(await run_in_threadpool(webpiano.settings, _effects(request)))
+        except Exception as exc:
+            return _error(exc)
+
+    async def reverb(request: Request) -> Response:
+        try:
+            effects = _effects(request)
+            data = await run_in_threadpool(webpiano.impulse, effects.room_size, effects.wet)
+        except Exception as exc:
+            return _error(exc)
+        return Response(data, media_type="audio/wav", headers={"Cache-Control": "max-age=86400"})
 
     async def songs(request: Request) -> Response:
         try:
@@ -173,7 +202,9 @@ def create_app(root: Path = Path("."), token: str | None = None) -> Starlette:
         Route("/api/train", train_start, methods=["POST"]),
         Route("/api/train/stop", train_stop, methods=["POST"]),
         Route("/api/piano", piano),
+        Route("/api/piano/reverb", reverb),
         Route("/piano/{name}", piano_sample),
+        Route("/piano/release/{name}", release_sample),
         WebSocketRoute("/api/duet", duet_socket),
         Route("/static/{name}", static),
     ]
@@ -181,7 +212,9 @@ def create_app(root: Path = Path("."), token: str | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app):
         # Read the library once while the browser opens, so the first page is quick too.
-        threading.Thread(target=_quietly(library.songs), daemon=True).start()
+        # Then the Web Audio piano's numbers (the live level takes most of a second).
+        warm = (_quietly(library.songs), _quietly(webpiano.settings))
+        threading.Thread(target=lambda: [work() for work in warm], daemon=True).start()
         yield
         await run_in_threadpool(trainer.stop)  # a training never outlives the studio
 
