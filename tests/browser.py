@@ -53,3 +53,17 @@ def chromium(width: int = 1400, height: int = 900):
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def browser():
+    """A headless Chromium for a test module, or the reason it skips (or fails under
+    SYNTH_REQUIRE_BROWSER=1): use as `driver = pytest.fixture(scope="module")(browser)`."""
+    import pytest
+
+    why = missing()
+    if why:
+        if required():
+            pytest.fail(f"SYNTH_REQUIRE_BROWSER=1 but {why}")
+        pytest.skip(why)
+    with chromium() as d:
+        yield d

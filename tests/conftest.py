@@ -93,3 +93,15 @@ def tiny_model(tmp_path):
     folder = tmp_path / "tiny-model"
     save_model(folder, random_weights(), {"start_probs": [0.0] + [1 / 24] * 24})
     return folder
+
+
+# The first lines of a script that runs synth with TensorFlow and Keras unimportable: compose,
+# live and record must work without them.
+BLOCK_TENSORFLOW = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('tensorflow', 'keras'):\n"
+        "            raise ImportError('tensorflow is blocked in this test')\n"
+        "sys.meta_path.insert(0, Block())\n"
+)

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import make_midi, random_weights
+from conftest import BLOCK_TENSORFLOW, make_midi, random_weights
 from synth.errors import SynthError
 from synth.events import BEAT, Event
 from synth.generate import (Sampling, compose, draw, next_event_probs, score_songs,
@@ -173,13 +173,7 @@ def test_bad_sampling_settings_are_errors(tiny_model, sampling):
 def test_compose_live_and_record_work_when_tensorflow_cannot_be_imported(tmp_path, command,
                                                                           made):
     make_midi(tmp_path / "p.mid", [[(0, 0.2, 60), (0.2, 0.4, 64)]], tempos=[(0, 60)])
-    script = (
-        "import sys\n"
-        "class Block:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.split('.')[0] in ('tensorflow', 'keras'):\n"
-        "            raise ImportError('tensorflow is blocked in this test')\n"
-        "sys.meta_path.insert(0, Block())\n"
+    script = BLOCK_TENSORFLOW + (
         f"sys.argv = ['synth', *{command!r}]\n"
         "from synth import cli\n"
         "try:\n"

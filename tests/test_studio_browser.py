@@ -13,22 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from browser import chromium, missing, required
+from browser import browser
 from conftest import make_midi
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).parents[1]
 
 
-@pytest.fixture(scope="module")
-def driver():
-    why = missing()
-    if why:
-        if required():
-            pytest.fail(f"SYNTH_REQUIRE_BROWSER=1 but {why}")
-        pytest.skip(why)
-    with chromium() as d:
-        yield d
+driver = pytest.fixture(scope="module")(browser)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import base64
 import numpy as np
 import pytest
 
-from browser import chromium, missing, required
+from browser import browser
 
 pytestmark = pytest.mark.slow
 RATE = 44_100
@@ -20,15 +20,7 @@ TOUCH = [64, 112, 80, 120, 70, 90, 100, 50, 96, 84, 110, 60, 100]  # one per not
 TAIL = 2.0  # seconds rendered after the last key comes up
 
 
-@pytest.fixture(scope="module")
-def driver():
-    why = missing()
-    if why:
-        if required():
-            pytest.fail(f"SYNTH_REQUIRE_BROWSER=1 but {why}")
-        pytest.skip(why)
-    with chromium() as d:
-        yield d
+driver = pytest.fixture(scope="module")(browser)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import make_midi, random_weights
+from conftest import BLOCK_TENSORFLOW, make_midi, random_weights
 from synth import api, styles
 from synth.errors import SynthError
 from synth.events import Event
@@ -272,13 +272,7 @@ def test_evaluate_and_live_take_a_style(cli, tmp_path, packaged):
 
 def test_compose_and_live_in_a_shipped_style_never_import_tensorflow(tmp_path):
     make_midi(tmp_path / "p.mid", [[(0, 0.2, 60), (0.2, 0.4, 64)]], tempos=[(0, 60)])
-    script = (
-        "import sys\n"
-        "class Block:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.split('.')[0] in ('tensorflow', 'keras'):\n"
-        "            raise ImportError('tensorflow is blocked in this test')\n"
-        "sys.meta_path.insert(0, Block())\n"
+    script = BLOCK_TENSORFLOW + (
         "from synth import cli\n"
         "for args in (['compose', '--style', 'irish', '--notes', '20', '--out', 'a.wav'],\n"
         "             ['live', '--style', 'chorales', '--input', 'replay:p.mid', '--output',\n"
