@@ -26,7 +26,9 @@ def atomic_path(path: Path) -> Iterator[Path]:
     except OSError as exc:
         raise SynthError(f"{folder}: cannot create the folder: {exc.strerror}") from None
     # Keep the real suffix last: writers such as soundfile pick the format from it.
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=folder)
+    # `.part`, not the `.tmp` of earlier versions: journal.recover_leftovers takes those
+    # for a killed session's files, and a killed compose's partial WAV is no session.
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=folder)
     os.close(fd)
     tmp_path = Path(tmp)
     umask = os.umask(0)

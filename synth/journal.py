@@ -289,8 +289,10 @@ class SessionLog:
 
 # --- leftovers of sessions killed under temporary names -----------------------------------
 
-# files.atomic_path's temporary names: mkstemp's eight random characters between the stem and
-# `.tmp.SUFFIX`.
+# The temporary names sessions grew under before they wrote under their final names
+# (files.atomic_path's, then): mkstemp's eight random characters between the stem and
+# `.tmp.SUFFIX`. atomic_path now ends its names in `.part.SUFFIX`, so a file killed half-written
+# by compose or import is never taken for a session's.
 _LEFTOVER = re.compile(r"^\.(?P<stem>.+)\.[a-z0-9_]{8}\.tmp(?P<suffix>\.wav|\.jsonl)$")
 
 

@@ -220,6 +220,23 @@ def test_a_file_being_written_now_is_no_leftover(tmp_path):
     assert journal.leftovers(tmp_path, now=time.time() + 3600) == sorted([wav, log])
 
 
+def test_a_killed_compose_is_no_session_leftover(tmp_path):
+    """files.atomic_path's half-written files (a compose or an import killed mid-write) are
+    never moved into place as if a session had left them."""
+    from synth import files
+
+    with pytest.raises(KeyboardInterrupt):
+        with files.atomic_path(tmp_path / "song.wav") as tmp:
+            name = tmp.name
+            raise KeyboardInterrupt
+    partial = tmp_path / name  # what a SIGKILL leaves there: no clean-up runs
+    soundfile.write(partial, np.full((RATE, 2), 0.1), RATE, subtype="PCM_16", format="WAV")
+    os.utime(partial, (0, 0))
+    assert journal.leftovers(tmp_path, now=time.time() + 3600) == []
+    assert journal.recover_leftovers(tmp_path) == [] and partial.exists()
+    assert not (tmp_path / "song.wav").exists()
+
+
 def test_a_leftover_that_is_no_wav_is_left_alone(tmp_path):
     path = tmp_path / ".s.abcdefgh.tmp.wav"
     path.write_bytes(b"RIFF")

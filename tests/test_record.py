@@ -312,7 +312,7 @@ def test_a_full_disk_keeps_the_take_in_its_journal(cli, tmp_path, monkeypatch):
     Path("dataset/old.txt").write_text("1 2 3\n")
     source = replay(tmp_path / "p.mid", [(0, 0.2, C4), (0.25, 0.45, E4)])
     with monkeypatch.context() as full:
-        no_space_for(full, ".tmp.txt")
+        no_space_for(full, ".part.txt")
         code, out, err = cli("record", "--input", source, "--count-in", 0)
     assert code == 2
     [line] = err.strip().splitlines()
@@ -334,7 +334,7 @@ def test_a_full_disk_keeps_the_take_in_its_journal(cli, tmp_path, monkeypatch):
 def test_a_full_disk_during_recovery_keeps_the_journal(cli, monkeypatch):
     journal_path = killed_take(Path("dataset"), played([(0.0, 0.2, C4)]), 0.3)
     with monkeypatch.context() as full:
-        no_space_for(full, ".tmp.txt")
+        no_space_for(full, ".part.txt")
         code, out, err = cli("recover")
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "No space left on device" in err and "the take is safe in" in err
@@ -350,7 +350,7 @@ def test_a_journal_that_filled_the_disk_says_how_much_it_kept(tmp_path, monkeypa
 
     log = TakeJournal(tmp_path / "dataset/takes", "take", 240.0, "test")
     log.failed = "No space left on device"  # as after a write that failed mid-take
-    no_space_for(monkeypatch, ".tmp.txt")
+    no_space_for(monkeypatch, ".part.txt")
     take = Take(bpm=240.0, messages=played([(0.0, 0.2, C4)]), seconds=0.3)
     with pytest.raises(SynthError, match="up to where that failed too .No space left"):
         save_take(take, tmp_path / "dataset", "take", "test", log=log)
