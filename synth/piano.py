@@ -120,10 +120,14 @@ def _detail(midi: int, sound: np.ndarray) -> np.ndarray:
     if have is None or len(have) < min(len(sound), int(BRIGHT_SECONDS * RATE)):
         import pedalboard
 
-        head = sound[: int(BRIGHT_SECONDS * RATE)]
+        span = int(BRIGHT_SECONDS * RATE)
+        head = sound[:span]
         have = pedalboard.HighpassFilter(BRIGHT_HZ)(head[None, :], RATE)[0]
-        fade = min(RATE, len(have))
-        have[-fade:] *= (0.5 + 0.5 * np.cos(np.linspace(0.0, np.pi, fade))).astype(np.float32)
+        # The fade sits at the same frames however much of the sound is decoded yet (the
+        # filter is causal), so a note sounds the same before and after the rest is decoded.
+        fade = (0.5 + 0.5 * np.cos(np.linspace(0.0, np.pi, RATE))).astype(np.float32)
+        if len(have) > span - RATE:
+            have[span - RATE:] *= fade[: len(have) - (span - RATE)]
         _details[midi] = have
     return have
 
