@@ -63,7 +63,7 @@ class Effects:
         return self
 
 
-class _Lowpass:
+class Lowpass:
     """The 24 dB/octave low-pass (pedalboard's LadderFilter), mono, kept linear."""
 
     def __init__(self, cutoff: float, rate: int):
@@ -79,7 +79,7 @@ class _Lowpass:
         return out
 
 
-def _reverb(effects: Effects):
+def reverb(effects: Effects):
     import pedalboard
 
     return pedalboard.Reverb(room_size=effects.room_size, wet_level=effects.wet,
@@ -144,7 +144,7 @@ def response(effects: Effects, rate: int) -> lufs.Response:
     if not effects.enabled:
         return lufs.response(rate)
     frames = lufs.SHORT_IR_FRAMES if effects.room_size <= 0.5 else lufs.IR_FRAMES
-    return lufs.response(rate, _Lowpass(effects.cutoff, rate), _reverb(effects), frames)
+    return lufs.response(rate, Lowpass(effects.cutoff, rate), reverb(effects), frames)
 
 
 Render = Callable[[int], np.ndarray]  # the next n frames of a mono source
@@ -207,8 +207,8 @@ def _chain(render: Render, frames: int, rate: int, effects: Effects,
     stereo (n, 2) blocks of at most BLOCK frames, `frames` in all. The reverb, the costliest,
     runs on this thread; a helper thread renders and filters the block after it and limits
     the block before it. The limiter looks ahead: it is fed as many frames more (silence)."""
-    lowpass = _Lowpass(effects.cutoff, rate) if effects.enabled else None
-    reverb = _reverb(effects) if effects.enabled else None
+    lowpass = Lowpass(effects.cutoff, rate) if effects.enabled else None
+    room = reverb(effects) if effects.enabled else None
     limiter = Limiter(rate)
     skip = limiter.delay  # the limiter's first frames are the silence before the song
     total = frames + skip + limiter.CHUNK  # and it is fed that much more, to the last chunk
@@ -240,8 +240,8 @@ def _chain(render: Render, frames: int, rate: int, effects: Effects,
         for start in range(0, total, BLOCK):
             block = ready.result()
             ready = helper.submit(prepare, start + BLOCK)
-            if reverb is not None:
-                block = reverb(block, rate, reset=False)
+            if room is not None:
+                block = room(block, rate, reset=False)
             following = helper.submit(finish, block)
             if limited is not None and left > 0:
                 out = limited.result()[:left]
@@ -318,8 +318,8 @@ class Stream:
     def __init__(self, rate: int, effects: Effects = Effects(), gain: float = 1.0):
         self.rate = rate
         self.effects = effects.check()
-        self.lowpass = _Lowpass(effects.cutoff, rate) if effects.enabled else None
-        self.reverb = _reverb(effects) if effects.enabled else None
+        self.lowpass = Lowpass(effects.cutoff, rate) if effects.enabled else None
+        self.reverb = reverb(effects) if effects.enabled else None
         self.limiter = Limiter(rate)
         self.delay = self.limiter.delay  # frames the sound comes out late
         self.gain = np.float32(gain)

@@ -35,10 +35,10 @@ def one_pass(events, performance, settings):
     limiter = effects.Limiter(piano.RATE)
     dry = song.piano.render(frames + limiter.delay + limiter.CHUNK)
     if settings.enabled:
-        dry = effects._Lowpass(settings.cutoff, piano.RATE)(dry)
+        dry = effects.Lowpass(settings.cutoff, piano.RATE)(dry)
     stereo = np.repeat(dry[None, :], 2, axis=0)
     if settings.enabled:
-        stereo = effects._reverb(settings)(stereo, piano.RATE, reset=False)
+        stereo = effects.reverb(settings)(stereo, piano.RATE, reset=False)
     stereo *= gain
     out = limiter(stereo)[:, limiter.delay :][:, :frames].T
     return np.concatenate(list(effects._trimmed(iter([out]), frames, song.quiet_from,

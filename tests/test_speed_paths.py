@@ -168,8 +168,8 @@ def test_the_chain_block_by_block_is_one_pass_over_the_whole_song():
     limiter = effects.Limiter(RATE)
     padded = np.concatenate([dry, np.zeros(tail + limiter.delay + limiter.CHUNK, np.float32)])
     assert padded.shape[0] > 2 * effects.BLOCK  # several blocks, and a part-block at the end
-    filtered = effects._Lowpass(settings.cutoff, RATE)(padded)
-    room = effects._reverb(settings)(np.repeat(filtered[None, :], 2, axis=0), RATE)
+    filtered = effects.Lowpass(settings.cutoff, RATE)(padded)
+    room = effects.reverb(settings)(np.repeat(filtered[None, :], 2, axis=0), RATE)
     whole = limiter(room)[:, limiter.delay :][:, : len(dry) + tail]
     blocks = effects._chain(effects._reader(dry), len(dry) + tail, RATE, settings, 1.0)
     assert np.array_equal(np.concatenate(list(blocks)).T, whole)

@@ -120,12 +120,12 @@ def test_the_web_pianos_low_pass_is_the_chains(client, cutoff):
     """The IIR coefficients the page gets filter an impulse as synth's own low-pass does."""
     from scipy.signal import lfilter
 
-    from synth.effects import _Lowpass
+    from synth.effects import Lowpass
 
     fit = client.get(f"/api/piano?cutoff={cutoff:g}").json()["lowpass"]
     impulse = np.zeros(4096, dtype=np.float32)
     impulse[2048] = 1.0
-    ours = _Lowpass(cutoff, 44_100)(impulse)[2048:]
+    ours = Lowpass(cutoff, 44_100)(impulse)[2048:]
     theirs = lfilter(fit["feedforward"], fit["feedback"], impulse[2048:].astype(np.float64))
     assert np.abs(ours - theirs).max() < 1e-3 * np.abs(ours).max()
     spectrum = np.abs(np.fft.rfft(theirs))
@@ -139,7 +139,7 @@ def test_the_web_piano_refuses_a_cutoff_it_cannot_follow(client):
 
 
 def test_the_web_pianos_reverb_is_pedalboards(client):
-    from synth.effects import Effects, _reverb
+    from synth.effects import Effects, reverb
 
     got = client.get("/api/piano/reverb?room_size=0.3&wet=0.4")
     assert got.status_code == 200 and got.headers["content-type"] == "audio/wav"
@@ -147,7 +147,7 @@ def test_the_web_pianos_reverb_is_pedalboards(client):
     assert rate == 44_100 and response.shape[1] == 2
     noise = np.random.default_rng(3).normal(0, 0.1, (2, 4000)).astype(np.float32)
     noise[1] = noise[0]  # the live chain feeds the reverb the mono piano on both channels
-    ours = _reverb(Effects(room_size=0.3, wet=0.4))(noise, rate)
+    ours = reverb(Effects(room_size=0.3, wet=0.4))(noise, rate)
     theirs = np.stack([np.convolve(noise[0], response[:, c])[:4000] for c in (0, 1)])
     assert np.abs(ours - theirs).max() < 1e-3
     for bad in ("room_size=2", "wet=-1", "wet=x", "cutoff=5", "cutoff=nan"):

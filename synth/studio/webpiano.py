@@ -13,7 +13,7 @@ from functools import lru_cache
 import numpy as np
 
 from synth import piano
-from synth.effects import LIMIT_DB, REVERB_TAIL_SECONDS, Effects, _Lowpass, _reverb
+from synth.effects import LIMIT_DB, REVERB_TAIL_SECONDS, Effects, Lowpass, reverb
 from synth.errors import SynthError
 
 FIT_FRAMES = 512  # at least: the ladder's impulse response, below 1e-7 by then at 500 Hz+
@@ -35,11 +35,11 @@ def _filter(b: np.ndarray, a: np.ndarray, x: np.ndarray) -> np.ndarray:
 def lowpass(cutoff: float, rate: int = piano.RATE) -> dict:
     """The chain's low-pass as one IIR filter (Web Audio's IIRFilterNode): five poles and four
     zeros fitted (Prony's method, least squares in NumPy) to the impulse response of synth's
-    own low-pass (effects._Lowpass), which has that structure."""
+    own low-pass (effects.Lowpass), which has that structure."""
     frames = max(FIT_FRAMES, int(4 * rate / cutoff))  # lower cutoffs ring longer
     impulse = np.zeros(2 * frames, dtype=np.float32)
     impulse[frames] = 1.0  # after a run-in, as in a song
-    h = _Lowpass(cutoff, rate)(impulse)[frames:].astype(np.float64)
+    h = Lowpass(cutoff, rate)(impulse)[frames:].astype(np.float64)
     # Past the zeros, h[n] + a1 h[n-1] + ... + a5 h[n-5] = 0: the poles by least squares ...
     rows = np.stack([h[ORDER - k : len(h) - k] for k in range(1, ORDER + 1)], axis=1)
     a = np.concatenate([[1.0], np.linalg.lstsq(rows, -h[ORDER:], rcond=None)[0]])
@@ -76,7 +76,7 @@ def impulse(room_size: float, wet: float, rate: int = piano.RATE) -> bytes:
     frames = int(REVERB_TAIL_SECONDS * rate)
     click = np.zeros((2, frames), dtype=np.float32)
     click[:, 0] = 1.0
-    response = _reverb(effects)(click, rate)
+    response = reverb(effects)(click, rate)
     out = io.BytesIO()
     soundfile.write(out, response.T, rate, subtype="FLOAT", format="WAV")
     return out.getvalue()
