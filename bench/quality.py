@@ -47,12 +47,12 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, load average {load:.1f}"
 
 
-def train(model: Path, minutes: float) -> float:
+def train(model: Path, minutes: float, extra: list[str]) -> float:
     synth = shutil.which("synth", path=os.path.dirname(sys.executable))
     command = [synth] if synth else [sys.executable, "-m", "synth.cli"]
     start = time.monotonic()
     done = subprocess.run([*command, "train", "--dataset", str(CORPUS / "train"), "--model",
-                           str(model), "--max-minutes", f"{minutes:g}"],
+                           str(model), "--max-minutes", f"{minutes:g}", *extra],
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     if done.returncode:
         sys.exit(f"synth train failed ({done.returncode})")
@@ -134,10 +134,12 @@ def main() -> None:
     parser.add_argument("--refit-memory", action="store_true",
                         help="refit the model's long-term tables with the current defaults")
     parser.add_argument("--compose", type=int, default=100, help="songs for the copying check")
+    parser.add_argument("--train-option", action="append", default=[], metavar="OPTION",
+                        help="passed to synth train (tuning: --train-option=--batch-size=64)")
     args = parser.parse_args()
     if not (CORPUS / "train").is_dir():
         sys.exit("no benchmark corpus: run `python tools/build_benchmark.py` first")
-    took = None if args.skip_training else train(args.model, args.minutes)
+    took = None if args.skip_training else train(args.model, args.minutes, args.train_option)
     if args.refit_memory:
         refit_memory(args.model)
     if args.tune:

@@ -361,6 +361,9 @@ def train(
     epochs: Annotated[int, typer.Option(help="Most epochs (early stopping may end sooner).")] = 40,
     batch_size: Annotated[int, typer.Option(help="Chunks per batch.")] = 32,
     learning_rate: Annotated[float, typer.Option(help="Adam learning rate.")] = 3e-3,
+    lr_half_life: Annotated[Optional[float], typer.Option(
+        help="Epochs over which the learning rate halves (smoothly); 0: constant.")] = 0.0,
+    chunk: Annotated[int, typer.Option(help="Events per training sequence.")] = 64,
     val_fraction: Annotated[float, typer.Option(help="Share of songs held out.")] = 0.15,
     seed: Annotated[int, typer.Option(help="Same seed, same model.")] = 0,
     strategy: Annotated[str, typer.Option(help="default, mirrored (several GPUs) or "
@@ -387,6 +390,7 @@ def train(
                          "model: give one")
     model = styles.folder(style) if style is not None else (model or Path(styles.DEFAULT_FOLDER))
     settings = TrainSettings(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                             lr_half_life=lr_half_life or None, chunk=chunk,
                              val_fraction=val_fraction, seed=seed, strategy=strategy,
                              cpu_devices=cpu_devices, max_minutes=max_minutes,
                              memory=memory).check()

@@ -48,6 +48,9 @@ class TrainSettings:
     epochs: int = 40
     batch_size: int = 32
     learning_rate: float = 3e-3
+    # Epochs over which the learning rate halves, smoothly, step by step (None: constant).
+    # A schedule of the optimizer's step count, so a resumed run follows it exactly.
+    lr_half_life: float | None = None
     val_fraction: float = 0.15
     seed: int = 0
     units: int = 256
@@ -73,6 +76,10 @@ class TrainSettings:
         if not (0 < self.learning_rate <= 1) or not math.isfinite(self.learning_rate):
             raise SynthError(f"--learning-rate {self.learning_rate:g} is out of range: "
                              "expected above 0, up to 1")
+        if self.lr_half_life is not None and not (
+                0 < self.lr_half_life <= 10_000 and math.isfinite(self.lr_half_life)):
+            raise SynthError(f"--lr-half-life {self.lr_half_life:g} is out of range: "
+                             "expected above 0, up to 10000 epochs")
         if not 0 <= self.val_fraction < 1:
             raise SynthError(f"--val-fraction {self.val_fraction:g} is out of range: "
                              "expected 0 or more, below 1")
@@ -332,7 +339,7 @@ def _model_class():
     return Melody
 
 
-def build_keras_model(units: int = 256, dropout: float = 0.2, learning_rate: float = 3e-3):
+def build_keras_model(units: int = 256, dropout: float = 0.2, learning_rate=3e-3):
     """The Keras model of SPEC section 5, compiled for teacher forcing with padding weights.
 
     One input (class, length class, next class per step) and one output (the class softmax
@@ -370,6 +377,17 @@ def build_keras_model(units: int = 256, dropout: float = 0.2, learning_rate: flo
     model.compile(optimizer=keras.optimizers.Adam(learning_rate),
                   loss=JointLoss(reduction="mean_with_sample_weight", name="joint"))
     return model
+
+
+def learning_rate(settings: TrainSettings, batches: int):
+    """Adam's learning rate: constant, or halving every `lr_half_life` epochs of `batches`
+    steps (a schedule of the step count, which Keras checkpoints with the optimizer)."""
+    if settings.lr_half_life is None:
+        return settings.learning_rate
+    import keras
+
+    return keras.optimizers.schedules.ExponentialDecay(
+        settings.learning_rate, decay_steps=settings.lr_half_life * batches, decay_rate=0.5)
 
 
 def keras_weights(model) -> dict[str, np.ndarray]:
@@ -619,11 +637,12 @@ def train(songs: Sequence[Song], out: Path, settings: TrainSettings,
     keras.utils.set_random_seed(settings.seed)
     tf.config.experimental.enable_op_determinism()
     strategy = make_strategy(settings.strategy)
+    batches = -(-data.chunk_count(settings.chunk) // settings.batch_size)
     with strategy.scope():
-        net = build_keras_model(settings.units, settings.dropout, settings.learning_rate)
+        net = build_keras_model(settings.units, settings.dropout,
+                                learning_rate(settings, batches))
     first = state["epoch"] if state else 0
     last = first if state and state["stopped_by"] else settings.epochs
-    batches = -(-data.chunk_count(settings.chunk) // settings.batch_size)
     training = pipeline(data, settings.chunk, settings.batch_size, range(first, last),
                         settings.seed)
     validation = pipeline(held, settings.chunk, settings.batch_size) if held else None
