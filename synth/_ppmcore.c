@@ -222,7 +222,8 @@ static void short_probs(const Tables *self, const Py_ssize_t *slots, double *out
         for (int i = 0; i < WIDTH; i++) {
             if (i < size)
                 p[i] += below[0] * (1.0 / size);
-            bits += p[i] * log2(p[i] + TINY);
+            if (p[i] != 0.0)  /* a zero adds 0 * log2(TINY) = 0: no need to take the log */
+                bits += p[i] * log2(p[i] + TINY);
         }
         entropies[s] = -bits;
     }
