@@ -8,8 +8,9 @@ part of the length head's logits and the hidden state's part of the next event's
 length head then adds the row of the class chosen. Draws use the Gumbel-max trick (the argmax
 of the logits plus Gumbel noise times the temperature is a draw from the softmax), with the
 noise drawn in blocks: a step is one matrix product and a few small array operations. Where the
-optional C extension is built (see synth/ppm.py), the gates around the matrix product and, with
-the memory, the mixed draws run in it: the same arithmetic, fewer calls. A format-1 model (classes only) reads classes and gives every event one beat.
+optional C extension is built (see synth/ppm.py), the gates' arithmetic around the product and,
+with the memory, the mixed draws run in it: the same arithmetic, fewer calls. A format-1 model
+(classes only) reads classes and gives every event one beat.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from synth import ppm
 from synth.errors import SynthError
 from synth.events import BEAT, NUM_LENGTHS, Event, encode
 from synth.modelfile import Model
 from synth.notes import NUM_CLASSES
-from synth import ppm
 from synth.ppm import LongTerm, Memory, MixSettings, mix, song_probs
 
 MAX_NOTES = 100_000  # --notes above this is a mistake, not a song
