@@ -469,12 +469,13 @@ static PyObject *tables_add(Tables *self, PyObject *const *args, Py_ssize_t narg
     const int64_t *tagged = v[1].buf;
     int64_t *next = v[3].buf;
     Py_ssize_t *next_slots = v[2].buf;
-    /* key * 64 + token + 1 in each stream, with the stream in the lowest bit (ppm._tag). */
-    const int64_t plus[2] = {2 * tokens[0] + 2, 2 * tokens[1] + 2 - (BASE - 1)};
+    /* key * 64 + token + 1 in each stream, with the stream in the lowest bit (ppm._tag).
+     * Unsigned, so keys out of range wrap as NumPy's do instead of overflowing. */
+    const uint64_t plus[2] = {2 * tokens[0] + 2, 2 * tokens[1] + 2 - (BASE - 1)};
     for (int s = 0; s < 2; s++) {
         next[s * KEYS] = s;
         for (int k = 1; k < KEYS; k++)
-            next[s * KEYS + k] = tagged[s * KEYS + k - 1] * BASE + plus[s];
+            next[s * KEYS + k] = (int64_t)((uint64_t)tagged[s * KEYS + k - 1] * BASE + plus[s]);
         for (int j = 0; j < count - 1; j++)
             next_slots[s * count + j] =
                 (Py_ssize_t)(((uint64_t)next[s * KEYS + j] * HASH) >> self->shift);
