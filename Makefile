@@ -3,11 +3,12 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+# The install builds the C extension in place (setup.py), so it is redone when its source changes.
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml setup.py synth/_ppmcore.c | cksum | cut -d' ' -f1)
 
 .PHONY: demo test browser bench quality benchmark dataset clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py synth/_ppmcore.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[train,dev]"
@@ -50,4 +51,4 @@ dataset: $(STAMP)
 	$(BIN)/python tools/describe_dataset.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis synth/_ppmcore*.so

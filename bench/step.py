@@ -1,7 +1,9 @@
 """Microseconds per generation step, both heads: draw the class, draw its length, feed the event
-back in (SPEC section 7: under 30 µs), with the NumPy cell, without and with the PPM memory
-(long-term tables fitted on the shipped dataset, order 3; short-term order 8, updated every
-step); Keras predict() on the same weights for comparison where TensorFlow is installed.
+back in (SPEC section 7: under 30 µs), without and with the PPM memory (long-term tables fitted
+on the shipped dataset; short-term order 8, updated every step), with the compiled per-step work
+(synth/_ppmcore.c) where it is built and with the NumPy code alone (what SYNTH_NO_C=1 runs);
+Keras predict() on the same weights for comparison where TensorFlow is installed. Every run must
+give its events, and both paths the same events.
 
 The model: the shipped one if it is format 2 (class and length heads), else a random format-2
 model with 256 units (the shipped size), as the step costs the same whatever the weights.
@@ -16,6 +18,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from synth import ppm  # noqa: E402
 from synth.generate import Melody, Sampling, continue_melody  # noqa: E402
 from synth.modelfile import Model, load_model  # noqa: E402
 from synth.ppm import LongTerm, Memory  # noqa: E402
@@ -44,27 +47,38 @@ print(f"model: {which}")
 
 long_term = LongTerm.fit([s.events for s in load_dataset(Path(__file__).parent.parent /
                                                          "dataset")])
+compiled = ppm.core
+print("compiled memory (synth._ppmcore): " + ("built" if compiled else "not built (or SYNTH_NO_C "
+                                              "set): NumPy alone"))
 
 
-def per_step(sampling: Sampling, memory: bool) -> list[float]:
-    runs = []
+def per_step(sampling: Sampling, memory: bool) -> tuple[list[float], list]:
+    runs, events = [], []
     for run in range(RUNS):
         melody = Melody(model, Memory(long_term) if memory else None)
         melody.step(13, 3)
         rng = np.random.default_rng(run)
         start = time.perf_counter()
-        continue_melody(melody, STEPS, sampling, rng)
+        events.append(continue_melody(melody, STEPS, sampling, rng))
         runs.append((time.perf_counter() - start) / STEPS * 1e6)
-    return runs
+        assert len(events[-1]) == STEPS, "a run gave too few events"
+    return runs, events
 
 
+paths = [("C", compiled), ("numpy", None)] if compiled else [("numpy", None)]
 for memory in (False, True):
     for label, sampling in [("temperature 1", Sampling()),
                             ("temperature 0.8, top-p 0.9", Sampling(temperature=0.8, top_p=0.9))]:
-        runs = per_step(sampling, memory)
-        print(f"numpy, {'with' if memory else 'without'} memory, {label}: "
-              f"{statistics.median(runs):.1f} µs per step (class and length drawn, event fed "
-              f"back), best {min(runs):.1f} µs (median of {RUNS} runs of {STEPS} steps)")
+        drawn = []
+        for path, module in paths:
+            ppm.core = module  # objects made now take this path (SYNTH_NO_C=1 sets None)
+            runs, events = per_step(sampling, memory)
+            drawn.append(events)
+            print(f"{path}, {'with' if memory else 'without'} memory, {label}: "
+                  f"{statistics.median(runs):.1f} µs per step (class and length drawn, event "
+                  f"fed back), best {min(runs):.1f} µs (median of {RUNS} runs of {STEPS} steps)")
+        ppm.core = compiled
+        assert all(events == drawn[0] for events in drawn), "C and NumPy drew different events"
 
 try:
     from synth.model import build_keras_model, set_keras_weights

@@ -7,8 +7,10 @@ gates. After each event one matrix product gives the class head's logits, the hi
 part of the length head's logits and the hidden state's part of the next event's gates; the
 length head then adds the row of the class chosen. Draws use the Gumbel-max trick (the argmax
 of the logits plus Gumbel noise times the temperature is a draw from the softmax), with the
-noise drawn in blocks: a step is one matrix product and a few small array operations. A
-format-1 model (classes only) reads classes and gives every event one beat.
+noise drawn in blocks: a step is one matrix product and a few small array operations. Where the
+optional C extension is built (see synth/ppm.py), the gates' arithmetic around the product and,
+with the memory, the mixed draws run in it: the same arithmetic, fewer calls. A format-1 model
+(classes only) reads classes and gives every event one beat.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from synth import ppm
 from synth.errors import SynthError
 from synth.events import BEAT, NUM_LENGTHS, Event, encode
 from synth.modelfile import Model
@@ -128,6 +131,9 @@ class Melody:
         self.start_probs = model.start_probs
         self.start_lengths = model.start_lengths if self.has_lengths else \
             np.eye(NUM_LENGTHS)[np.full(NUM_CLASSES, BEAT - 1)]
+        # The gates in C (the same float32 arithmetic), where the extension is built.
+        self._cell = None if ppm.core is None else ppm.core.Cell(
+            self._class_in, self._length_in, self._gate_mul, self._gate_add, units)
         self.reset()
 
     def reset(self) -> None:
@@ -165,6 +171,21 @@ class Melody:
     def step(self, cls: int, length_index: int) -> np.ndarray:
         """Feed one event (class, length class); returns `out`, which starts with the heads'
         output (see `heads`)."""
+        if self._cell is not None and self.out is not None:  # as below, in fewer calls
+            z, hidden = self._z, np.empty(self.units + 1, dtype=np.float32)
+            c = np.empty(self.units, dtype=np.float32)
+            self._cell.inputs(self.out, cls, length_index, z)
+            np.tanh(z, out=z)
+            self._cell.gates(z, self.c, c)
+            h = hidden[:-1]
+            np.tanh(c, out=h)
+            h *= self._gates[3]
+            hidden[-1] = 1.0
+            self.h, self.c = h, c
+            self.out = np.dot(hidden, self._fused)
+            if self.memory is not None:
+                self.memory.add(cls, length_index)
+            return self.out
         # The same arithmetic as `update`, spelled out on preallocated views: at this size
         # NumPy's per-call overhead, not the arithmetic, is what costs.
         z = self._z
@@ -269,7 +290,13 @@ def _next_mixed(melody: Melody, sampling: Sampling, noise: np.ndarray) -> Event:
     settings = melody.mix
     if sampling.top_p < 1.0 or settings.rule != "arithmetic":
         return _next_mixed_generic(melody, sampling, noise)
-    probs, entropies = melody.memory.parts()
+    memory = melody.memory
+    if memory._core is not None:  # the parts and both draws below in one C call
+        cls, length = memory._core.draw(melody.out, melody._length_by_class, noise,
+                                        settings.bias, settings.length_bias, memory._tagged,
+                                        memory._slots, memory._parts, memory._entropies)
+        return Event(cls, length + 1)
+    probs, entropies = memory.parts()
     out = melody.out
     cls = _draw_mixed(out[:NUM_CLASSES], probs[:, 0, :NUM_CLASSES], entropies[:, 0],
                       settings.bias, noise[:NUM_CLASSES])
@@ -286,6 +313,7 @@ def mixed_probs(logits: np.ndarray, probs: np.ndarray, entropies: np.ndarray, bi
     """`ppm.mix`'s arithmetic rule for one step, the LSTM's logits beside the memory's
     distributions (models, size) and entropies: a handful of NumPy calls instead of dozens."""
     size = len(logits)
+    logits = np.asarray(logits, dtype=np.float64)  # as the C draw computes
     top = logits.max()
     exp = np.exp(logits - top)
     total = float(exp.sum())

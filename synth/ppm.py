@@ -16,12 +16,16 @@ come from the last ones in one array operation. The long-term model is a sorted 
 with the interpolated distribution of each precomputed (one search finds the longest context
 seen); the short-term model is a fixed table of counts indexed by a hash of the key (a
 collision merges two contexts' counts: rare, and harmless to a distribution); everything is
-done for classes and lengths side by side, padded to 32 symbols.
+done for classes and lengths side by side, padded to 32 symbols. Even so a step is dozens of
+small NumPy calls, so where the optional C extension synth._ppmcore is built, `Memory` hands
+its per-step work to it (on these same arrays; the NumPy code stays the reference and the
+fallback, and a test holds the two together). SYNTH_NO_C=1 runs NumPy alone.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -48,6 +52,21 @@ _ALPHABET = np.zeros((2, WIDTH), dtype=bool)
 _ALPHABET[0, :NUM_CLASSES] = True
 _ALPHABET[1, :] = True
 UNIFORM = _ALPHABET / np.array(SIZES, dtype=np.float64)[:, None]  # (2, 32): the order -1 model
+
+
+def _load_core():
+    """The compiled per-step work (synth/_ppmcore.c), or None: not built, or SYNTH_NO_C set
+    (read once, at import) to run the NumPy code alone. No warning: synth is only slower."""
+    if os.environ.get("SYNTH_NO_C", "") not in ("", "0"):
+        return None
+    try:
+        from synth import _ppmcore
+    except ImportError:
+        return None
+    return _ppmcore
+
+
+core = _load_core()
 
 
 def start_keys(order: int = ORDER) -> np.ndarray:
@@ -329,7 +348,20 @@ class Memory:
         self._parts = np.zeros((models, 2, WIDTH))
         self._entropies = np.zeros((models, 2))
         self._logs = np.zeros((2, WIDTH))
+        self._core = self._compiled()
         self.reset()
+
+    def _compiled(self):
+        """The C side of this memory (`core.Tables`, holding the same arrays), or None."""
+        if core is None:
+            return None
+        long = self.long_term
+        try:
+            return core.Tables(*((long.keys, long.probs, long.entropy) if long else (None,) * 3),
+                               self._long_orders, self.short_term.table, self.short_term.stats,
+                               self.short_term.top.bit_length() - 1, self.order)
+        except (TypeError, ValueError, BufferError):  # tables it cannot take: NumPy does them
+            return None
 
     def reset(self) -> None:
         """A new song: the short-term model forgets, the context starts over."""
@@ -360,6 +392,9 @@ class Memory:
         (models, 2): the long-term model first, if there is one. Buffers the next call
         overwrites (generation reads them at once)."""
         probs, entropies = self._parts, self._entropies
+        if self._core is not None:
+            self._core.parts(self._tagged, self._slots, probs, entropies)
+            return probs, entropies
         probs[-1] = short = self.short_term.probs(self._slots)
         np.log2(short + _TINY, out=self._logs)
         self._logs *= short
@@ -372,11 +407,16 @@ class Memory:
         return probs, entropies
 
     def add(self, cls: int, length_index: int) -> None:
-        tokens = np.array([cls, length_index], dtype=np.int64)
-        self.short_term.add(self._slots, tokens)
         if len(self._undo) == UNDO:
             self._added += 1
-        self._undo.append((self._slots, tokens, self._tagged))
+        self._undo.append((self._slots, (cls, length_index), self._tagged))
+        if self._core is not None:
+            tagged, slots = np.empty_like(self._tagged), np.empty_like(self._slots)
+            self._core.add(cls, length_index, self._slots, self._tagged, slots, tagged)
+            self._tagged, self._slots = tagged, slots
+            return
+        tokens = np.array([cls, length_index], dtype=np.int64)
+        self.short_term.add(self._slots, tokens)
         # The tagged keys after the event: key * 64 + token + 1 in each stream (see `_tag`).
         tagged = np.empty_like(self._tagged)
         np.multiply(self._tagged[:, :-1], BASE, out=tagged[:, 1:])
@@ -391,8 +431,11 @@ class Memory:
     def restore(self, saved: tuple) -> None:
         tagged, added = saved
         while self._added + len(self._undo) > added and self._undo:
-            slots, tokens, _ = self._undo.pop()
-            self.short_term.add(slots, tokens, -1)
+            slots, (cls, length_index), _ = self._undo.pop()
+            if self._core is not None:
+                self._core.count(cls, length_index, slots, -1)
+            else:
+                self.short_term.add(slots, np.array([cls, length_index]), -1)
         self._follow(tagged)
 
 
@@ -400,6 +443,12 @@ def song_probs(memory: Memory, song: Sequence[Event]) -> tuple[np.ndarray | None
     """The memory's distributions before every event of a song (n, 2, 32) each, the short-term
     model starting empty."""
     memory.reset()
+    if memory._core is not None:  # the compiled parts: the same numbers, a call per event
+        parts = np.empty((len(song), *memory._parts.shape))
+        for t, event in enumerate(song):
+            parts[t] = memory.parts()[0]
+            memory.add(event.cls, event.quarters - 1)
+        return (None if memory.long_term is None else parts[:, 0]), parts[:, -1]
     longs, shorts = [], []
     for event in song:
         long, short = memory.probs()
