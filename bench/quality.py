@@ -110,18 +110,23 @@ def tune(model_dir: Path) -> None:
 
 
 def refit_memory(model_dir: Path) -> None:
-    """Refit the model's long-term tables on its training songs with the current defaults of
-    synth/ppm.py (after tuning them), leaving the LSTM as it is."""
+    """Refit the model's memory as `synth train` fits it with the current defaults of
+    synth/ppm.py (the long-term tables on its training songs, the gate on its validation
+    slice), leaving the LSTM as it is: to try mixing settings without retraining."""
+    from synth.evaluation import fit_gates
     from synth.modelfile import save_model
     from synth.ppm import manifest_entry
 
     model = load_model(model_dir)
     held = set(model.manifest["training"]["held_out_songs"])
-    fit = [s.events for s in load_dataset(CORPUS / "train") if s.name not in held]
-    long_term = LongTerm.fit(fit, *LongTerm.orders)
+    songs = load_dataset(CORPUS / "train")
+    fit = [s.events for s in songs if s.name not in held]
+    long_term = LongTerm.fit(fit)
+    settings = fit_gates(model, long_term, [s.events for s in songs if s.name in held])
     manifest = {k: v for k, v in model.manifest.items() if k not in ("weights", "format",
                                                                   "format_version")}
-    manifest["memory"] = manifest_entry(long_term)
+    manifest["memory"] = manifest_entry(long_term, settings,
+                                        enabled=model.manifest["memory"]["enabled"])
     save_model(model_dir, model.weights, manifest, long_term.arrays())
 
 
@@ -162,7 +167,8 @@ def main() -> None:
           "length top-1 |\n|---|---|---|---|---|---|")
     print(row("synth: LSTM + memory", report.model))
     print(row("LSTM alone", report.without_memory))
-    print(row("PPM long-term + short-term", report.ppm))
+    print(row("PPM long-term + short-term (IDyOM-style)", report.ppm))
+    print(row("PPM, lengths linked with the class (the memory alone)", report.linked_ppm))
     print(f"| Kneser-Ney n-grams (classes {b.class_order}, lengths {b.length_order}) | "
           f"{b.class_bits:.3f} | {b.length_bits:.3f} | {b.joint_bits:.3f} | - | - |")
     print(f"\ncopying: {report.copied:.1%} of 8-event runs of {args.compose} composed songs "

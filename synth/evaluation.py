@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +22,8 @@ from synth.generate import (Sampling, compose, memory_for, memory_settings, mix_
 from synth.modelfile import Model, load_model
 from synth.ngram import best_baseline
 from synth.notes import NUM_CLASSES
-from synth.ppm import LongTerm, Memory, MixSettings, mix, song_probs
+from synth.ppm import (LONG_ORDER, SHORT_ORDER, UNLINKED_LENGTH_ORDER, LongTerm, Memory,
+                       MixSettings, fit_gate, mix, song_probs)
 from synth.songs import Song, load_dataset, transpositions
 
 RUN = 8  # events in a run checked for copying
@@ -51,13 +52,13 @@ def metrics_of(model: Model, songs: Sequence[Sequence[Event]], memory: Memory | 
 
 
 def ppm_metrics(long_term: LongTerm, songs: Sequence[Sequence[Event]],
-                settings: MixSettings = MixSettings(), short_order: int | None = None
+                settings: MixSettings = MixSettings(), short_orders: tuple | None = None
                 ) -> Metrics:
     """The PPM baseline's scores: long-term and short-term models mixed by entropy weights,
     through the same `mix` as the LSTM's memory, without the LSTM."""
     from synth.generate import Scores, _targets
 
-    memory = Memory(long_term) if short_order is None else Memory(long_term, short_order)
+    memory = Memory(long_term, *(short_orders or ()))
     parts = []
     for song in songs:
         if len(song) < 2:
@@ -68,6 +69,42 @@ def ppm_metrics(long_term: LongTerm, songs: Sequence[Sequence[Event]],
     if not parts:
         raise SynthError("no events to evaluate on: the songs need at least 2 events each")
     return _metrics(Scores(*(np.concatenate(column) for column in zip(*parts))))
+
+
+def idyom_baseline(training: Sequence[Sequence[Event]], songs: Sequence[Sequence[Event]]
+                   ) -> Metrics:
+    """The PPM baseline as IDyOM-style studies build it: a long-term model fitted on the
+    training songs and a short-term one, each reading classes after classes and lengths after
+    lengths (not linked to the event's class), mixed by entropy weights (bias 1)."""
+    return ppm_metrics(LongTerm.fit(training, LONG_ORDER, UNLINKED_LENGTH_ORDER, link=False),
+                       songs, MixSettings(bias=1.0, length_bias=1.0), (SHORT_ORDER, SHORT_ORDER))
+
+
+def fit_gates(model: Model, long_term: LongTerm | None, songs: Sequence[Sequence[Event]],
+              settings: MixSettings = MixSettings()) -> MixSettings:
+    """`settings` with a gate per head fitted on `songs` (held-out songs, never training
+    songs: the LSTM is surer of those than of new ones), from the LSTM's distributions and the
+    memory's (`ppm.fit_gate`)."""
+    from synth.generate import next_event_probs
+
+    songs = [s for s in songs if len(s) > 1]
+    if not songs:
+        return settings
+    memory = Memory(long_term)
+    heads: list[list] = [[], []]
+    for song in songs:
+        classes, lengths = next_event_probs(model, song)
+        long, short = song_probs(memory, song)
+        memory_parts = ([] if long is None else [long[1:]]) + [short[1:]]
+        heads[0].append([classes[:-1], *[p[:, 0] for p in memory_parts]])
+        heads[1].append([lengths, *[p[:, 1] for p in memory_parts]])
+    classes_target = np.concatenate([[e.cls for e in s[1:]] for s in songs])
+    lengths_target = np.concatenate([[e.quarters - 1 for e in s[1:]] for s in songs])
+    gates = [fit_gate([np.concatenate(column) for column in zip(*head)], target, size,
+                      settings.bias_for(size))
+             for head, target, size in zip(heads, (classes_target, lengths_target),
+                                           (NUM_CLASSES, NUM_LENGTHS))]
+    return replace(settings, class_gate=gates[0], length_gate=gates[1])
 
 
 def _metrics(scores) -> Metrics:
@@ -114,7 +151,8 @@ class Report:
     songs: list[Song]
     model: Metrics  # as configured: with the memory unless it is off
     baselines: Baselines
-    ppm: Metrics  # the PPM long-term + short-term baseline
+    ppm: Metrics  # the PPM long-term + short-term baseline, IDyOM-style (lengths unlinked)
+    linked_ppm: Metrics  # the memory's own PPM models without the LSTM (lengths linked)
     without_memory: Metrics | None  # the LSTM alone, when `model` has the memory
     copied: float  # share of composed 8-event runs found verbatim in the training songs
     copied_by_songs: float  # the same share for the songs scored: what real songs share
@@ -155,8 +193,9 @@ def evaluate(dataset: Path, training: Path, model_dir: Path | None = None,
         memory = memory_settings(model).get("enabled", False)
     alone = metrics_of(model, events)
     scored = metrics_of(model, events, _memory(model, long_term)) if memory else alone
-    ppm = ppm_metrics(long_term, events, mix_settings(model),
-                      memory_settings(model).get("short_order"))
+    ppm = idyom_baseline([s.events for s in fit_songs], events)
+    own = _memory(model, long_term)
+    linked_ppm = ppm_metrics(long_term, events, mix_settings(model), own.orders)
     augmented = [t for s in fit_songs for t in transpositions(s.events)]
     compared = baselines(augmented, events)
     composed = [compose(model, COMPOSED_EVENTS, sampling=Sampling(seed=seed, memory=memory))
@@ -165,7 +204,7 @@ def evaluate(dataset: Path, training: Path, model_dir: Path | None = None,
     fit_set = {tuple(s) for s in fit_events}
     overlap = sum(tuple(s.events) in fit_set for s in songs)
     outside = [s.events for s in songs if tuple(s.events) not in fit_set]
-    return Report(songs=songs, model=scored, baselines=compared, ppm=ppm,
+    return Report(songs=songs, model=scored, baselines=compared, ppm=ppm, linked_ppm=linked_ppm,
                   without_memory=alone if memory else None,
                   copied=copy_share(composed, fit_events),
                   copied_by_songs=copy_share(outside, fit_events), overlap=overlap,
@@ -176,4 +215,4 @@ def _memory(model: Model, long_term: LongTerm) -> Memory:
     """The model's memory, its long-term part `long_term` (fitted here if the model has none)."""
     memory = memory_for(model, True)
     assert memory is not None
-    return Memory(long_term, memory.order)
+    return Memory(long_term, *memory.orders)

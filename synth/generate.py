@@ -26,7 +26,7 @@ from synth.errors import SynthError
 from synth.events import BEAT, NUM_LENGTHS, Event, encode
 from synth.modelfile import Model
 from synth.notes import NUM_CLASSES
-from synth.ppm import LongTerm, Memory, MixSettings, mix, song_probs
+from synth.ppm import Gate, LongTerm, Memory, MixSettings, mix, song_probs
 
 MAX_NOTES = 100_000  # --notes above this is a mistake, not a song
 MAX_SEED = 2**32 - 1  # the most NumPy's legacy seeding (so Keras's) takes; none takes below 0
@@ -74,14 +74,27 @@ def memory_for(model: Model, enabled: bool | None = None) -> Memory | None:
     if not (settings.get("enabled", False) if enabled is None else enabled):
         return None
     long_term = LongTerm.from_arrays(model.memory_tables) if model.memory_tables else None
-    return Memory(long_term, int(settings.get("short_order", 8)))
+    length_order = settings.get("short_length_order")
+    return Memory(long_term, int(settings.get("short_order", 8)),
+                  None if length_order is None else int(length_order),
+                  bool(settings.get("link", True)) if long_term is None else None)
 
 
 def mix_settings(model: Model) -> MixSettings:
     settings = memory_settings(model)
-    return MixSettings(bias=float(settings.get("bias", MixSettings.bias)),
-                       length_bias=float(settings.get("length_bias", MixSettings.length_bias)),
-                       rule=str(settings.get("rule", MixSettings.rule))).check()
+    gates = settings.get("gates") or {}
+    try:
+        fitted = [None if not isinstance(gates.get(head), dict) else
+                  Gate(tuple(float(x) for x in gates[head]["offsets"]),
+                       tuple(float(x) for x in gates[head]["biases"]))
+                  for head in ("classes", "lengths")]
+        return MixSettings(bias=float(settings.get("bias", MixSettings.bias)),
+                           length_bias=float(settings.get("length_bias", MixSettings.length_bias)),
+                           rule=str(settings.get("rule", MixSettings.rule)),
+                           class_gate=fitted[0], length_gate=fitted[1]).check()
+    except (KeyError, TypeError, ValueError):
+        raise SynthError("the model's manifest has a damaged memory entry; retrain with "
+                         "`synth train`") from None
 
 
 class Melody:
@@ -91,6 +104,8 @@ class Melody:
     def __init__(self, model: Model, memory: Memory | None = None):
         self.memory = memory
         self.mix = mix_settings(model) if memory is not None else MixSettings()
+        models = 2 + (memory is not None and memory.long_term is not None)
+        self.gates = (self.mix.gate_for(NUM_CLASSES, models), self.mix.gate_for(NUM_LENGTHS, models))
         w = model.weights
         units = model.units
         self.units = units
@@ -286,61 +301,59 @@ def _next_event(melody: Melody, sampling: Sampling, noise: np.ndarray) -> Event:
 
 
 def _next_mixed(melody: Melody, sampling: Sampling, noise: np.ndarray) -> Event:
-    """The next event from the LSTM mixed with the memory (as `ppm.mix` mixes)."""
+    """The next event from the LSTM mixed with the memory (as `ppm.mix` mixes): the class,
+    then its length, which the memory's length models read with the class."""
     settings = melody.mix
     if sampling.top_p < 1.0 or settings.rule != "arithmetic":
         return _next_mixed_generic(melody, sampling, noise)
-    memory = melody.memory
-    if memory._core is not None:  # the parts and both draws below in one C call
-        cls, length = memory._core.draw(melody.out, melody._length_by_class, noise,
-                                        settings.bias, settings.length_bias, memory._tagged,
-                                        memory._slots, memory._parts, memory._entropies)
-        return Event(cls, length + 1)
-    probs, entropies = memory.parts()
-    out = melody.out
-    cls = _draw_mixed(out[:NUM_CLASSES], probs[:, 0, :NUM_CLASSES], entropies[:, 0],
-                      settings.bias, noise[:NUM_CLASSES])
-    length = _draw_mixed(out[NUM_CLASSES:HEAD_SIZE] + melody._length_by_class[cls],
-                         probs[:, 1], entropies[:, 1], settings.length_bias, noise[NUM_CLASSES:])
+    memory, out = melody.memory, melody.out
+    probs, entropies = memory.class_parts()
+    cls = _draw_mixed(out[:NUM_CLASSES], probs[:, :NUM_CLASSES], entropies,
+                      melody.gates[0], noise[:NUM_CLASSES])
+    probs, entropies = memory.length_parts(cls)
+    length = _draw_mixed(out[NUM_CLASSES:HEAD_SIZE] + melody._length_by_class[cls], probs,
+                         entropies, melody.gates[1], noise[NUM_CLASSES:])
     return Event(cls, length + 1)
 
 
 _LOG2 = math.log(2)
 
 
-def mixed_probs(logits: np.ndarray, probs: np.ndarray, entropies: np.ndarray, bias: float
+def mixed_probs(logits: np.ndarray, probs: np.ndarray, entropies: np.ndarray, gate: Gate
                 ) -> np.ndarray:
     """`ppm.mix`'s arithmetic rule for one step, the LSTM's logits beside the memory's
-    distributions (models, size) and entropies: a handful of NumPy calls instead of dozens."""
+    distributions (models, size) and entropies, weighed by `gate` (the LSTM first): a handful
+    of NumPy calls instead of dozens."""
     size = len(logits)
-    logits = np.asarray(logits, dtype=np.float64)  # as the C draw computes
+    logits = np.asarray(logits, dtype=np.float64)
     top = logits.max()
     exp = np.exp(logits - top)
     total = float(exp.sum())
     lstm_bits = (math.log(total) - float(exp @ (logits - top)) / total) / _LOG2
     scale = math.log2(size)
-    weights = [max(h / scale, 1e-6) ** -bias for h in (lstm_bits, *entropies.tolist())]
+    weights = [math.exp(a) * max(h / scale, 1e-6) ** -b for a, b, h in
+               zip(gate.offsets, gate.biases, (lstm_bits, *entropies.tolist()))]
     whole = sum(weights)
     mixed = np.dot(np.array(weights[1:]) / whole, probs)
     mixed += exp * (weights[0] / (whole * total))
     return mixed
 
 
-def _draw_mixed(logits: np.ndarray, probs: np.ndarray, entropies: np.ndarray, bias: float,
+def _draw_mixed(logits: np.ndarray, probs: np.ndarray, entropies: np.ndarray, gate: Gate,
                 noise: np.ndarray) -> int:
-    return int((np.log(mixed_probs(logits, probs, entropies, bias)) + noise).argmax())
+    return int((np.log(mixed_probs(logits, probs, entropies, gate)) + noise).argmax())
 
 
 def _next_mixed_generic(melody: Melody, sampling: Sampling, noise: np.ndarray) -> Event:
     """The next event from the LSTM mixed with the memory by `ppm.mix` (top-p, geometric)."""
-    long, short = melody.memory.probs()
+    memory = melody.memory
     t, top_p = sampling.temperature, sampling.top_p
-    parts = [softmax(melody.out[:NUM_CLASSES])] + ([long[0]] if long is not None else []) + \
-        [short[0]]
+    probs, _ = memory.class_parts()
+    parts = [softmax(melody.out[:NUM_CLASSES]), *probs]
     with np.errstate(divide="ignore"):
         cls = _pick(np.log(mix(parts, NUM_CLASSES, melody.mix)), noise[:NUM_CLASSES], top_p, t)
-        parts = [softmax(melody.length_logits(cls))] + \
-            ([long[1]] if long is not None else []) + [short[1]]
+        probs, _ = memory.length_parts(cls)
+        parts = [softmax(melody.length_logits(cls)), *probs]
         length = _pick(np.log(mix(parts, NUM_LENGTHS, melody.mix)), noise[NUM_CLASSES:], top_p, t)
     return Event(cls, length + 1)
 

@@ -28,12 +28,12 @@ from typing import Any, Protocol
 import numpy as np
 
 from synth.errors import SynthError
-from synth.evaluation import Baselines, Metrics, baselines, metrics_of
+from synth.evaluation import Baselines, Metrics, baselines, fit_gates, metrics_of
 from synth.events import NUM_LENGTHS, Event, encode, format_length
 from synth.generate import check_seed
 from synth.modelfile import Model, save_model
 from synth.notes import NUM_CLASSES, REST, class_name
-from synth.ppm import LongTerm, Memory, manifest_entry
+from synth.ppm import LongTerm, Memory, MixSettings, manifest_entry
 from synth.songs import Song, transposition_shifts
 
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -674,6 +674,10 @@ def train(songs: Sequence[Song], out: Path, settings: TrainSettings,
     trained = Model(weights=weights, manifest={"start_probs": start_probs,
                                                "start_lengths": start_lengths})
     eval_songs = [s.events for s in (held_songs or train_songs)]
+    # The memory's gate, fitted on the held-out songs (without them, IDyOM's entropy weights).
+    mixing = fit_gates(trained, long_term, eval_songs) if held_songs else MixSettings()
+    memory_entry = manifest_entry(long_term, mixing, enabled=settings.memory)
+    trained.manifest["memory"] = memory_entry
     scores = metrics_of(trained, eval_songs)
     with_memory = metrics_of(trained, eval_songs, Memory(long_term))
     compared = baselines(data.copies(), eval_songs)
@@ -704,7 +708,7 @@ def train(songs: Sequence[Song], out: Path, settings: TrainSettings,
         "metrics": {"evaluated_on": result.evaluated_on, **asdict(scores),
                     "with_memory": asdict(with_memory),
                     "baselines": asdict(compared)},
-        "memory": manifest_entry(long_term, enabled=settings.memory),
+        "memory": memory_entry,
         "start_probs": start_probs,
         "start_lengths": start_lengths,
     }

@@ -20,8 +20,8 @@ from synth.generate import (Melody, Sampling, compose, memory_for, mixed_probs, 
                             softmax, state)
 from synth.live import Responder
 from synth.modelfile import Model, load_model, save_model
-from synth.ppm import (NUM_CLASSES, LongTerm, Memory, MixSettings, entropy, manifest_entry,
-                       mix, song_probs)
+from synth.ppm import (NUM_CLASSES, Gate, LongTerm, Memory, MixSettings, entropy, fit_gate,
+                       manifest_entry, mix, song_probs)
 
 MOTIF = [Event(13, 4), Event(15, 2), Event(17, 2), Event(18, 4), Event(20, 8), Event(0, 4)]
 
@@ -57,6 +57,14 @@ def lengths_context(song, t, k):
     return tuple(padded[len(padded) - k :]) if k else ()
 
 
+def linked_context(song, t, k):
+    """The event's class, then the k - 1 events before it (class and length)."""
+    if not k:
+        return ()
+    padded = [None] * (k - 1) + [(e.cls, e.quarters) for e in song[:t]]
+    return (song[t].cls,) + tuple(padded[len(padded) - (k - 1):] if k > 1 else ())
+
+
 def songs_for_tests():
     rng = np.random.default_rng(5)
     songs = [MOTIF * 3]
@@ -66,14 +74,22 @@ def songs_for_tests():
     return songs
 
 
-@pytest.mark.parametrize("order, length_order", [(1, 1), (3, 3), (5, 2), (2, 6)])
-def test_the_long_term_model_is_ppm_c_interpolated(order, length_order):
+@pytest.mark.parametrize("order, length_order, link", [
+    (1, 1, False), (3, 3, False), (5, 2, False), (2, 6, False),
+    (1, 0, True), (3, 1, True), (2, 3, True), (4, 4, True)])
+def test_the_long_term_model_is_ppm_c_interpolated(order, length_order, link):
+    """Classes after classes; lengths after lengths, or (linked) after the event's class and
+    the events before it."""
     songs = songs_for_tests()
-    model = LongTerm.fit(songs[1:], order, length_order)
+    model = LongTerm.fit(songs[1:], order, length_order, link=link)
     memory = Memory(model)
     classes = reference_ppm(songs[1:], order, lambda e: e.cls, 25, classes_context)
-    lengths = reference_ppm(songs[1:], length_order, lambda e: e.quarters - 1, 32,
-                            lengths_context)
+    if link:
+        lengths = reference_ppm(songs[1:], length_order + 1, lambda e: e.quarters - 1, 32,
+                                linked_context)
+    else:
+        lengths = reference_ppm(songs[1:], length_order, lambda e: e.quarters - 1, 32,
+                                lengths_context)
     for song in (songs[0], songs[1]):
         long, _ = song_probs(memory, song)
         for t in range(len(song)):
@@ -114,12 +130,37 @@ def test_generation_mixes_exactly_as_the_mix_function():
     rng = np.random.default_rng(2)
     logits = rng.normal(0, 2, 25)
     memory = rng.dirichlet(np.ones(25), size=2)
-    fast = mixed_probs(logits, memory, entropy(memory), 1.0)
+    fast = mixed_probs(logits, memory, entropy(memory), Gate.entropy(1.0, 3))
     assert fast == pytest.approx(mix([softmax(logits), *memory], 25, MixSettings()))
+    gate = Gate((0.0, 0.5, -0.3), (1.2, 0.4, 2.0))
+    fast = mixed_probs(logits, memory, entropy(memory), gate)
+    assert fast == pytest.approx(mix([softmax(logits), *memory], 25, MixSettings(class_gate=gate)))
+    assert fast.sum() == pytest.approx(1)
+
+
+def test_a_fitted_gate_weighs_the_model_that_is_right_where_it_is_right():
+    """Two models over 4 symbols, each right half the time and as sure when wrong: entropy
+    weights can't tell them apart, a gate reading their entropies can (model 1 is right
+    exactly when it is sure)."""
+    rng = np.random.default_rng(0)
+    n = 4000
+    targets = rng.integers(0, 4, n)
+    sure = rng.random(n) < 0.5
+    first = np.full((n, 4), 0.25)
+    first[sure] = 0.02
+    first[sure, targets[sure]] = 0.94
+    second = rng.dirichlet(np.ones(4) * 0.3, size=n)
+    idyom = MixSettings(bias=1.0, length_bias=1.0)  # a head of 4 symbols reads the length's
+    before = -np.log2(mix([first, second], 4, idyom)[np.arange(n), targets]).mean()
+    gate = fit_gate([first, second], targets, 4, 1.0)
+    fitted = MixSettings(length_gate=gate)
+    after = -np.log2(mix([first, second], 4, fitted)[np.arange(n), targets])
+    assert after.mean() < before - 0.05
+    assert len(gate.offsets) == 2 and gate.offsets[0] == 0.0
 
 
 def memory_model(tmp_path: Path, songs) -> Path:
-    long_term = LongTerm.fit(songs, 3, 5)
+    long_term = LongTerm.fit(songs, 3, 4)
     folder = tmp_path / "model"
     save_model(folder, random_weights(seed=3), {"memory": manifest_entry(long_term)},
                long_term.arrays())
@@ -130,14 +171,14 @@ def test_the_model_folder_keeps_the_tables_as_plain_arrays(tmp_path):
     songs = songs_for_tests()
     folder = memory_model(tmp_path, songs)
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["memory"]["enabled"] and manifest["memory"]["long_orders"] == [3, 5]
+    assert manifest["memory"]["enabled"] and manifest["memory"]["long_orders"] == [3, 4]
     tables = folder / manifest["memory"]["tables"]["file"]
     with np.load(tables, allow_pickle=False) as npz:  # plain arrays: no pickle needed
-        assert set(npz.files) == {"keys", "symbols", "counts", "orders"}
+        assert set(npz.files) == {"keys", "symbols", "counts", "orders", "link"}
     model = load_model(folder)
     again = memory_for(model)
-    assert again is not None and again.long_term.orders == (3, 5)
-    assert np.array_equal(again.long_term.probs, LongTerm.fit(songs, 3, 5).probs)
+    assert again is not None and again.long_term.orders == (3, 4) and again.link
+    assert np.array_equal(again.long_term.probs, LongTerm.fit(songs, 3, 4).probs)
     assert memory_for(model, False) is None
     tables.write_bytes(tables.read_bytes()[:-3] + b"xyz")
     with pytest.raises(SynthError, match="does not match its manifest"):
@@ -162,19 +203,31 @@ def test_the_memory_lowers_the_bits_of_a_song_that_repeats_itself(tmp_path):
     alone = metrics_of(model, [song])
     mixed = metrics_of(model, [song], memory_for(model))
     assert mixed.class_bits < alone.class_bits - 1 and mixed.length_bits < alone.length_bits
-    ppm = ppm_metrics(LongTerm.fit(songs_for_tests()[1:], 3, 5), [song])
+    ppm = ppm_metrics(LongTerm.fit(songs_for_tests()[1:], 3, 4), [song])
     assert ppm.class_bits < alone.class_bits and ppm.events == alone.events
+
+
+def snapshot(memory: Memory) -> list[np.ndarray]:
+    """Everything the memory would say next, for every class, and its short-term counts."""
+    parts = [a.copy() for a in memory.class_parts()]
+    for cls in range(25):
+        parts += [a.copy() for a in memory.length_parts(cls)]
+    return parts + [memory.short_term.table.copy(), memory.short_term.stats.copy()]
+
+
+def same(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
+    return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
 
 
 def test_restore_takes_the_memory_back_exactly():
     melody = Melody(Model(random_weights()), Memory(LongTerm.fit(songs_for_tests(), 2)))
     melody.feed(MOTIF)
     saved = state(melody)
-    before = [a.copy() for a in melody.memory.parts()]
+    before = snapshot(melody.memory)
     melody.feed(MOTIF[::-1] * 3)
+    assert not same(before, snapshot(melody.memory))
     restore(melody, saved)
-    after = melody.memory.parts()
-    assert np.array_equal(before[0], after[0]) and np.array_equal(before[1], after[1])
+    assert same(before, snapshot(melody.memory))
 
 
 def test_live_remembers_the_whole_session_and_forgets_what_was_not_heard(tmp_path):
@@ -182,14 +235,14 @@ def test_live_remembers_the_whole_session_and_forgets_what_was_not_heard(tmp_pat
     responder = Responder(model, Sampling(seed=3))
     answer = responder.answer(MOTIF, 6)
     responder.heard(2)
-    fresh = Memory(responder.melody.memory.long_term, responder.melody.memory.order)
+    fresh = Memory(responder.melody.memory.long_term, *responder.melody.memory.orders)
     for event in MOTIF + answer[:2]:
         fresh.add(event.cls, event.quarters - 1)
-    assert np.array_equal(responder.melody.memory.parts()[0].copy(), fresh.parts()[0])
+    assert same(snapshot(responder.melody.memory), snapshot(fresh))
     # The player's motif, played once in the session, raises its own continuation.
     responder.hear(MOTIF[:3])
-    probs, _ = responder.melody.memory.parts()
-    assert probs[-1, 0, MOTIF[3].cls] > 0.3
+    probs, _ = responder.melody.memory.class_parts()
+    assert probs[-1, MOTIF[3].cls] > 0.3
 
 
 def test_bad_orders_and_damaged_tables_are_errors():
