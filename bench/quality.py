@@ -65,48 +65,53 @@ def row(name: str, m) -> str:
 
 
 def tune(model_dir: Path) -> None:
-    """Mixing settings scored on the validation slice: the LSTM's distributions are computed
-    once, the memory's once per pair of orders, then mixed with every bias."""
+    """Memory settings scored on the validation slice: the LSTM's distributions are computed
+    once, the memory's once per set of orders, then mixed by entropy weights with each bias,
+    and by the gate `synth train` fits (on the same slice, so its figure is optimistic)."""
     import numpy as np
 
     from synth.generate import next_event_probs
-    from synth.ppm import mix, song_probs
+    from synth.ppm import Memory, fit_gate, mix, song_probs
 
     model = load_model(model_dir)
     held = set(model.manifest["training"]["held_out_songs"])
     songs = load_dataset(CORPUS / "train")
-    valid = [s.events for s in songs if s.name in held]
+    valid = [s.events for s in songs if s.name in held and len(s.events) > 1]
     fit = [s.events for s in songs if s.name not in held]
     print(f"validation slice: {len(valid)} songs; long-term models fitted on {len(fit)}")
     lstm = [next_event_probs(model, song) for song in valid]
-    targets = [(np.array([e.cls for e in s[1:]]), np.array([e.quarters - 1 for e in s[1:]]))
-               for s in valid]
+    targets = (np.concatenate([[e.cls for e in s[1:]] for s in valid]),
+               np.concatenate([[e.quarters - 1 for e in s[1:]] for s in valid]))
+    lstm = (np.concatenate([c[:-1] for c, _ in lstm]), np.concatenate([ln for _, ln in lstm]))
 
     def bits(probs, target):
-        return -np.log2(probs[np.arange(len(target)), target]).sum()
+        return -np.log2(probs[np.arange(len(target)), target]).mean()
 
-    events = sum(len(s) - 1 for s in valid)
-    print(f"LSTM alone: {sum(bits(c[:-1], t[0]) for c, t in zip((x[0] for x in lstm), targets)) / events:.3f} class bits, "
-          f"{sum(bits(l, t[1]) for l, t in zip((x[1] for x in lstm), targets)) / events:.3f} length bits")
-    for long_order in (3, 4, 5, 6, 8):
-        long_term = LongTerm.fit(fit, long_order)
-        for short_order in (6, 8):
-            memory = Memory(long_term, short_order)
+    print(f"LSTM alone: {bits(lstm[0], targets[0]):.3f} class bits, "
+          f"{bits(lstm[1], targets[1]):.3f} length bits")
+    for link, orders in ((False, [(4, 6, 8, 8)]),
+                         (True, [(4, 3, 8, 4), (3, 3, 8, 4), (5, 3, 8, 4), (4, 2, 8, 4),
+                                 (4, 4, 8, 4), (4, 3, 6, 4), (4, 3, 8, 3), (4, 3, 8, 2)])):
+        for long_order, long_length, short_order, short_length in orders:
+            memory = Memory(LongTerm.fit(fit, long_order, long_length, link=link), short_order,
+                            short_length)
             parts = [song_probs(memory, song) for song in valid]
-            for rule in ("arithmetic",):
+            long = np.concatenate([p[0][1:] for p in parts])
+            short = np.concatenate([p[1][1:] for p in parts])
+            line = (f"{'linked' if link else 'unlinked'} long {long_order}/{long_length} "
+                    f"short {short_order}/{short_length}:")
+            for head, size in ((0, 25), (1, 32)):
+                models = [lstm[head], long[:, head, :size], short[:, head, :size]]
+                scores = []
                 for bias in (0.25, 0.5, 1.0, 2.0):
-                    settings = MixSettings(bias, bias, rule)
-                    totals = np.zeros(4)
-                    for (classes, lengths), (long, short), (tc, tl) in zip(lstm, parts, targets):
-                        totals += [
-                            bits(mix([classes[:-1], long[1:, 0], short[1:, 0]], 25, settings), tc),
-                            bits(mix([lengths, long[1:, 1], short[1:, 1]], 32, settings), tl),
-                            bits(mix([long[1:, 0], short[1:, 0]], 25, settings), tc),
-                            bits(mix([long[1:, 1], short[1:, 1]], 32, settings), tl)]
-                    totals /= events
-                    print(f"long {long_order} short {short_order} {rule:10s} bias {bias:3g}: "
-                          f"LSTM + memory {totals[0]:.3f} {totals[1]:.3f}, "
-                          f"PPM {totals[2]:.3f} {totals[3]:.3f}", flush=True)
+                    settings = MixSettings(bias, bias)
+                    scores.append(f"b{bias:g} {bits(mix(models, size, settings), targets[head]):.3f}"
+                                  f"/{bits(mix(models[1:], size, settings), targets[head]):.3f}")
+                gate = fit_gate(models, targets[head], size, 1.0)
+                gated = MixSettings(class_gate=gate, length_gate=gate)
+                line += (f" | {'class' if head == 0 else 'length'} (LSTM+memory/PPM) "
+                         f"{' '.join(scores)} gate {bits(mix(models, size, gated), targets[head]):.3f}")
+            print(line, flush=True)
 
 
 def refit_memory(model_dir: Path) -> None:
@@ -174,6 +179,9 @@ def main() -> None:
     print(f"\ncopying: {report.copied:.1%} of 8-event runs of {args.compose} composed songs "
           f"stand verbatim in the training songs; held-out real songs: "
           f"{report.copied_by_songs:.1%}")
+    print(f"repeating: {report.repeated:.1%} of 8-event runs of the composed songs repeat an "
+          f"earlier run of the same song; the test songs' first 100 events: "
+          f"{report.repeated_by_songs:.1%}")
 
 
 if __name__ == "__main__":

@@ -432,7 +432,7 @@ def evaluate(
 ) -> None:
     """Score the model on a folder of songs beside an n-gram baseline and a PPM baseline, and
     check copying."""
-    from synth.evaluation import evaluate as run
+    from synth.evaluation import COMPOSED_EVENTS, evaluate as run
     from synth.styles import model_folder
 
     report = run(dataset, training, model_folder(style, model), songs_to_compose, memory)
@@ -451,6 +451,9 @@ def evaluate(
     console.print(f"copying: {report.copied:.1%} of 8-event runs in {songs_to_compose} composed "
                   f"songs stand verbatim in the training songs (the songs scored that are not "
                   f"training songs: {report.copied_by_songs:.1%})")
+    console.print(f"repeating: {report.repeated:.1%} of 8-event runs in the composed songs repeat "
+                  f"an earlier run of the same song (the first {COMPOSED_EVENTS} events of the "
+                  f"songs scored: {report.repeated_by_songs:.1%})")
 
 
 def _bits(metrics: dict, key: str) -> str:

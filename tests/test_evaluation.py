@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from synth.evaluation import baselines, copy_share, metrics_of
+from synth.evaluation import baselines, copy_share, metrics_of, repeat_share
 from synth.events import Event
 from synth.generate import Sampling, compose
 from synth.modelfile import Model, load_model
@@ -44,6 +44,17 @@ def test_copying_counts_runs_of_classes_with_their_lengths():
     training = [ev(*[(c, 4) for c in range(1, 20)])]
     assert copy_share([ev(*[(c, 4) for c in range(3, 13)])], training) == 1.0
     assert copy_share([ev(*[(c, 2) for c in range(3, 13)])], training) == 0.0
+
+
+def test_repeating_counts_runs_that_come_back_in_the_same_song():
+    phrase = [Event(c, 2) for c in (13, 15, 17, 18, 20, 18, 17, 15)]
+    assert repeat_share([phrase]) == 0.0
+    assert repeat_share([phrase * 2]) == pytest.approx(1 / 9)  # 9 windows, the last repeats
+    # Repeats inside one song only: the same phrase in two songs repeats nothing.
+    assert repeat_share([phrase, phrase]) == 0.0
+    # Lengths count: the same classes in another rhythm are new material.
+    assert repeat_share([phrase + [Event(e.cls, 4) for e in phrase]]) == 0.0
+    assert repeat_share([phrase[:5]]) == 0.0  # too short for one window
 
 
 def test_the_shipped_model_composes_rhythms_like_the_training_songs():
