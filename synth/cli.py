@@ -375,8 +375,8 @@ def train(
     restart: Annotated[bool, typer.Option(help="Start afresh instead of resuming from the "
                                           "checkpoint a killed run left.")] = False,
     memory: Annotated[bool, typer.Option(
-        "--memory/--no-memory", help="Compose with the PPM memory by default (its tables are "
-        "saved either way; a step then takes about 4x as long).")] = False,
+        "--memory/--no-memory", help="Compose with the PPM memory by default (its tables and "
+        "gate are saved either way; compose --no-memory turns it off).")] = True,
 ) -> None:
     """Train the melody model on the songs in the dataset folder."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn

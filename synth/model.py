@@ -60,10 +60,9 @@ class TrainSettings:
     strategy: str = "default"
     cpu_devices: int = 1
     max_minutes: float | None = None  # stop at the best epoch so far once this time is up
-    # Whether the model composes with its PPM memory by default (the tables are fitted and
-    # saved either way; `--memory` turns it on when composing). Off: a step with it takes about
-    # 120 us in NumPy, over SPEC section 7's 30 us budget.
-    memory: bool = False
+    # Whether the model composes with its PPM memory by default (the tables and the gate are
+    # fitted and saved either way; `--no-memory` turns it off when composing).
+    memory: bool = True
 
     def check(self) -> "TrainSettings":
         limits = {"epochs": (1, 10_000), "batch_size": (1, 65_536), "units": (1, 4096),

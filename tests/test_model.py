@@ -110,7 +110,7 @@ def test_train_writes_a_model_that_composes(tmp_path):
     from synth.model import TrainSettings, train
     from synth.modelfile import load_model
 
-    result = train(small_songs(10), tmp_path / "m", TrainSettings(**FAST, memory=True))
+    result = train(small_songs(10), tmp_path / "m", TrainSettings(**FAST))
     assert result.evaluated_on == "held-out songs" and len(result.held_out_songs) == 2
     model = load_model(tmp_path / "m")
     manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
@@ -124,8 +124,33 @@ def test_train_writes_a_model_that_composes(tmp_path):
                           *manifest["memory"]["long_orders"])
     assert np.array_equal(LongTerm.from_arrays(model.memory_tables).probs, fitted.probs)
     assert manifest["metrics"]["with_memory"]["joint_bits"] > 0
+    # The gate, fitted on the held-out songs: an offset and a bias per model (LSTM, long-term,
+    # short-term) for each head, and the memory scores no worse with it than IDyOM's weights.
+    gates = manifest["memory"]["gates"]
+    assert all(len(gates[h]["offsets"]) == len(gates[h]["biases"]) == 3 for h in gates)
+    assert manifest["memory"]["link"]
+    from synth.evaluation import metrics_of
+    from synth.ppm import Memory
+    held_songs = [s.events for s in small_songs(10) if s.title in result.held_out_songs]
+    idyom = dict(model.manifest, memory={**model.manifest["memory"], "gates": None})
+    plain = metrics_of(type(model)(model.weights, idyom), held_songs,
+                       Memory(LongTerm.from_arrays(model.memory_tables)))
+    assert manifest["metrics"]["with_memory"]["joint_bits"] <= plain.joint_bits + 1e-9
     composed = compose(model, 20, sampling=Sampling(seed=0))
     assert len(composed) == 20 and all(isinstance(e, Event) for e in composed)
+
+
+def test_the_learning_rate_halves_over_its_half_life():
+    from synth.model import TrainSettings, learning_rate
+
+    assert learning_rate(TrainSettings(), 100) == TrainSettings().learning_rate
+    schedule = learning_rate(TrainSettings(learning_rate=0.004, lr_half_life=2.0), 100)
+    assert float(schedule(0)) == pytest.approx(0.004)
+    assert float(schedule(200)) == pytest.approx(0.002)  # two epochs of 100 steps
+    assert float(schedule(300)) == pytest.approx(0.004 * 0.5 ** 1.5)
+    for bad in (0.0, -1.0, float("nan"), 1e9):
+        with pytest.raises(SynthError, match="lr-half-life"):
+            TrainSettings(lr_half_life=bad).check()
 
 
 def test_same_seed_same_model(tmp_path):
