@@ -30,6 +30,7 @@ IN_RANGE = {
     ("--room-size", "0"): "0-1: the smallest room",
     ("--wet", "0"): "0-1: no reverb heard",
     ("--val-fraction", "0"): "0 up to below 1: hold no songs out",
+    ("--lr-half-life", "0"): "0 (a constant learning rate) or above 0, up to 10000 epochs",
 }
 
 SONG = "13 15:2 17 0 20:1/2 13:4\n"
