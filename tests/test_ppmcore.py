@@ -67,6 +67,12 @@ def gated_model(kind: str, units: int = 32) -> Model:
                  {"memory": manifest_entry(long_term_of(kind), settings)})
 
 
+@pytest.fixture(autouse=True)
+def compiled(monkeypatch):
+    """Objects made in these tests take the compiled path, even under SYNTH_NO_C."""
+    monkeypatch.setattr(ppm, "core", core)
+
+
 @pytest.fixture
 def numpy_only(monkeypatch):
     """Objects made inside `with numpy_only():` run the NumPy code alone."""
