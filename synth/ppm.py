@@ -479,7 +479,11 @@ class Memory:
     """The two PPM models following one song (or session): `class_parts` gives the next
     event's class distributions, `length_parts(cls)` its length's once the class is chosen,
     `add` counts the event. The long-term model's orders are its own (fixed when fitted); the
-    short-term model's are `order` (classes) and `length_order` (lengths)."""
+    short-term model's are `order` (classes) and `length_order` (lengths).
+
+    Where the optional C extension is built (synth/_ppmcore.c, `core`), the per-step work runs
+    there on the same tables, the same arithmetic in the same order, the position kept as bytes
+    (`_now`); the NumPy code is the reference and the fallback."""
 
     def __init__(self, long_term: LongTerm | None, order: int = SHORT_ORDER,
                  length_order: int | None = None, link: bool | None = None):

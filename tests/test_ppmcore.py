@@ -285,8 +285,10 @@ def test_bad_arrays_are_errors_not_crashes():
     assert tables_.parts(now, 1, 24, probs, bits) is None
     read_only = probs.copy()
     read_only.flags.writeable = False
-    for bad_args in [(now[:-8], 0, 0, probs, bits), (np.frombuffer(now, np.int64), 0, 0, probs, bits),
-                     ("now", 0, 0, probs, bits), (now, 2, 0, probs, bits), (now, 1, 25, probs, bits),
+    as_array = np.frombuffer(now, np.int64)
+    for bad_args in [(now[:-8], 0, 0, probs, bits), (as_array, 0, 0, probs, bits),
+                     ("now", 0, 0, probs, bits), (now, 2, 0, probs, bits),
+                     (now, 1, 25, probs, bits),
                      (now, 1, -1, probs, bits), (now, 0, 0, read_only, bits),
                      (now, 0, 0, probs[:1], bits), (now, 0, 0, probs, bits[:1]),
                      (now, 0, 0, probs.astype(np.float32), bits), (now, "one", 0, probs, bits)]:
