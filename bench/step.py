@@ -1,9 +1,14 @@
 """Microseconds per generation step, both heads: draw the class, draw its length, feed the event
-back in (SPEC section 7: under 30 µs), without and with the PPM memory (long-term tables fitted
-on the shipped dataset; short-term order 8, updated every step), with the compiled per-step work
-(synth/_ppmcore.c) where it is built and with the NumPy code alone (what SYNTH_NO_C=1 runs);
-Keras predict() on the same weights for comparison where TensorFlow is installed. Every run must
-give its events, and both paths the same events.
+back in (SPEC section 7: under 30 µs), without and with the PPM memory, with the compiled
+per-step work (synth/_ppmcore.c) where it is built and with the NumPy code alone (what
+SYNTH_NO_C=1 runs); Keras predict() on the same weights for comparison where TensorFlow is
+installed. Every run must give its events, and both paths the same events.
+
+The memories: lengths linked with the class (the design `synth train` writes now: long-term
+tables fitted on the shipped dataset, short-term orders 8 and 4), and unlinked (the shipped
+model's own tables, written before linking, where it has them); both with a gate that gives
+each model its own offset and bias (the cost is the same whatever the values), the short-term
+model updated every step.
 
 The model: the shipped one if it is format 2 (class and length heads), else a random format-2
 model with 256 units (the shipped size), as the step costs the same whatever the weights.
@@ -19,9 +24,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from synth import ppm  # noqa: E402
-from synth.generate import Melody, Sampling, continue_melody  # noqa: E402
+from synth.generate import Melody, Sampling, continue_melody, memory_for  # noqa: E402
 from synth.modelfile import Model, load_model  # noqa: E402
-from synth.ppm import LongTerm, Memory  # noqa: E402
+from synth.ppm import Gate, LongTerm, Memory  # noqa: E402
 from synth.songs import load_dataset  # noqa: E402
 
 STEPS = 2000
@@ -45,17 +50,26 @@ else:
 print(f"model: {which}")
 
 
-long_term = LongTerm.fit([s.events for s in load_dataset(Path(__file__).parent.parent /
-                                                         "dataset")])
+linked = LongTerm.fit([s.events for s in load_dataset(Path(__file__).parent.parent /
+                                                      "dataset")])
+unlinked = memory_for(shipped, True).long_term if shipped.memory_tables else None
+memories = [("no memory", None), ("memory, lengths linked", linked)]
+if unlinked is not None and not unlinked.link:
+    memories.append(("memory, lengths unlinked (the shipped tables)", unlinked))
+# A gate of three models, the LSTM first, each with its own offset and bias.
+GATES = (Gate((0.0, -0.4, 0.3), (1.2, 0.6, 0.9)), Gate((0.0, 0.2, -0.5), (0.4, 1.1, 0.7)))
 compiled = ppm.core
 print("compiled memory (synth._ppmcore): " + ("built" if compiled else "not built (or SYNTH_NO_C "
                                               "set): NumPy alone"))
 
 
-def per_step(sampling: Sampling, memory: bool) -> tuple[list[float], list]:
+def per_step(sampling: Sampling, long_term: LongTerm | None, memory: bool
+             ) -> tuple[list[float], list]:
     runs, events = [], []
     for run in range(RUNS):
         melody = Melody(model, Memory(long_term) if memory else None)
+        if memory:
+            melody.gates = GATES
         melody.step(13, 3)
         rng = np.random.default_rng(run)
         start = time.perf_counter()
@@ -66,17 +80,17 @@ def per_step(sampling: Sampling, memory: bool) -> tuple[list[float], list]:
 
 
 paths = [("C", compiled), ("numpy", None)] if compiled else [("numpy", None)]
-for memory in (False, True):
+for name, long_term in memories:
     for label, sampling in [("temperature 1", Sampling()),
                             ("temperature 0.8, top-p 0.9", Sampling(temperature=0.8, top_p=0.9))]:
         drawn = []
         for path, module in paths:
             ppm.core = module  # objects made now take this path (SYNTH_NO_C=1 sets None)
-            runs, events = per_step(sampling, memory)
+            runs, events = per_step(sampling, long_term, name != "no memory")
             drawn.append(events)
-            print(f"{path}, {'with' if memory else 'without'} memory, {label}: "
-                  f"{statistics.median(runs):.1f} µs per step (class and length drawn, event "
-                  f"fed back), best {min(runs):.1f} µs (median of {RUNS} runs of {STEPS} steps)")
+            print(f"{path}, {name}, {label}: {statistics.median(runs):.1f} µs per step (class "
+                  f"and length drawn, event fed back), best {min(runs):.1f} µs (median of "
+                  f"{RUNS} runs of {STEPS} steps)")
         ppm.core = compiled
         assert all(events == drawn[0] for events in drawn), "C and NumPy drew different events"
 

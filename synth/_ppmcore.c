@@ -3,15 +3,23 @@
  *
  * Why: a generation step with the memory is about 60 small NumPy calls, and NumPy's per-call
  * overhead, not the arithmetic, is what costs (SPEC section 7: 30 µs a step). Here a step is
- * two calls: `Tables.draw` (the memory's distributions, the mix with the LSTM, the class and
- * length drawn) and `Tables.add` (the short-term counts and the next context). The LSTM's gate
- * arithmetic is `Cell.inputs` and `Cell.gates`, around NumPy's tanh (vectorised, and the same
- * rounding on both paths) and the one matrix product that stays in NumPy (BLAS).
+ * two calls: `Tables.draw` (the class parts, the class drawn from their mix with the LSTM, then
+ * the length parts for that class and the length drawn) and `Tables.add` (the short-term counts
+ * of both streams and the next position). The LSTM's gate arithmetic is `Cell.inputs` and
+ * `Cell.gates`, around NumPy's tanh (vectorised, and the same rounding on both paths) and the
+ * one matrix product that stays in NumPy (BLAS).
+ *
+ * The memory's position (Memory._now) is an immutable bytes object: the class history's keys,
+ * then the length history's (int64, as ppm.history and ppm.advance make them), so the undo log
+ * and `Memory.state` hold it as it is. The contexts, their slots in the short-term table and
+ * the long-term rows are derived from it at each call (a few multiplications).
  *
  * The NumPy code is the reference: every function here repeats its arithmetic in the same
- * order, so the two agree to the last bits or nearly (sums of many terms may round apart),
- * and the counts, which are whole numbers, agree exactly. Arrays come in through the buffer
- * protocol; a wrong type, size or layout raises an exception, never a crash.
+ * order (sums of 25 or 32 terms as NumPy's pairwise sum adds them), so the two agree to the
+ * last bits or nearly (BLAS's products and NumPy's vectorised logarithms and exponentials may
+ * round a last bit apart), and the counts, which are whole numbers, agree exactly. Arrays come
+ * in through the buffer protocol; a wrong type, size or layout raises an exception, never a
+ * crash.
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -24,9 +32,11 @@
 #define WIDTH 32          /* ppm.WIDTH: distributions padded to 32 symbols */
 #define NUM_CLASSES 25    /* notes.NUM_CLASSES */
 #define NUM_LENGTHS 32    /* events.NUM_LENGTHS */
-#define KEYS 9            /* ppm.ORDER + 1: tagged keys per stream */
-#define MAX_SLOTS 10      /* ppm.ORDER + 2: short-term slots per stream */
+#define MAX_HISTORY 9     /* ppm.ORDER + 1: history keys per stream */
+#define MAX_KEYS 10       /* a stream's contexts: the history's, and the empty one when linked */
+#define MAX_MODELS 2      /* the memory's models: long-term and short-term */
 #define BASE 64           /* ppm.BASE */
+#define LINK_BASE 1024    /* ppm.LINK_BASE */
 #define HEADS 64          /* generate._HEADS: the heads' logits, padded */
 #define TINY 1e-300       /* ppm._TINY */
 static const uint64_t HASH = 0x9E3779B97F4A7C15ULL;  /* ppm._HASH: Fibonacci hashing */
@@ -76,6 +86,23 @@ static void release(Py_buffer *views, int n)
         PyBuffer_Release(&views[i]);
 }
 
+/* NumPy's sum of n (8 <= n < 128) doubles: eight running sums, combined pairwise, then the
+ * remainder (pairwise_sum in NumPy's loops), so the totals agree to the bit. */
+static double numpy_sum(const double *a, int n)
+{
+    double r[8];
+    int whole = n - n % 8;
+    for (int j = 0; j < 8; j++)
+        r[j] = a[j];
+    for (int i = 8; i < whole; i += 8)
+        for (int j = 0; j < 8; j++)
+            r[j] += a[i + j];
+    double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+    for (int i = whole; i < n; i++)
+        res += a[i];
+    return res;
+}
+
 /* --- the memory's tables --------------------------------------------------------------------- */
 
 typedef struct {
@@ -85,13 +112,18 @@ typedef struct {
     Py_buffer probs;      /* LongTerm.probs (n, 32) float64 */
     Py_buffer entropy;    /* LongTerm.entropy (n,) float64 */
     Py_ssize_t n;
-    int long_orders;      /* keys the long-term lookup reads: its order + 1 */
     Py_buffer table;      /* ShortTerm.table (top + 1, 32) float64 */
     Py_buffer stats;      /* ShortTerm.stats (top + 1, 2) float64: total, kinds */
     Py_ssize_t top;       /* the row never counted */
     int shift;            /* 64 - bits of the hash */
-    int order;            /* the short-term order: order + 1 slots counted per stream */
-    int models;           /* 1 + has_long */
+    int link;             /* lengths read the event's class and the (class, length) events */
+    int sizes[2];         /* Memory._sizes: history keys of each stream */
+    int long_widths[2];   /* LongTerm.widths: contexts the long-term lookup reads */
+    int short_widths[2];  /* Memory._short_widths: contexts the short-term model counts */
+    int models;           /* the memory's models: 1 + has_long */
+    int gated;            /* gates set (`Tables.gates`) */
+    double gain[2][MAX_MODELS + 1];  /* per head (classes, lengths): exp(offset), LSTM first */
+    double bias[2][MAX_MODELS + 1];
 } Tables;
 
 static void tables_dealloc(Tables *self)
@@ -105,37 +137,52 @@ static void tables_dealloc(Tables *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-/* Tables(keys, probs, entropy, long_orders, table, stats, bits, order): keys, probs and entropy
- * None when there is no long-term model. The arrays are held (not copied) until the object
- * goes: the NumPy code and this one read and write the same counts. */
+/* Tables(keys, probs, entropy, table, stats, bits, link, sizes, long_widths, short_widths):
+ * keys, probs and entropy None when there is no long-term model; the others as Memory keeps
+ * them. The arrays are held (not copied) until the object goes: the NumPy code and this one
+ * read and write the same counts. */
 static int tables_init(Tables *self, PyObject *args, PyObject *kwargs)
 {
     PyObject *keys, *probs, *entropy, *table, *stats;
-    int long_orders, bits, order;
+    int bits, link;
     if (self->table.obj) {
         PyErr_SetString(PyExc_TypeError, "Tables is initialised once");
         return -1;
     }
-    if (!PyArg_ParseTuple(args, "OOOiOOii", &keys, &probs, &entropy, &long_orders, &table,
-                          &stats, &bits, &order))
+    if (!PyArg_ParseTuple(args, "OOOOOip(ii)(ii)(ii)", &keys, &probs, &entropy, &table, &stats,
+                          &bits, &link, &self->sizes[0], &self->sizes[1], &self->long_widths[0],
+                          &self->long_widths[1], &self->short_widths[0],
+                          &self->short_widths[1]))
         return -1;
-    if (bits < 1 || bits > 30 || order < 1 || order > KEYS - 1 || long_orders < 1 ||
-        long_orders > KEYS) {
-        PyErr_SetString(PyExc_ValueError, "Tables: bits, order or long orders out of range");
+    self->link = link;
+    self->has_long = keys != Py_None;
+    int ok = bits >= 1 && bits <= 30;
+    for (int s = 0; s < 2; s++) {
+        /* Contexts of a stream: its history keys, and the empty one before them when linked. */
+        int contexts = self->sizes[s] + (s == 1 && link);
+        ok = ok && self->sizes[s] >= 1 && self->sizes[s] <= MAX_HISTORY &&
+             self->short_widths[s] >= 1 && self->short_widths[s] <= contexts &&
+             (!self->has_long || (self->long_widths[s] >= 1 &&
+                                  self->long_widths[s] <= contexts));
+    }
+    if (!ok) {
+        self->has_long = 0;
+        PyErr_SetString(PyExc_ValueError, "Tables: bits, sizes or widths out of range");
         return -1;
     }
     self->top = (Py_ssize_t)1 << bits;
     self->shift = 64 - bits;
-    self->order = order;
-    self->long_orders = long_orders;
-    if (take(table, &self->table, FLOAT64, (self->top + 1) * WIDTH, 1, "table", NULL) < 0)
+    self->models = 1 + self->has_long;
+    self->gated = 0;
+    if (take(table, &self->table, FLOAT64, (self->top + 1) * WIDTH, 1, "table", NULL) < 0) {
+        self->has_long = 0;
         return -1;
+    }
     if (take(stats, &self->stats, FLOAT64, (self->top + 1) * 2, 1, "stats", NULL) < 0) {
+        self->has_long = 0;
         PyBuffer_Release(&self->table);
         return -1;
     }
-    self->has_long = keys != Py_None;
-    self->models = 1 + self->has_long;
     if (!self->has_long)
         return 0;
     if (take(keys, &self->keys, INT64, -1, 0, "keys", &self->n) < 0)
@@ -161,125 +208,171 @@ fail:
     return -1;
 }
 
-/* The long-term row of each stream, as LongTerm.lookup: the position of each of the first
- * long_orders keys in the sorted keys (np.searchsorted, left), and the row of the longest
- * found (found contexts are a prefix of the orders). */
-static void lookup(const Tables *self, const int64_t *tagged, Py_ssize_t rows[2])
+/* The position `now` (bytes: both histories' keys) copied out, checked. */
+static int read_now(const Tables *self, PyObject *now, int64_t *history)
+{
+    if (!PyBytes_Check(now)) {
+        PyErr_SetString(PyExc_TypeError, "now: expected the memory's position (bytes)");
+        return -1;
+    }
+    Py_ssize_t size = (Py_ssize_t)(self->sizes[0] + self->sizes[1]) * 8;
+    if (PyBytes_GET_SIZE(now) != size) {
+        PyErr_Format(PyExc_ValueError, "now: expected %zd bytes, got %zd", size,
+                     PyBytes_GET_SIZE(now));
+        return -1;
+    }
+    memcpy(history, PyBytes_AS_STRING(now), size);
+    return 0;
+}
+
+/* A stream's tagged contexts from the position (ppm.class_contexts, ppm.length_contexts; cls
+ * is the event's class, which linked lengths read). Unsigned, so keys out of range wrap as
+ * NumPy's do instead of overflowing. Returns how many. */
+static int contexts(const Tables *self, const int64_t *history, int stream, long cls,
+                    int64_t *keys)
+{
+    if (stream == 0) {
+        for (int k = 0; k < self->sizes[0]; k++)
+            keys[k] = (int64_t)((uint64_t)history[k] * 2);
+        return self->sizes[0];
+    }
+    const int64_t *lengths = history + self->sizes[0];
+    if (!self->link) {
+        for (int k = 0; k < self->sizes[1]; k++)
+            keys[k] = (int64_t)((uint64_t)lengths[k] * 2 + 1);
+        return self->sizes[1];
+    }
+    keys[0] = 1;  /* the empty context */
+    for (int k = 0; k < self->sizes[1]; k++)
+        keys[k + 1] = (int64_t)(((uint64_t)lengths[k] * LINK_BASE + (uint64_t)(cls + 1)) * 2 + 1);
+    return self->sizes[1] + 1;
+}
+
+/* The short-term slots of the first `width` contexts, then the row never counted
+ * (ShortTerm.slots). */
+static void slots_of(const Tables *self, const int64_t *keys, int width, Py_ssize_t *slots)
+{
+    for (int j = 0; j < width; j++)
+        slots[j] = (Py_ssize_t)(((uint64_t)keys[j] * HASH) >> self->shift);
+    slots[width] = self->top;
+}
+
+/* The long-term row, as LongTerm.lookup: the position of each of the first `width` contexts
+ * in the sorted keys (np.searchsorted, left), and the row of the longest found (found contexts
+ * are a prefix of the orders). */
+static Py_ssize_t lookup(const Tables *self, const int64_t *tagged, int width)
 {
     const int64_t *keys = self->keys.buf;
-    for (int s = 0; s < 2; s++) {
-        Py_ssize_t where[KEYS];
-        int found = 0;
-        for (int k = 0; k < self->long_orders; k++) {
-            int64_t key = tagged[s * KEYS + k];
-            Py_ssize_t lo = 0, hi = self->n;
-            while (lo < hi) {
-                Py_ssize_t mid = lo + (hi - lo) / 2;
-                if (keys[mid] < key)
-                    lo = mid + 1;
-                else
-                    hi = mid;
-            }
-            where[k] = lo;
-            found += lo < self->n && keys[lo] == key;
+    Py_ssize_t where[MAX_KEYS];
+    int found = 0;
+    for (int k = 0; k < width; k++) {
+        int64_t key = tagged[k];
+        Py_ssize_t lo = 0, hi = self->n;
+        while (lo < hi) {
+            Py_ssize_t mid = lo + (hi - lo) / 2;
+            if (keys[mid] < key)
+                lo = mid + 1;
+            else
+                hi = mid;
         }
-        /* NumPy's index found - 1 is -1 when nothing is found: the last position. */
-        rows[s] = where[found > 0 ? found - 1 : self->long_orders - 1];
-        if (rows[s] >= self->n)
-            rows[s] = self->n - 1;
+        where[k] = lo;
+        found += lo < self->n && keys[lo] == key;
     }
+    /* NumPy's index found - 1 is -1 when nothing is found: the last position. */
+    Py_ssize_t row = where[found > 0 ? found - 1 : width - 1];
+    return row < self->n ? row : self->n - 1;
 }
 
-/* The short-term distributions (2, 32) and their entropies, as ShortTerm.probs and
- * Memory.parts: PPM-C interpolated over the slots, the order -1 model uniform. */
-static void short_probs(const Tables *self, const Py_ssize_t *slots, double *out,
-                        double *entropies)
+/* The short-term distribution (32,) over `size` symbols of the slots (the last the row never
+ * counted) and its entropy in bits, as ShortTerm.probs and ppm.entropy: PPM-C interpolated,
+ * the order -1 model uniform. */
+static double short_probs(const Tables *self, const Py_ssize_t *slots, int count, int size,
+                          double *p)
 {
     const double *table = self->table.buf, *stats = self->stats.buf;
-    int count = self->order + 2;  /* slots per stream, the row never counted last */
-    for (int s = 0; s < 2; s++) {
-        const Py_ssize_t *slot = slots + s * count;
-        double denominator[MAX_SLOTS], below[MAX_SLOTS];
-        for (int j = 0; j < count; j++) {
-            const double *st = stats + 2 * slot[j];
-            denominator[j] = st[0] + st[1] + TINY;
-            below[j] = (st[1] + TINY) / denominator[j];
-        }
-        /* Weight of order j: the escapes of every longer order (np.cumprod from the top). */
-        for (int j = count - 2; j >= 0; j--)
-            below[j] = below[j + 1] * below[j];
-        double *p = out + s * WIDTH;
-        int size = s == 0 ? NUM_CLASSES : NUM_LENGTHS;
-        for (int i = 0; i < WIDTH; i++)
-            p[i] = 0.0;
-        for (int j = 0; j < count - 1; j++) {
-            double weight = below[j + 1] / denominator[j];
-            const double *row = table + WIDTH * slot[j];
-            for (int i = 0; i < WIDTH; i++)
-                p[i] += weight * row[i];
-        }
-        double bits = 0.0;
-        for (int i = 0; i < WIDTH; i++) {
-            if (i < size)
-                p[i] += below[0] * (1.0 / size);
-            if (p[i] != 0.0)  /* a zero adds 0 * log2(TINY) = 0: no need to take the log */
-                bits += p[i] * log2(p[i] + TINY);
-        }
-        entropies[s] = -bits;
+    double denominator[MAX_KEYS + 1], below[MAX_KEYS + 1];
+    for (int j = 0; j < count; j++) {
+        const double *st = stats + 2 * slots[j];
+        denominator[j] = st[0] + st[1] + TINY;
+        below[j] = (st[1] + TINY) / denominator[j];
     }
+    /* Weight of order j: the escapes of every longer order (np.cumprod from the top). */
+    for (int j = count - 2; j >= 0; j--)
+        below[j] = below[j + 1] * below[j];
+    for (int i = 0; i < WIDTH; i++)
+        p[i] = 0.0;
+    for (int j = 0; j < count - 1; j++) {
+        double weight = below[j + 1] / denominator[j];
+        const double *row = table + WIDTH * slots[j];
+        for (int i = 0; i < WIDTH; i++)
+            p[i] += weight * row[i];
+    }
+    double terms[WIDTH];
+    for (int i = 0; i < WIDTH; i++) {
+        if (i < size)
+            p[i] += below[0] * (1.0 / size);
+        terms[i] = p[i] > 0.0 ? p[i] * log2(p[i]) : 0.0;
+    }
+    return -numpy_sum(terms, WIDTH);
 }
 
-/* Memory.parts into out (models, 2, 32) and entropies (models, 2), the long-term model first. */
-static void parts(const Tables *self, const int64_t *tagged, const Py_ssize_t *slots,
-                  double *out, double *entropies)
+/* Memory.class_parts (stream 0) or Memory.length_parts(cls) (stream 1) into probs (models, 32)
+ * and entropies (models,), the long-term model first. */
+static void stream_parts(const Tables *self, const int64_t *history, int stream, long cls,
+                         double *probs, double *entropies)
 {
-    int last = self->models - 1;
-    short_probs(self, slots, out + last * 2 * WIDTH, entropies + last * 2);
+    int64_t keys[MAX_KEYS];
+    Py_ssize_t slots[MAX_KEYS + 1];
+    contexts(self, history, stream, cls, keys);
+    int width = self->short_widths[stream], last = self->models - 1;
+    slots_of(self, keys, width, slots);
+    entropies[last] = short_probs(self, slots, width + 1, stream ? NUM_LENGTHS : NUM_CLASSES,
+                                  probs + last * WIDTH);
     if (self->has_long) {
-        Py_ssize_t rows[2];
-        lookup(self, tagged, rows);
-        const double *probs = self->probs.buf, *entropy = self->entropy.buf;
-        for (int s = 0; s < 2; s++) {
-            memcpy(out + s * WIDTH, probs + rows[s] * WIDTH, WIDTH * sizeof(double));
-            entropies[s] = entropy[rows[s]];
-        }
+        Py_ssize_t row = lookup(self, keys, self->long_widths[stream]);
+        memcpy(probs, (const double *)self->probs.buf + row * WIDTH, WIDTH * sizeof(double));
+        entropies[0] = ((const double *)self->entropy.buf)[row];
     }
 }
 
 /* One draw of generate._draw_mixed: the LSTM's softmax mixed with the memory's distributions
- * (rows of `probs` WIDTH * 2 apart, their entropies 2 apart: one stream of (models, 2, 32) and
- * (models, 2)) by IDyOM's entropy weights, then argmax(log p + noise). */
-static int draw_mixed(const double *logits, int size, const double *probs,
-                      const double *entropies, int models, double bias, const float *noise)
+ * (models, 32) by the gate of `head` (generate.mixed_probs), then argmax(log p + noise). */
+static int draw_mixed(const Tables *self, int head, const double *logits, int size,
+                      const double *probs, const double *entropies, const float *noise)
 {
-    double top = logits[0], exp_[WIDTH], total = 0.0, dot = 0.0;
+    double top = logits[0], exp_[WIDTH], shifted[WIDTH], dot = 0.0;
     for (int i = 1; i < size; i++)
         if (logits[i] > top)
             top = logits[i];
     for (int i = 0; i < size; i++) {
-        exp_[i] = exp(logits[i] - top);
-        total += exp_[i];
-        dot += exp_[i] * (logits[i] - top);
+        shifted[i] = logits[i] - top;
+        exp_[i] = exp(shifted[i]);
+        dot += exp_[i] * shifted[i];
     }
+    double total = numpy_sum(exp_, size);
     double scale = log2((double)size);
     double lstm_bits = (log(total) - dot / total) / log(2.0);
-    double weights[3], whole;
-    weights[0] = pow(fmax(lstm_bits / scale, 1e-6), -bias);
+    const double *gain = self->gain[head], *bias = self->bias[head];
+    double weights[MAX_MODELS + 1], whole;
+    weights[0] = gain[0] * pow(fmax(lstm_bits / scale, 1e-6), -bias[0]);
     whole = weights[0];
-    for (int m = 0; m < models; m++) {
-        weights[m + 1] = pow(fmax(entropies[2 * m] / scale, 1e-6), -bias);
+    for (int m = 0; m < self->models; m++) {
+        weights[m + 1] = gain[m + 1] * pow(fmax(entropies[m] / scale, 1e-6), -bias[m + 1]);
         whole += weights[m + 1];
     }
+    double share[MAX_MODELS];
+    for (int m = 0; m < self->models; m++)
+        share[m] = weights[m + 1] / whole;
     double own = weights[0] / (whole * total);
     int best = 0;
     double best_value = -HUGE_VAL;
     for (int i = 0; i < size; i++) {
         double p = 0.0;
-        for (int m = 0; m < models; m++)
-            p += weights[m + 1] / whole * probs[m * 2 * WIDTH + i];
+        for (int m = 0; m < self->models; m++)
+            p += share[m] * probs[m * WIDTH + i];
         p += exp_[i] * own;
         double value = log(p) + (double)noise[i];
-        if (value > best_value || (i == 0)) {
+        if (value > best_value || i == 0) {
             best = i;
             best_value = value;
         }
@@ -287,67 +380,131 @@ static int draw_mixed(const double *logits, int size, const double *probs,
     return best;
 }
 
-/* Tables.draw(heads, length_by_class, noise, bias, length_bias, tagged, slots, probs,
- * entropies) -> (class, length class): the memory's parts into probs and entropies (as
- * Memory.parts), then the class and its length drawn as generate._next_mixed draws them. */
-static PyObject *tables_draw(Tables *self, PyObject *const *args, Py_ssize_t nargs)
+static int read_class(PyObject *obj, long *cls)
 {
-    if (nargs != 9) {
-        PyErr_SetString(PyExc_TypeError, "draw takes 9 arguments");
+    *cls = PyLong_AsLong(obj);
+    if (*cls == -1 && PyErr_Occurred())
+        return -1;
+    if (*cls < 0 || *cls >= NUM_CLASSES) {
+        PyErr_SetString(PyExc_ValueError, "class out of range");
+        return -1;
+    }
+    return 0;
+}
+
+/* Tables.parts(now, stream, cls, probs, entropies): Memory.class_parts (stream 0, cls unread)
+ * or Memory.length_parts(cls) (stream 1) into probs (models, 32) and entropies (models,). */
+static PyObject *tables_parts(Tables *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "parts takes 5 arguments");
         return NULL;
     }
-    double bias = PyFloat_AsDouble(args[3]), length_bias = PyFloat_AsDouble(args[4]);
-    if (PyErr_Occurred())
+    int64_t history[2 * MAX_HISTORY];
+    if (read_now(self, args[0], history) < 0)
         return NULL;
-    Py_buffer v[7];
+    long stream = PyLong_AsLong(args[1]), cls = 0;
+    if (stream == -1 && PyErr_Occurred())
+        return NULL;
+    if (stream != 0 && stream != 1) {
+        PyErr_SetString(PyExc_ValueError, "parts: stream is 0 (classes) or 1 (lengths)");
+        return NULL;
+    }
+    if (stream == 1 && read_class(args[2], &cls) < 0)
+        return NULL;
+    Py_buffer v[2];
+    int held = 0;
+    if (take(args[3], &v[held], FLOAT64, self->models * WIDTH, 1, "probs", NULL) < 0)
+        goto fail;
+    held++;
+    if (take(args[4], &v[held], FLOAT64, self->models, 1, "entropies", NULL) < 0)
+        goto fail;
+    held++;
+    stream_parts(self, history, (int)stream, cls, v[0].buf, v[1].buf);
+    release(v, held);
+    Py_RETURN_NONE;
+fail:
+    release(v, held);
+    return NULL;
+}
+
+/* Tables.gates(params): the gates `draw` mixes with, float64 (2, 2, models + 1): per head
+ * (classes, lengths) the offsets then the biases, the LSTM first (ppm.Gate). */
+static PyObject *tables_gates(Tables *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 1) {
+        PyErr_SetString(PyExc_TypeError, "gates takes 1 argument");
+        return NULL;
+    }
+    Py_buffer view;
+    int per = self->models + 1;
+    if (take(args[0], &view, FLOAT64, 4 * per, 0, "gates", NULL) < 0)
+        return NULL;
+    const double *params = view.buf;
+    for (int i = 0; i < 4 * per; i++)
+        if (!isfinite(params[i])) {
+            PyErr_SetString(PyExc_ValueError, "gates: expected finite offsets and biases");
+            PyBuffer_Release(&view);
+            return NULL;
+        }
+    for (int head = 0; head < 2; head++)
+        for (int m = 0; m < per; m++) {
+            self->gain[head][m] = exp(params[head * 2 * per + m]);  /* math.exp(offset) */
+            self->bias[head][m] = params[head * 2 * per + per + m];
+        }
+    self->gated = 1;
+    PyBuffer_Release(&view);
+    Py_RETURN_NONE;
+}
+
+/* Tables.draw(now, heads, length_by_class, noise) -> (class, length class): the class parts,
+ * the class drawn from their mix with the LSTM's class head, then the length parts for that
+ * class and its length drawn, as generate._next_mixed draws them (top-p 1, arithmetic rule;
+ * the noise carries the temperature). */
+static PyObject *tables_draw(Tables *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "draw takes 4 arguments");
+        return NULL;
+    }
+    if (!self->gated) {
+        PyErr_SetString(PyExc_ValueError, "draw: no gates set (Tables.gates)");
+        return NULL;
+    }
+    int64_t history[2 * MAX_HISTORY];
+    if (read_now(self, args[0], history) < 0)
+        return NULL;
+    Py_buffer v[3];
     int held = 0;
     Py_ssize_t heads_size;
-    int count = self->order + 2;
-    if (take(args[0], &v[held], FLOAT32, -1, 0, "heads", &heads_size) < 0)
+    if (take(args[1], &v[held], FLOAT32, -1, 0, "heads", &heads_size) < 0)
         goto fail;
     held++;
     if (heads_size < NUM_CLASSES + NUM_LENGTHS) {
         PyErr_SetString(PyExc_ValueError, "heads: too short");
         goto fail;
     }
-    if (take(args[1], &v[held], FLOAT32, NUM_CLASSES * NUM_LENGTHS, 0, "length_by_class",
+    if (take(args[2], &v[held], FLOAT32, NUM_CLASSES * NUM_LENGTHS, 0, "length_by_class",
              NULL) < 0)
         goto fail;
     held++;
-    if (take(args[2], &v[held], FLOAT32, NUM_CLASSES + NUM_LENGTHS, 0, "noise", NULL) < 0)
+    if (take(args[3], &v[held], FLOAT32, NUM_CLASSES + NUM_LENGTHS, 0, "noise", NULL) < 0)
         goto fail;
     held++;
-    if (take(args[5], &v[held], INT64, 2 * KEYS, 0, "tagged", NULL) < 0)
-        goto fail;
-    held++;
-    if (take(args[6], &v[held], INT64, 2 * count, 0, "slots", NULL) < 0)
-        goto fail;
-    held++;
-    if (take(args[7], &v[held], FLOAT64, self->models * 2 * WIDTH, 1, "probs", NULL) < 0)
-        goto fail;
-    held++;
-    if (take(args[8], &v[held], FLOAT64, self->models * 2, 1, "entropies", NULL) < 0)
-        goto fail;
-    held++;
-    const Py_ssize_t *slots = v[4].buf;
-    for (int i = 0; i < 2 * count; i++)
-        if (slots[i] < 0 || slots[i] > self->top) {
-            PyErr_SetString(PyExc_ValueError, "slots: out of the table");
-            goto fail;
-        }
     const float *heads = v[0].buf, *by_class = v[1].buf, *noise = v[2].buf;
-    double *probs = v[5].buf, *entropies = v[6].buf;
-    parts(self, v[3].buf, slots, probs, entropies);
+    double probs[MAX_MODELS * WIDTH], entropies[MAX_MODELS], logits[WIDTH];
 
-    double logits[WIDTH];
+    stream_parts(self, history, 0, 0, probs, entropies);
     for (int i = 0; i < NUM_CLASSES; i++)
         logits[i] = heads[i];
-    int cls = draw_mixed(logits, NUM_CLASSES, probs, entropies, self->models, bias, noise);
+    int cls = draw_mixed(self, 0, logits, NUM_CLASSES, probs, entropies, noise);
+
+    stream_parts(self, history, 1, cls, probs, entropies);
     /* The length head: its float32 sum with the class's row, as NumPy adds them. */
     for (int i = 0; i < NUM_LENGTHS; i++)
         logits[i] = (double)(float)(heads[NUM_CLASSES + i] + by_class[cls * NUM_LENGTHS + i]);
-    int length = draw_mixed(logits, NUM_LENGTHS, probs + WIDTH, entropies + 1, self->models,
-                            length_bias, noise + NUM_CLASSES);
+    int length = draw_mixed(self, 1, logits, NUM_LENGTHS, probs, entropies,
+                            noise + NUM_CLASSES);
     release(v, held);
     return Py_BuildValue("ii", cls, length);
 fail:
@@ -355,182 +512,118 @@ fail:
     return NULL;
 }
 
-/* Tables.parts(tagged, slots, probs, entropies): Memory.parts into probs and entropies. */
-static PyObject *tables_parts(Tables *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "parts takes 4 arguments");
-        return NULL;
-    }
-    Py_buffer v[4];
-    int held = 0, count = self->order + 2;
-    if (take(args[0], &v[held], INT64, 2 * KEYS, 0, "tagged", NULL) < 0)
-        goto fail;
-    held++;
-    if (take(args[1], &v[held], INT64, 2 * count, 0, "slots", NULL) < 0)
-        goto fail;
-    held++;
-    if (take(args[2], &v[held], FLOAT64, self->models * 2 * WIDTH, 1, "probs", NULL) < 0)
-        goto fail;
-    held++;
-    if (take(args[3], &v[held], FLOAT64, self->models * 2, 1, "entropies", NULL) < 0)
-        goto fail;
-    held++;
-    const Py_ssize_t *slots = v[1].buf;
-    for (int i = 0; i < 2 * count; i++)
-        if (slots[i] < 0 || slots[i] > self->top) {
-            PyErr_SetString(PyExc_ValueError, "slots: out of the table");
-            goto fail;
-        }
-    parts(self, v[0].buf, slots, v[2].buf, v[3].buf);
-    release(v, held);
-    Py_RETURN_NONE;
-fail:
-    release(v, held);
-    return NULL;
-}
-
-/* Counts one event (step 1) or takes it back (step -1) after the counted slots, as
- * ShortTerm.add does with NumPy's fancy indexing: every cell read before any is written, and
- * where two contexts share a slot (a hash collision) the last write wins, so a slot counts the
- * event once. Then restore, which takes back with the same rule, gives the same tables. */
-static void count_event(Tables *self, const Py_ssize_t *slots, const long tokens[2], int step)
+/* Counts `token` after the contexts in slots[:width] (step 1) or takes it back (step -1), as
+ * ShortTerm.add: a slot two contexts share (a hash collision) counts once, as one context. */
+static void count_stream(Tables *self, const Py_ssize_t *slots, int width, long token, int step)
 {
     double *table = self->table.buf, *stats = self->stats.buf;
-    int count = self->order + 2, counted = count - 1;
-    double before[2 * MAX_SLOTS], total[2 * MAX_SLOTS], kinds[2 * MAX_SLOTS];
-    for (int s = 0; s < 2; s++)
-        for (int j = 0; j < counted; j++) {
-            Py_ssize_t slot = slots[s * count + j];
-            before[s * counted + j] = table[slot * WIDTH + tokens[s]];
-            total[s * counted + j] = stats[2 * slot];
-            kinds[s * counted + j] = stats[2 * slot + 1];
-        }
-    for (int s = 0; s < 2; s++)
-        for (int j = 0; j < counted; j++)
-            table[slots[s * count + j] * WIDTH + tokens[s]] = before[s * counted + j] + step;
-    for (int s = 0; s < 2; s++)
-        for (int j = 0; j < counted; j++)
-            stats[2 * slots[s * count + j]] = total[s * counted + j] + step;
-    for (int s = 0; s < 2; s++)
-        for (int j = 0; j < counted; j++) {
-            double b = before[s * counted + j];
-            double change = step > 0 ? (b == 0.0) : -1.0 * (b == 1.0);
-            stats[2 * slots[s * count + j] + 1] = kinds[s * counted + j] + change;
-        }
+    for (int j = 0; j < width; j++) {
+        int seen = 0;
+        for (int i = 0; i < j; i++)
+            seen |= slots[i] == slots[j];
+        if (seen)
+            continue;
+        Py_ssize_t slot = slots[j];
+        double before = table[slot * WIDTH + token];
+        table[slot * WIDTH + token] = before + step;
+        stats[2 * slot] += step;
+        stats[2 * slot + 1] += step > 0 ? (double)(before == 0.0) : -1.0 * (before == 1.0);
+    }
 }
 
-static int read_tokens(PyObject *const *args, long tokens[2])
+/* Both streams' counts of one event at the position: the class, then its length (step 1), or
+ * taken back in the reverse order (step -1), as Memory.add and Memory.restore. */
+static void count_event(Tables *self, const int64_t *history, long cls, long length, int step)
 {
-    tokens[0] = PyLong_AsLong(args[0]);
-    tokens[1] = PyLong_AsLong(args[1]);
-    if (PyErr_Occurred())
+    int64_t keys[2][MAX_KEYS];
+    Py_ssize_t slots[2][MAX_KEYS + 1];
+    for (int s = 0; s < 2; s++) {
+        contexts(self, history, s, cls, keys[s]);
+        slots_of(self, keys[s], self->short_widths[s], slots[s]);
+    }
+    if (step > 0) {
+        count_stream(self, slots[0], self->short_widths[0], cls, 1);
+        count_stream(self, slots[1], self->short_widths[1], length, 1);
+    } else {
+        count_stream(self, slots[1], self->short_widths[1], length, -1);
+        count_stream(self, slots[0], self->short_widths[0], cls, -1);
+    }
+}
+
+static int read_event(PyObject *const *args, long *cls, long *length)
+{
+    if (read_class(args[0], cls) < 0)
         return -1;
-    if (tokens[0] < 0 || tokens[0] >= NUM_CLASSES || tokens[1] < 0 || tokens[1] >= NUM_LENGTHS) {
-        PyErr_SetString(PyExc_ValueError, "event: class or length class out of range");
+    *length = PyLong_AsLong(args[1]);
+    if (*length == -1 && PyErr_Occurred())
+        return -1;
+    if (*length < 0 || *length >= NUM_LENGTHS) {
+        PyErr_SetString(PyExc_ValueError, "length class out of range");
         return -1;
     }
     return 0;
 }
 
-/* Tables.add(class, length class, slots, tagged, next_slots, next_tagged): counts the event
- * after the contexts in slots (as ShortTerm.add), then writes the tagged keys after it and
- * their slots (as Memory.add and ShortTerm.slots). */
+/* Tables.add(now, class, length class) -> the next position: counts the event (as
+ * Memory.add) and advances both histories past it (ppm.advance; linked lengths advance by the
+ * (class, length) pair). */
 static PyObject *tables_add(Tables *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 6) {
-        PyErr_SetString(PyExc_TypeError, "add takes 6 arguments");
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "add takes 3 arguments");
         return NULL;
     }
-    long tokens[2];
-    if (read_tokens(args, tokens) < 0)
+    int64_t history[2 * MAX_HISTORY], next[2 * MAX_HISTORY];
+    long cls, length;
+    if (read_now(self, args[0], history) < 0 || read_event(args + 1, &cls, &length) < 0)
         return NULL;
-    Py_buffer v[4];
-    int held = 0, count = self->order + 2;
-    if (take(args[2], &v[held], INT64, 2 * count, 0, "slots", NULL) < 0)
-        goto fail;
-    held++;
-    if (take(args[3], &v[held], INT64, 2 * KEYS, 0, "tagged", NULL) < 0)
-        goto fail;
-    held++;
-    if (take(args[4], &v[held], INT64, 2 * count, 1, "next_slots", NULL) < 0)
-        goto fail;
-    held++;
-    if (take(args[5], &v[held], INT64, 2 * KEYS, 1, "next_tagged", NULL) < 0)
-        goto fail;
-    held++;
-    const Py_ssize_t *slots = v[0].buf;
-    for (int i = 0; i < 2 * count; i++)
-        if (slots[i] < 0 || slots[i] > self->top) {
-            PyErr_SetString(PyExc_ValueError, "slots: out of the table");
-            goto fail;
-        }
-    count_event(self, slots, tokens, 1);
-    const int64_t *tagged = v[1].buf;
-    int64_t *next = v[3].buf;
-    Py_ssize_t *next_slots = v[2].buf;
-    /* key * 64 + token + 1 in each stream, with the stream in the lowest bit (ppm._tag).
-     * Unsigned, so keys out of range wrap as NumPy's do instead of overflowing. */
-    const uint64_t plus[2] = {2 * tokens[0] + 2, 2 * tokens[1] + 2 - (BASE - 1)};
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (self->sizes[0] + self->sizes[1]) * 8);
+    if (!out)
+        return NULL;
+    count_event(self, history, cls, length, 1);
+    const uint64_t base[2] = {BASE, self->link ? LINK_BASE : BASE};
+    const uint64_t plus[2] = {(uint64_t)cls + 1,
+                              (uint64_t)(self->link ? cls * NUM_LENGTHS + length : length) + 1};
+    int64_t *from = history, *to = next;
     for (int s = 0; s < 2; s++) {
-        next[s * KEYS] = s;
-        for (int k = 1; k < KEYS; k++)
-            next[s * KEYS + k] = (int64_t)((uint64_t)tagged[s * KEYS + k - 1] * BASE + plus[s]);
-        for (int j = 0; j < count - 1; j++)
-            next_slots[s * count + j] =
-                (Py_ssize_t)(((uint64_t)next[s * KEYS + j] * HASH) >> self->shift);
-        next_slots[s * count + count - 1] = self->top;
+        to[0] = 0;
+        for (int k = 1; k < self->sizes[s]; k++)
+            to[k] = (int64_t)((uint64_t)from[k - 1] * base[s] + plus[s]);
+        from += self->sizes[0];
+        to += self->sizes[0];
     }
-    release(v, held);
-    Py_RETURN_NONE;
-fail:
-    release(v, held);
-    return NULL;
+    memcpy(PyBytes_AS_STRING(out), next, (self->sizes[0] + self->sizes[1]) * 8);
+    return out;
 }
 
-/* Tables.count(class, length class, slots, step): counts (1) or takes back (-1) one event. */
-static PyObject *tables_count(Tables *self, PyObject *const *args, Py_ssize_t nargs)
+/* Tables.take_back(now, class, length class): the counts of an event added at `now`, taken
+ * back (as Memory.restore). */
+static PyObject *tables_take_back(Tables *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "count takes 4 arguments");
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "take_back takes 3 arguments");
         return NULL;
     }
-    long tokens[2];
-    if (read_tokens(args, tokens) < 0)
+    int64_t history[2 * MAX_HISTORY];
+    long cls, length;
+    if (read_now(self, args[0], history) < 0 || read_event(args + 1, &cls, &length) < 0)
         return NULL;
-    long step = PyLong_AsLong(args[3]);
-    if (step == -1 && PyErr_Occurred())
-        return NULL;
-    if (step != 1 && step != -1) {
-        PyErr_SetString(PyExc_ValueError, "count: step is 1 or -1");
-        return NULL;
-    }
-    Py_buffer view;
-    int count = self->order + 2;
-    if (take(args[2], &view, INT64, 2 * count, 0, "slots", NULL) < 0)
-        return NULL;
-    const Py_ssize_t *slots = view.buf;
-    for (int i = 0; i < 2 * count; i++)
-        if (slots[i] < 0 || slots[i] > self->top) {
-            PyErr_SetString(PyExc_ValueError, "slots: out of the table");
-            PyBuffer_Release(&view);
-            return NULL;
-        }
-    count_event(self, slots, tokens, (int)step);
-    PyBuffer_Release(&view);
+    count_event(self, history, cls, length, -1);
     Py_RETURN_NONE;
 }
 
 static PyMethodDef tables_methods[] = {
-    {"draw", (PyCFunction)(void (*)(void))tables_draw, METH_FASTCALL,
-     "draw(heads, length_by_class, noise, bias, length_bias, tagged, slots, probs, entropies)"
-     " -> (class, length class)"},
     {"parts", (PyCFunction)(void (*)(void))tables_parts, METH_FASTCALL,
-     "parts(tagged, slots, probs, entropies): the memory's distributions and entropies"},
+     "parts(now, stream, cls, probs, entropies): the memory's distributions of the next class"
+     " (stream 0) or of its length given class cls (stream 1), and their entropies"},
+    {"gates", (PyCFunction)(void (*)(void))tables_gates, METH_FASTCALL,
+     "gates(params): the gates draw mixes with, (2, 2, models + 1) float64"},
+    {"draw", (PyCFunction)(void (*)(void))tables_draw, METH_FASTCALL,
+     "draw(now, heads, length_by_class, noise) -> (class, length class)"},
     {"add", (PyCFunction)(void (*)(void))tables_add, METH_FASTCALL,
-     "add(class, length class, slots, tagged, next_slots, next_tagged)"},
-    {"count", (PyCFunction)(void (*)(void))tables_count, METH_FASTCALL,
-     "count(class, length class, slots, step)"},
+     "add(now, class, length class) -> the next position: counts the event"},
+    {"take_back", (PyCFunction)(void (*)(void))tables_take_back, METH_FASTCALL,
+     "take_back(now, class, length class): the counts of the event added at now, taken back"},
     {NULL, NULL, 0, NULL},
 };
 

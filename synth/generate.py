@@ -307,6 +307,11 @@ def _next_mixed(melody: Melody, sampling: Sampling, noise: np.ndarray) -> Event:
     if sampling.top_p < 1.0 or settings.rule != "arithmetic":
         return _next_mixed_generic(melody, sampling, noise)
     memory, out = melody.memory, melody.out
+    if memory._core is not None:  # the parts and both draws below in one C call
+        if memory._gates is not melody.gates:
+            memory.use_gates(melody.gates)
+        cls, length = memory._core.draw(memory._now, out, melody._length_by_class, noise)
+        return Event(cls, length + 1)
     probs, entropies = memory.class_parts()
     cls = _draw_mixed(out[:NUM_CLASSES], probs[:, :NUM_CLASSES], entropies,
                       melody.gates[0], noise[:NUM_CLASSES])

@@ -482,7 +482,11 @@ class Memory:
     """The two PPM models following one song (or session): `class_parts` gives the next
     event's class distributions, `length_parts(cls)` its length's once the class is chosen,
     `add` counts the event. The long-term model's orders are its own (fixed when fitted); the
-    short-term model's are `order` (classes) and `length_order` (lengths)."""
+    short-term model's are `order` (classes) and `length_order` (lengths).
+
+    Where the optional C extension is built (synth/_ppmcore.c, `core`), the per-step work runs
+    there on the same tables, the same arithmetic in the same order, the position kept as bytes
+    (`_now`); the NumPy code is the reference and the fallback."""
 
     def __init__(self, long_term: LongTerm | None, order: int = SHORT_ORDER,
                  length_order: int | None = None, link: bool | None = None):
@@ -506,8 +510,29 @@ class Memory:
         models = 1 + (long_term is not None)
         self._probs = np.zeros((models, WIDTH))
         self._entropies = np.zeros(models)
-        self._core = None
+        self._core = self._compiled()
+        self._gates = None  # the gates the compiled draw was given (`use_gates`)
         self.reset()
+
+    def _compiled(self):
+        """The C side of this memory (`core.Tables`, on the same arrays), or None. It keeps the
+        position as one bytes object (`_now`: both histories' keys) instead of `_history`."""
+        if core is None:
+            return None
+        long = self.long_term
+        try:
+            return core.Tables(*((long.keys, long.probs, long.entropy) if long is not None
+                                 else (None,) * 3),
+                               self.short_term.table, self.short_term.stats,
+                               self.short_term.top.bit_length() - 1, self.link, self._sizes,
+                               self._long_widths, self._short_widths)
+        except (TypeError, ValueError, BufferError):  # tables it cannot take: NumPy does them
+            return None
+
+    def use_gates(self, gates: tuple[Gate, Gate]) -> None:
+        """The gates (classes, lengths) the compiled draw mixes with (`generate._next_mixed`)."""
+        self._core.gates(np.array([[g.offsets, g.biases] for g in gates], dtype=np.float64))
+        self._gates = gates
 
     def reset(self) -> None:
         """A new song: the short-term model forgets, the context starts over."""
@@ -518,8 +543,12 @@ class Memory:
 
     def restart(self) -> None:
         """A new song in the same session: the context starts over, the counts stay."""
-        self._history = tuple(advance_all(size - 1, base, start) for size, base, start in
-                              zip(self._sizes, self._bases, self._starts))
+        history_ = tuple(advance_all(size - 1, base, start) for size, base, start in
+                         zip(self._sizes, self._bases, self._starts))
+        if self._core is not None:
+            self._now = np.concatenate(history_).tobytes()
+            return
+        self._history = history_
         self._follow()
 
     def _follow(self) -> None:
@@ -544,15 +573,27 @@ class Memory:
         """The models' distributions of the next event's class (models, 32; the first 25
         entries), the long-term model first if there is one, and their entropies (models,).
         Buffers the next call overwrites (generation reads them at once)."""
+        if self._core is not None:
+            self._core.parts(self._now, 0, 0, self._probs, self._entropies)
+            return self._probs, self._entropies
         return self._parts(0, self._class_keys, self._class_slots)
 
     def length_parts(self, cls: int) -> tuple[np.ndarray, np.ndarray]:
         """As `class_parts`, for the next event's length given that its class is `cls`."""
+        if self._core is not None:
+            self._core.parts(self._now, 1, cls, self._probs, self._entropies)
+            return self._probs, self._entropies
         keys = self._length_keys(cls)
         return self._parts(1, keys, self.short_term.slots(keys[: self._short_widths[1]]))
 
     def add(self, cls: int, length_index: int) -> None:
         self.short_term.used = True
+        if self._core is not None:  # the counts and the next position in one call
+            if len(self._undo) == UNDO:
+                self._added += 1
+            self._undo.append((self._now, cls, length_index))
+            self._now = self._core.add(self._now, cls, length_index)
+            return
         length_slots = self.short_term.slots(self._length_keys(cls)[: self._short_widths[1]])
         self.short_term.add(self._class_slots, cls)
         self.short_term.add(length_slots, length_index)
@@ -566,15 +607,22 @@ class Memory:
 
     def state(self) -> tuple:
         """Where the memory is, for `restore` (within the last UNDO events)."""
-        return self._history, self._added + len(self._undo)
+        position = self._now if self._core is not None else self._history
+        return position, self._added + len(self._undo)
 
     def restore(self, saved: tuple) -> None:
-        history_, added = saved
+        position, added = saved
         while self._added + len(self._undo) > added and self._undo:
+            if self._core is not None:
+                self._core.take_back(*self._undo.pop())
+                continue
             class_slots, length_slots, cls, length_index, _ = self._undo.pop()
             self.short_term.add(length_slots, length_index, -1)
             self.short_term.add(class_slots, cls, -1)
-        self._history = history_
+        if self._core is not None:
+            self._now = position
+            return
+        self._history = position
         self._follow()
 
 

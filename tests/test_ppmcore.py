@@ -1,7 +1,8 @@
 """The compiled memory (synth/_ppmcore.c) against the NumPy code it stands in for: the same
-events, the same distributions, the same tables after a live-style take-back, and errors, not
-crashes, on bad arrays. Skipped where the extension is not built (synth then runs NumPy), unless
-SYNTH_REQUIRE_C is set, as CI sets it."""
+events, the same distributions (the class's, and the length's for every class), the same tables
+after a live-style take-back, for linked lengths, unlinked lengths (models from before) and no
+long-term model, with a fitted gate; and errors, not crashes, on bad arrays. Skipped where the
+extension is not built (synth then runs NumPy), unless SYNTH_REQUIRE_C is set, as CI sets it."""
 
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ from conftest import random_weights
 
 from synth import ppm
 from synth.events import Event
-from synth.generate import (Melody, Sampling, _draw_mixed, continue_melody, restore, score_songs,
-                            state)
+from synth.generate import (Melody, Sampling, _draw_mixed, compose, continue_melody, restore,
+                            score_songs, state)
 from synth.modelfile import Model
-from synth.ppm import LongTerm, Memory, ShortTerm, song_probs
+from synth.ppm import UNDO, Gate, LongTerm, Memory, MixSettings, ShortTerm, manifest_entry, \
+    song_probs
 
 try:
     from synth import _ppmcore as core
@@ -29,6 +31,10 @@ except ImportError:
     pytest.skip("the C extension is not built", allow_module_level=True)
 ROOT = Path(__file__).resolve().parent.parent
 MOTIF = [Event(13, 4), Event(15, 2), Event(17, 2), Event(18, 4), Event(20, 8), Event(0, 4)]
+KINDS = ["linked", "unlinked", "short-term only"]
+# A gate far from IDyOM's: each model its own offset and bias (the LSTM first).
+GATES = {3: (Gate((0.0, -1.0, -0.5), (1.2, 0.4, 0.8)), Gate((0.0, -0.7, -1.2), (0.3, 0.9, 0.6))),
+         2: (Gate((0.0, -0.8), (1.5, 0.6)), Gate((0.0, -0.5), (0.4, 1.1)))}
 
 
 def some_songs(count=8, seed=5):
@@ -38,6 +44,33 @@ def some_songs(count=8, seed=5):
         songs.append([Event(int(c), int(q)) for c, q in zip(rng.integers(0, 25, 50),
                                                              rng.choice([1, 2, 3, 4, 6, 8], 50))])
     return songs
+
+
+def long_term_of(kind: str) -> LongTerm | None:
+    if kind == "linked":
+        return LongTerm.fit(some_songs(), 3, 3)
+    if kind == "unlinked":
+        return LongTerm.fit(some_songs(), 4, 5, link=False)
+    return None
+
+
+def memory_of(kind: str) -> Memory:
+    return Memory(long_term_of(kind), link=kind != "unlinked")
+
+
+def gated_model(kind: str, units: int = 32) -> Model:
+    """A random model whose manifest carries a fitted gate for this kind of memory."""
+    models = 2 + (kind != "short-term only")
+    classes, lengths = GATES[models]
+    settings = MixSettings(class_gate=classes, length_gate=lengths)
+    return Model(random_weights(units=units, scale=0.5),
+                 {"memory": manifest_entry(long_term_of(kind), settings)})
+
+
+@pytest.fixture(autouse=True)
+def compiled(monkeypatch):
+    """Objects made in these tests take the compiled path, even under SYNTH_NO_C."""
+    monkeypatch.setattr(ppm, "core", core)
 
 
 @pytest.fixture
@@ -57,154 +90,240 @@ def tables(memory):
     return memory.short_term.table.copy(), memory.short_term.stats.copy()
 
 
-def live_style_run(model, long_term, sampling):
+def snapshot(memory):
+    """Everything the memory would say next: the class parts, the length parts of every class."""
+    parts = [a.copy() for a in memory.class_parts()]
+    for cls in range(25):
+        parts += [a.copy() for a in memory.length_parts(cls)]
+    return parts
+
+
+def live_style_run(model, kind, sampling):
     """Primer, 40 events, a mark, 30 events taken back (the part of an answer never heard),
-    then 50 more, as synth live does; returns the events, the memory's parts after each stage
-    and its tables at the mark and after the take-back."""
-    melody = Melody(model, Memory(long_term))
+    then 50 more, as synth live does; returns the events, the memory's snapshots after each
+    stage, its tables at each stage, and the melody."""
+    melody = Melody(model, memory_of(kind))
+    memory = melody.memory
     rng = np.random.default_rng(sampling.seed)
     melody.feed(MOTIF)
     events = continue_melody(melody, 40, sampling, rng)
-    parts = [[a.copy() for a in melody.memory.parts()]]
-    mark, at_mark = state(melody), tables(melody.memory)
+    said, counts = [snapshot(memory)], [tables(memory)]
+    mark = state(melody)
     events += continue_melody(melody, 30, sampling, rng)
-    parts.append([a.copy() for a in melody.memory.parts()])
+    said.append(snapshot(memory))
+    counts.append(tables(memory))
     restore(melody, mark)
-    restored = tables(melody.memory)
-    parts.append([a.copy() for a in melody.memory.parts()])
+    said.append(snapshot(memory))
+    counts.append(tables(memory))
     events += continue_melody(melody, 50, sampling, rng)
-    parts.append([a.copy() for a in melody.memory.parts()])
-    return events, parts, at_mark, restored, melody
+    said.append(snapshot(memory))
+    counts.append(tables(memory))
+    return events, said, counts, melody
 
 
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("temperature", [1.0, 0.8])
-def test_the_compiled_memory_generates_what_numpy_generates(temperature, numpy_only):
-    model = Model(random_weights(units=32, scale=0.8))
-    long_term = LongTerm.fit(some_songs(), 3, 5)
+def test_the_compiled_memory_generates_what_numpy_generates(kind, temperature, numpy_only):
+    model = gated_model(kind)
     sampling = Sampling(temperature=temperature, seed=11)
-    fast = live_style_run(model, long_term, sampling)
+    fast = live_style_run(model, kind, sampling)
     assert fast[-1]._cell is not None and fast[-1].memory._core is not None
+    assert fast[-1].gates == GATES[len(fast[-1].gates[0].offsets)]
     with numpy_only():
-        slow = live_style_run(model, long_term, sampling)
+        slow = live_style_run(model, kind, sampling)
     assert slow[-1]._cell is None and slow[-1].memory._core is None
     assert fast[0] == slow[0] and len(set(fast[0])) > 10
-    for (fast_probs, fast_bits), (slow_probs, slow_bits) in zip(fast[1], slow[1]):
-        assert np.allclose(fast_probs, slow_probs, rtol=0, atol=1e-12)
-        assert np.allclose(fast_bits, slow_bits, rtol=0, atol=1e-12)
-    for fast_table, slow_table in zip(fast[2] + fast[3], slow[2] + slow[3]):
-        assert np.array_equal(fast_table, slow_table)
-    # Taking back gives the tables of the mark exactly, on both paths.
-    assert all(np.array_equal(a, b) for a, b in zip(fast[2], fast[3]))
+    for fast_said, slow_said in zip(fast[1], slow[1]):
+        assert len(fast_said) == len(slow_said) == 52
+        for a, b in zip(fast_said, slow_said):
+            assert np.allclose(a, b, rtol=0, atol=1e-12)
+    for fast_counts, slow_counts in zip(fast[2], slow[2]):
+        assert all(np.array_equal(a, b) for a, b in zip(fast_counts, slow_counts))
+    # Taking back gives the tables of the mark exactly.
+    assert all(np.array_equal(a, b) for a, b in zip(fast[2][0], fast[2][2]))
+    assert not all(np.array_equal(a, b) for a, b in zip(fast[2][0], fast[2][1]))
     assert np.array_equal(fast[-1].h, slow[-1].h) and np.array_equal(fast[-1].c, slow[-1].c)
 
 
-def test_the_compiled_draw_is_numpys_draw_whatever_the_noise():
-    model = Model(random_weights(units=16, scale=1.0))
-    melody = Melody(model, Memory(LongTerm.fit(some_songs(), 2, 4)))
-    melody.feed(MOTIF * 2)
-    memory, mix = melody.memory, melody.mix
-    noise = np.random.default_rng(0).gumbel(size=(3000, 57)).astype(np.float32)
-    probs, bits = [a.copy() for a in memory.parts()]
-    for row in noise:
-        cls, length = memory._core.draw(melody.out, melody._length_by_class, row, mix.bias,
-                                        mix.length_bias, memory._tagged, memory._slots,
-                                        memory._parts, memory._entropies)
-        assert cls == _draw_mixed(melody.out[:25], probs[:, 0, :25], bits[:, 0], mix.bias,
-                                  row[:25])
-        assert length == _draw_mixed(melody.out[25:57] + melody._length_by_class[cls],
-                                     probs[:, 1], bits[:, 1], mix.length_bias, row[25:])
-    assert np.array_equal(probs, memory._parts) and np.array_equal(bits, memory._entropies)
-
-
-@pytest.mark.parametrize("long", [True, False])
-def test_scoring_reads_the_same_distributions(long, numpy_only):
-    long_term = LongTerm.fit(some_songs()[1:], 4, 6) if long else None
-    song = some_songs()[0] + some_songs(seed=9)[1]
-    fast = song_probs(Memory(long_term), song)
+def test_compose_with_the_memory_gives_the_same_song_on_both_paths(numpy_only):
+    long_term = long_term_of("linked")
+    model = gated_model("linked")
+    model.memory_tables = long_term.arrays()
+    sampling = Sampling(seed=3, memory=True)
+    fast = compose(model, 300, MOTIF, sampling)
     with numpy_only():
-        slow = song_probs(Memory(long_term), song)
-    assert (fast[0] is None) == (slow[0] is None) == (not long)
+        slow = compose(model, 300, MOTIF, sampling)
+    assert fast == slow and len(set(fast)) > 20
+    assert fast != compose(model, 300, MOTIF, Sampling(seed=3, memory=False))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_compiled_draw_is_numpys_draw_whatever_the_noise(kind, numpy_only):
+    model = gated_model(kind, units=16)
+    fast = Melody(model, memory_of(kind))
+    with numpy_only():
+        slow = Melody(model, memory_of(kind))
+    for melody in (fast, slow):
+        melody.feed(MOTIF * 2 + some_songs()[1][:20])
+    gates = fast.gates
+    assert len(set(gates[0].offsets)) == len(gates[0].offsets) and gates[0] != gates[1]
+    noise = np.random.default_rng(0).gumbel(size=(3000, 57)) * np.repeat([0.3, 1.0, 3.0], 1000)[
+        :, None]
+    drawn = set()
+    for row in noise.astype(np.float32):
+        if fast.memory._gates is not fast.gates:
+            fast.memory.use_gates(fast.gates)
+        cls, length = fast.memory._core.draw(fast.memory._now, fast.out, fast._length_by_class,
+                                             row)
+        probs, bits = slow.memory.class_parts()
+        assert cls == _draw_mixed(slow.out[:25], probs[:, :25], bits, gates[0], row[:25])
+        probs, bits = slow.memory.length_parts(cls)
+        assert length == _draw_mixed(slow.out[25:57] + slow._length_by_class[cls], probs, bits,
+                                     gates[1], row[25:])
+        drawn.add((cls, length))
+    assert len(drawn) > 100
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_scoring_reads_the_same_distributions(kind, numpy_only):
+    song = some_songs()[0] + some_songs(seed=9)[1]
+    fast = song_probs(memory_of(kind), song)
+    with numpy_only():
+        slow = song_probs(memory_of(kind), song)
+    assert (fast[0] is None) == (slow[0] is None) == (kind == "short-term only")
     for a, b in zip(fast, slow):
         if a is not None:
             assert np.allclose(a, b, rtol=0, atol=1e-12)
-    model = Model(random_weights())
-    scores = score_songs(model, [song], Memory(long_term))
+    model = gated_model(kind)
+    scores = score_songs(model, [song], memory_of(kind))
     with numpy_only():
-        again = score_songs(model, [song], Memory(long_term))
+        again = score_songs(model, [song], memory_of(kind))
     assert np.allclose(scores.joint, again.joint, rtol=0, atol=1e-9)
 
 
-def test_colliding_contexts_count_as_numpy_counts_them(numpy_only):
-    """With a table of 4 slots nearly every context shares one; NumPy's fancy indexing counts an
-    event once per slot, and the C side must do the same, and take it back the same way."""
-    def tiny(memory):
-        memory.short_term = ShortTerm(bits=2)
-        memory._core = memory._compiled()
-        memory.reset()
-        return memory
+def tiny(memory: Memory) -> Memory:
+    """The memory with a short-term table of 4 slots: nearly every context shares one."""
+    memory.short_term = ShortTerm(bits=2)
+    memory._core = memory._compiled()
+    memory.reset()
+    return memory
 
+
+@pytest.mark.parametrize("kind", ["linked", "unlinked"])
+def test_colliding_contexts_count_as_numpy_counts_them(kind, numpy_only):
+    """ShortTerm.add counts a slot two contexts share once; the C side must do the same, and
+    take it back the same way."""
     song = some_songs()[1]
-    fast = tiny(Memory(None))
+    fast = tiny(memory_of(kind))
     with numpy_only():
-        slow = tiny(Memory(None))
+        slow = tiny(memory_of(kind))
     assert fast._core is not None and slow._core is None
     for memory in (fast, slow):
         for event in song[:20]:
             memory.add(event.cls, event.quarters - 1)
     mark = [memory.state() for memory in (fast, slow)]
     saved = tables(fast)
+    assert all(np.array_equal(a, b) for a, b in zip(saved, tables(slow)))
     for memory in (fast, slow):
         for event in song[20:]:
             memory.add(event.cls, event.quarters - 1)
     assert all(np.array_equal(a, b) for a, b in zip(tables(fast), tables(slow)))
-    assert np.allclose(fast.parts()[0], slow.parts()[0], rtol=0, atol=1e-12)
+    for a, b in zip(snapshot(fast), snapshot(slow)):
+        assert np.allclose(a, b, rtol=0, atol=1e-12)
     for memory, saved_state in zip((fast, slow), mark):
         memory.restore(saved_state)
     assert all(np.array_equal(a, b) for a, b in zip(tables(fast), saved))
     assert all(np.array_equal(a, b) for a, b in zip(tables(slow), saved))
+    for a, b in zip(snapshot(fast), snapshot(slow)):
+        assert np.allclose(a, b, rtol=0, atol=1e-12)
+
+
+def test_a_take_back_past_the_undo_log_does_what_numpy_does(numpy_only):
+    """Past UNDO events the log has forgotten the oldest: both paths take back what it holds
+    and return to the position saved."""
+    events = (some_songs()[1] * 50)[: UNDO + 100]
+    fast = memory_of("linked")
+    with numpy_only():
+        slow = memory_of("linked")
+    marks = []
+    for memory in (fast, slow):
+        memory.add(3, 3)
+        marks.append(memory.state())
+        for event in events:
+            memory.add(event.cls, event.quarters - 1)
+    for memory, mark in zip((fast, slow), marks):
+        memory.restore(mark)
+    assert all(np.array_equal(a, b) for a, b in zip(tables(fast), tables(slow)))
+    for a, b in zip(snapshot(fast), snapshot(slow)):
+        assert np.allclose(a, b, rtol=0, atol=1e-12)
 
 
 def test_bad_arrays_are_errors_not_crashes():
-    memory = Memory(LongTerm.fit(some_songs(), 2))
+    memory = memory_of("linked")
     short, long = memory.short_term, memory.long_term
-    args = [long.keys, long.probs, long.entropy, 3, short.table, short.stats, 15, 8]
-    for index, bad in [(4, short.table.astype(np.float32)),  # wrong type
-                       (4, short.table[:-1]),  # wrong size
-                       (4, short.table[:, ::2]),  # not contiguous
+    args = [long.keys, long.probs, long.entropy, short.table, short.stats, 15, True,
+            memory._sizes, memory._long_widths, memory._short_widths]
+    assert core.Tables(*args) is not None
+    for index, bad in [(3, short.table.astype(np.float32)),  # wrong type
+                       (3, short.table[:-1]),  # wrong size
+                       (3, short.table[:, ::2]),  # not contiguous
                        (0, long.keys.astype(np.int32)),
+                       (0, long.keys[:0]),  # an empty long-term model
                        (1, long.probs[:-1]),
-                       (4, "table")]:
+                       (2, long.entropy[:-1]),
+                       (3, "table"),
+                       (5, 31),  # bits
+                       (7, (10, 4)),  # more history than there is
+                       (8, (4, 7)),  # a lookup wider than the contexts
+                       (9, (0, 3)),
+                       (9, (3,))]:
         with pytest.raises((TypeError, ValueError, BufferError)):
             core.Tables(*args[:index], bad, *args[index + 1:])
-    with pytest.raises(ValueError):
-        core.Tables(*args[:6], 15, 9)
-    tagged, slots = memory._tagged, memory._slots
-    draw = memory._core.draw
+    tables_ = memory._core
+    now = memory._now
+    probs, bits = memory._probs, memory._entropies
+    assert tables_.parts(now, 1, 24, probs, bits) is None
+    read_only = probs.copy()
+    read_only.flags.writeable = False
+    as_array = np.frombuffer(now, np.int64)
+    for bad_args in [(now[:-8], 0, 0, probs, bits), (as_array, 0, 0, probs, bits),
+                     ("now", 0, 0, probs, bits), (now, 2, 0, probs, bits),
+                     (now, 1, 25, probs, bits),
+                     (now, 1, -1, probs, bits), (now, 0, 0, read_only, bits),
+                     (now, 0, 0, probs[:1], bits), (now, 0, 0, probs, bits[:1]),
+                     (now, 0, 0, probs.astype(np.float32), bits), (now, "one", 0, probs, bits)]:
+        with pytest.raises((TypeError, ValueError, BufferError)):
+            tables_.parts(*bad_args)
+    with pytest.raises(TypeError):
+        tables_.parts(now, 0, 0, probs)
     heads = np.zeros(64 + 64, dtype=np.float32)
     by_class = np.zeros((25, 32), dtype=np.float32)
     noise = np.zeros(57, dtype=np.float32)
-    good = [heads, by_class, noise, 1.0, 0.25, tagged, slots, memory._parts, memory._entropies]
-    assert draw(*good) is not None
-    read_only = memory._parts.copy()
-    read_only.flags.writeable = False
-    wrong_slots = slots.copy()
-    wrong_slots[0, 0] = short.top + 1
-    for index, bad in [(0, heads[:40]), (1, by_class.astype(np.float64)), (2, noise[:-1]),
-                       (2, noise.astype(np.float64)), (3, "one"), (5, tagged[:, :5]),
-                       (6, wrong_slots), (6, slots.astype(np.int32)), (7, read_only),
-                       (8, memory._entropies[:1]), (7, memory._parts[:, :, ::2])]:
+    good = [now, heads, by_class, noise]
+    with pytest.raises(ValueError, match="gates"):  # no gates yet
+        tables_.draw(*good)
+    gate = np.array([[[0.0, 0.5, -0.5], [1.0, 1.0, 2.0]]] * 2)
+    for bad in [gate[:, :, :2], gate.astype(np.float32), np.where(gate == 2.0, np.nan, gate)]:
+        with pytest.raises((TypeError, ValueError)):
+            tables_.gates(bad)
+    tables_.gates(gate)
+    assert tables_.draw(*good) is not None
+    for index, bad in [(0, now + b"\0" * 8), (1, heads[:40]), (2, by_class.astype(np.float64)),
+                       (3, noise[:-1]), (3, noise.astype(np.float64)), (2, by_class[:, ::2])]:
         with pytest.raises((TypeError, ValueError, BufferError)):
-            draw(*good[:index], bad, *good[index + 1:])
+            tables_.draw(*good[:index], bad, *good[index + 1:])
     with pytest.raises(TypeError):
-        draw(*good[:-1])
-    next_slots, next_tagged = np.empty_like(slots), np.empty_like(tagged)
-    for bad in [(25, 0), (0, 32), (-1, 0)]:
-        with pytest.raises(ValueError):
-            memory._core.add(*bad, slots, tagged, next_slots, next_tagged)
-        with pytest.raises(ValueError):
-            memory._core.count(*bad, slots, 1)
+        tables_.draw(*good[:-1])
+    before = tables(memory)
+    for bad in [(25, 0), (0, 32), (-1, 0), (0, -1), ("one", 0)]:
+        with pytest.raises((TypeError, ValueError)):
+            tables_.add(now, *bad)
+        with pytest.raises((TypeError, ValueError)):
+            tables_.take_back(now, *bad)
     with pytest.raises(ValueError):
-        memory._core.count(1, 1, slots, 2)
+        tables_.add(now[:-1], 1, 1)
+    assert all(np.array_equal(a, b) for a, b in zip(before, tables(memory)))  # nothing counted
+    assert isinstance(tables_.add(now, 1, 1), bytes)
     melody = Melody(Model(random_weights()))
     with pytest.raises(ValueError):
         core.Cell(melody._class_in, melody._length_in[:-1], melody._gate_mul,
