@@ -105,8 +105,9 @@ def tune(model_dir: Path) -> None:
                 scores = []
                 for bias in (0.25, 0.5, 1.0, 2.0):
                     settings = MixSettings(bias, bias)
-                    scores.append(f"b{bias:g} {bits(mix(models, size, settings), targets[head]):.3f}"
-                                  f"/{bits(mix(models[1:], size, settings), targets[head]):.3f}")
+                    both, ppm = mix(models, size, settings), mix(models[1:], size, settings)
+                    scores.append(f"b{bias:g} {bits(both, targets[head]):.3f}"
+                                  f"/{bits(ppm, targets[head]):.3f}")
                 gate = fit_gate(models, targets[head], size, 1.0)
                 gated = MixSettings(class_gate=gate, length_gate=gate)
                 line += (f" | {'class' if head == 0 else 'length'} (LSTM+memory/PPM) "

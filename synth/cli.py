@@ -359,7 +359,7 @@ def train(
         help="Only the songs whose '# source:' line contains this text (any case); give it "
         "again for more sources.")] = None,
     epochs: Annotated[int, typer.Option(help="Most epochs (early stopping may end sooner).")] = 40,
-    batch_size: Annotated[int, typer.Option(help="Chunks per batch.")] = 32,
+    batch_size: Annotated[int, typer.Option(help="Chunks per batch.")] = 64,
     learning_rate: Annotated[float, typer.Option(help="Adam learning rate.")] = 3e-3,
     lr_half_life: Annotated[Optional[float], typer.Option(
         help="Epochs over which the learning rate halves (smoothly); 0: constant.")] = 0.0,

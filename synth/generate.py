@@ -105,7 +105,8 @@ class Melody:
         self.memory = memory
         self.mix = mix_settings(model) if memory is not None else MixSettings()
         models = 2 + (memory is not None and memory.long_term is not None)
-        self.gates = (self.mix.gate_for(NUM_CLASSES, models), self.mix.gate_for(NUM_LENGTHS, models))
+        self.gates = (self.mix.gate_for(NUM_CLASSES, models),
+                      self.mix.gate_for(NUM_LENGTHS, models))
         w = model.weights
         units = model.units
         self.units = units

@@ -46,7 +46,7 @@ class TrainSettings:
     """Everything `synth train` can be told; the same settings and seed give the same model."""
 
     epochs: int = 40
-    batch_size: int = 32
+    batch_size: int = 64  # measured on the benchmark (README): as good as 32 in 60 % of the time
     learning_rate: float = 3e-3
     # Epochs over which the learning rate halves, smoothly, step by step (None: constant).
     # A schedule of the optimizer's step count, so a resumed run follows it exactly.

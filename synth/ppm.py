@@ -74,12 +74,12 @@ def _load_core():
 core = _load_core()
 
 
-def check_orders(orders: Sequence[int], link: bool, long: bool = True) -> tuple[int, int]:
-    """(class order, length order), checked: classes 1-8 events, linked lengths 0-5 events
+def check_orders(orders: Sequence[int], link: bool) -> tuple[int, int]:
+    """(class order, length order), checked: classes 1-8 events, linked lengths 0-4 events
     after the class, unlinked lengths 1-8."""
     orders = tuple(int(k) for k in orders)
-    top = LINK_ORDER if link else ORDER
-    if len(orders) != 2 or not 1 <= orders[0] <= ORDER or not (0 if link else 1) <= orders[1] <= top:
+    top, bottom = (LINK_ORDER, 0) if link else (ORDER, 1)
+    if len(orders) != 2 or not 1 <= orders[0] <= ORDER or not bottom <= orders[1] <= top:
         raise SynthError(f"PPM orders {orders} are out of range: expected classes 1-{ORDER}, "
                          f"lengths {0 if link else 1}-{top}")
     return orders
