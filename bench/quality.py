@@ -1,14 +1,16 @@
 """The quality benchmark (`make quality`): train synth with its defaults on bench/corpus/train
 inside a time bound, then score it on bench/corpus/test beside the baselines, and check
 copying. Prints one table: class bits, length bits given the class, joint bits per event, top-1
-accuracy, for synth (LSTM + memory, the shipped configuration), the LSTM alone, the PPM
-long-term + short-term mix and the Kneser-Ney n-grams.
+accuracy, for synth (LSTM + memory, the shipped configuration), the LSTM alone, the
+IDyOM-style PPM long-term + short-term mix, the memory's own PPM models (lengths linked with
+the class) without the LSTM, and the Kneser-Ney n-grams; then the copying and repeating checks.
 
     python bench/quality.py [--minutes 20] [--model bench/model] [--skip-training]
         [--tune] [--refit-memory]
 
---tune scores mixing settings on the validation slice (the training songs `synth train` held
-out) instead: how the defaults in synth/ppm.py were chosen. Build the corpus first with
+--tune scores the memory's orders and mixing on the validation slice (the training songs
+`synth train` held out) instead: how the defaults in synth/ppm.py were chosen; --refit-memory
+refits a trained model's memory (tables and gate) with the current defaults. Build the corpus first with
 tools/build_benchmark.py.
 """
 

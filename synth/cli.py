@@ -438,8 +438,8 @@ def evaluate(
     report = run(dataset, training, model_folder(style, model), songs_to_compose, memory)
     m = report.model
     others = ((("LSTM alone", report.without_memory),) if report.without_memory else ()) + \
-        (("PPM long-term + short-term (IDyOM-style)", report.ppm),
-         ("PPM, lengths linked with the class (the memory alone)", report.linked_ppm))
+        (("PPM, IDyOM-style", report.ppm), ("PPM, linked lengths (the memory alone)",
+                                             report.linked_ppm))
     console.print(_metrics_table(
         f"{dataset}: {len(report.songs)} songs, {m.events} events (bits per event; length "
         "given the class)", m, report.baselines, classes_only=report.classes_only,
