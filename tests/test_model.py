@@ -168,8 +168,14 @@ def test_too_few_songs_trains_on_all_and_says_so(tmp_path):
 
     result = train(small_songs(3), tmp_path / "m", TrainSettings(**FAST))
     assert result.evaluated_on == "training songs" and result.held_out_songs == []
-    # By default the memory's tables are saved but composing leaves it off (the step budget).
+    # The memory is on by default; with no held-out songs to fit a gate on (fitted on the
+    # training songs it would trust the LSTM, surer of those than of new ones), IDyOM's
+    # entropy weights mix it. --no-memory saves the tables but composes without them.
     manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
+    assert manifest["memory"]["enabled"] and manifest["memory"]["tables"]["file"]
+    assert manifest["memory"]["gates"] == {"classes": None, "lengths": None}
+    train(small_songs(3), tmp_path / "n", TrainSettings(**FAST, memory=False))
+    manifest = json.loads((tmp_path / "n" / "manifest.json").read_text())
     assert not manifest["memory"]["enabled"] and manifest["memory"]["tables"]["file"]
 
 

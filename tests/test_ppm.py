@@ -267,9 +267,10 @@ def test_evaluate_and_compose_switch_the_memory(cli, tmp_path):
     folder = memory_model(tmp_path, songs_for_tests())
     code, out, err = cli("evaluate", "--model", folder, "--compose", 2)
     assert code == 0, err
-    assert "LSTM + memory" in out and "LSTM alone" in out and "PPM long-term + short-term" in out
+    assert "LSTM + memory" in out and "LSTM alone" in out and "IDyOM" in out and "linked" in out
+    assert "repeat an earlier run" in out
     code, out, err = cli("evaluate", "--model", folder, "--compose", 2, "--no-memory")
-    assert code == 0 and "LSTM alone" not in out and "PPM long-term + short-term" in out
+    assert code == 0 and "LSTM alone" not in out and "IDyOM" in out
     for flag in ("--memory", "--no-memory"):
         code, out, err = cli("compose", "--model", folder, "--notes", 20, "--seed", 1, "--out",
                              f"song{flag}.wav", "--tokens", f"song{flag}.txt", flag)
