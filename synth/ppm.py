@@ -160,8 +160,8 @@ def _interpolate(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def entropy(probs: np.ndarray) -> np.ndarray:
     """Entropy in bits of distributions along the last axis."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        logs = np.where(probs > 0, np.log2(np.where(probs > 0, probs, 1.0)), 0.0)
+    logs = np.zeros(np.shape(probs))
+    np.log2(probs, out=logs, where=probs > 0)  # 0 log 0 = 0
     return -(probs * logs).sum(axis=-1)
 
 
