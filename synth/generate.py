@@ -32,6 +32,8 @@ MAX_NOTES = 100_000  # --notes above this is a mistake, not a song
 MAX_SEED = 2**32 - 1  # the most NumPy's legacy seeding (so Keras's) takes; none takes below 0
 HEAD_SIZE = NUM_CLASSES + NUM_LENGTHS  # the heads' logits: classes, then lengths
 _HEADS = 64  # HEAD_SIZE padded to 64 floats in `Melody.out`
+LOOP_COUNT = 3  # times the short-term model heard a context before it sits out of a draw
+LOOP_OFFSET = -60.0  # a gate offset that weighs a model e**-60: out of the mix
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,11 @@ class Melody:
         models = 2 + (memory is not None and memory.long_term is not None)
         self.gates = (self.mix.gate_for(NUM_CLASSES, models),
                       self.mix.gate_for(NUM_LENGTHS, models))
+        # Composing, the short-term model hears what it draws, so it can talk itself into a
+        # loop: once a stretch of 8 classes comes round a third time, it sits out (see
+        # `_next_mixed`), as the LSTM alone never loops.
+        self.loop_gates = tuple(Gate(g.offsets[:-1] + (LOOP_OFFSET,), g.biases)
+                                for g in self.gates)
         w = model.weights
         units = model.units
         self.units = units
@@ -308,17 +315,18 @@ def _next_mixed(melody: Melody, sampling: Sampling, noise: np.ndarray) -> Event:
     if sampling.top_p < 1.0 or settings.rule != "arithmetic":
         return _next_mixed_generic(melody, sampling, noise)
     memory, out = melody.memory, melody.out
+    gates = melody.loop_gates if memory.context_count() >= LOOP_COUNT else melody.gates
     if memory._core is not None:  # the parts and both draws below in one C call
-        if memory._gates is not melody.gates:
-            memory.use_gates(melody.gates)
+        if memory._gates is not gates:
+            memory.use_gates(gates)
         cls, length = memory._core.draw(memory._now, out, melody._length_by_class, noise)
         return Event(cls, length + 1)
     probs, entropies = memory.class_parts()
     cls = _draw_mixed(out[:NUM_CLASSES], probs[:, :NUM_CLASSES], entropies,
-                      melody.gates[0], noise[:NUM_CLASSES])
+                      gates[0], noise[:NUM_CLASSES])
     probs, entropies = memory.length_parts(cls)
     length = _draw_mixed(out[NUM_CLASSES:HEAD_SIZE] + melody._length_by_class[cls], probs,
-                         entropies, melody.gates[1], noise[NUM_CLASSES:])
+                         entropies, gates[1], noise[NUM_CLASSES:])
     return Event(cls, length + 1)
 
 

@@ -529,6 +529,17 @@ class Memory:
         except (TypeError, ValueError, BufferError):  # tables it cannot take: NumPy does them
             return None
 
+    def context_count(self) -> float:
+        """How often the short-term model has heard the current class context at its full
+        order (8 classes) before: 2 means this stretch of melody is on its third time round."""
+        order = self.orders[0]
+        if self._core is not None:
+            key = int(np.frombuffer(self._now, dtype=np.int64, count=1, offset=8 * order)[0])
+        else:
+            key = int(self._history[0][order])
+        slot = ((key * 2 * int(_HASH)) & 0xFFFFFFFFFFFFFFFF) >> int(self.short_term.shift)
+        return float(self.short_term.stats[slot, 0])
+
     def use_gates(self, gates: tuple[Gate, Gate]) -> None:
         """The gates (classes, lengths) the compiled draw mixes with (`generate._next_mixed`)."""
         self._core.gates(np.array([[g.offsets, g.biases] for g in gates], dtype=np.float64))
