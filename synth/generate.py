@@ -110,7 +110,7 @@ class Melody:
         self.gates = (self.mix.gate_for(NUM_CLASSES, models),
                       self.mix.gate_for(NUM_LENGTHS, models))
         # Composing, the short-term model hears what it draws, so it can talk itself into a
-        # loop: once a stretch of 8 classes comes round a third time, it sits out (see
+        # loop: once a stretch of 8 classes comes round a fourth time, it sits out (see
         # `_next_mixed`), as the LSTM alone never loops.
         self.loop_gates = tuple(Gate(g.offsets[:-1] + (LOOP_OFFSET,), g.biases)
                                 for g in self.gates)

@@ -282,7 +282,7 @@ def test_evaluate_and_compose_switch_the_memory(cli, tmp_path):
 def test_composing_with_the_memory_does_not_talk_itself_into_a_loop(monkeypatch):
     """The short-term model hears what is drawn, so unchecked it reinforces a phrase until the
     song is one bar over and over (the shipped model did, in most seeds: the same 8 events up
-    to 193 times in 200). From a context's third time round it sits out of the draw."""
+    to 193 times in 200). From a context's fourth time round it sits out of the draw."""
     import synth.generate as generate
 
     model = load_model()
