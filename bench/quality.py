@@ -28,9 +28,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from synth.evaluation import evaluate, long_term_of, metrics_of, ppm_metrics  # noqa: E402
+from synth.evaluation import evaluate  # noqa: E402
 from synth.modelfile import load_model  # noqa: E402
-from synth.ppm import LongTerm, Memory, MixSettings  # noqa: E402
+from synth.ppm import LongTerm, MixSettings  # noqa: E402
 from synth.songs import load_dataset  # noqa: E402
 
 CORPUS = ROOT / "bench" / "corpus"

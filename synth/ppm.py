@@ -395,12 +395,6 @@ class MixSettings:
         return Gate.entropy(self.bias_for(size), models)
 
 
-def entropy_weights(entropies: np.ndarray, size: int, bias: float) -> np.ndarray:
-    """IDyOM's weights of models whose distributions over `size` symbols have these entropies
-    (bits; models on the first axis), normalised to sum to 1."""
-    return Gate.entropy(bias, len(entropies)).weights(entropies, size)
-
-
 def mix(parts: Sequence[np.ndarray], size: int, settings: MixSettings = MixSettings()
         ) -> np.ndarray:
     """The weighted mix of distributions over `size` symbols (any leading axes). Every caller
