@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -311,11 +311,10 @@ def _next_event(melody: Melody, sampling: Sampling, noise: np.ndarray) -> Event:
 def _next_mixed(melody: Melody, sampling: Sampling, noise: np.ndarray) -> Event:
     """The next event from the LSTM mixed with the memory (as `ppm.mix` mixes): the class,
     then its length, which the memory's length models read with the class."""
-    settings = melody.mix
-    if sampling.top_p < 1.0 or settings.rule != "arithmetic":
-        return _next_mixed_generic(melody, sampling, noise)
     memory, out = melody.memory, melody.out
     gates = melody.loop_gates if memory.context_count() >= LOOP_COUNT else melody.gates
+    if sampling.top_p < 1.0 or melody.mix.rule != "arithmetic":
+        return _next_mixed_generic(melody, sampling, noise, gates)
     if memory._core is not None:  # the parts and both draws below in one C call
         if memory._gates is not gates:
             memory.use_gates(gates)
@@ -358,17 +357,20 @@ def _draw_mixed(logits: np.ndarray, probs: np.ndarray, entropies: np.ndarray, ga
     return int((np.log(mixed_probs(logits, probs, entropies, gate)) + noise).argmax())
 
 
-def _next_mixed_generic(melody: Melody, sampling: Sampling, noise: np.ndarray) -> Event:
-    """The next event from the LSTM mixed with the memory by `ppm.mix` (top-p, geometric)."""
+def _next_mixed_generic(melody: Melody, sampling: Sampling, noise: np.ndarray,
+                        gates: tuple[Gate, Gate]) -> Event:
+    """The next event from the LSTM mixed with the memory by `ppm.mix` (top-p, geometric),
+    weighed by `gates` (`Melody.gates`, or `loop_gates` in a loop)."""
     memory = melody.memory
+    settings = replace(melody.mix, class_gate=gates[0], length_gate=gates[1])
     t, top_p = sampling.temperature, sampling.top_p
     probs, _ = memory.class_parts()
     parts = [softmax(melody.out[:NUM_CLASSES]), *probs]
     with np.errstate(divide="ignore"):
-        cls = _pick(np.log(mix(parts, NUM_CLASSES, melody.mix)), noise[:NUM_CLASSES], top_p, t)
+        cls = _pick(np.log(mix(parts, NUM_CLASSES, settings)), noise[:NUM_CLASSES], top_p, t)
         probs, _ = memory.length_parts(cls)
         parts = [softmax(melody.length_logits(cls)), *probs]
-        length = _pick(np.log(mix(parts, NUM_LENGTHS, melody.mix)), noise[NUM_CLASSES:], top_p, t)
+        length = _pick(np.log(mix(parts, NUM_LENGTHS, settings)), noise[NUM_CLASSES:], top_p, t)
     return Event(cls, length + 1)
 
 

@@ -300,5 +300,12 @@ def test_composing_with_the_memory_does_not_talk_itself_into_a_loop(monkeypatch)
 
     guarded = most_repeated(range(12))
     assert max(guarded) <= 10 and sum(guarded) <= 60
+    # The same with top-p (the draw that mixes through `ppm.mix`).
+    for seed in range(4):
+        events = compose(model, 200, sampling=Sampling(seed=seed, top_p=0.9))
+        windows = defaultdict(int)
+        for i in range(len(events) - 7):
+            windows[tuple(events[i: i + 8])] += 1
+        assert max(windows.values()) <= 10
     monkeypatch.setattr(generate, "LOOP_COUNT", 10**9)  # without the guard: loops
     assert max(most_repeated(range(12))) >= 50
