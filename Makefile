@@ -4,15 +4,15 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # The install builds the C extension in place (setup.py), so it is redone when its source changes.
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml setup.py synth/_ppmcore.c | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml setup.py synth/learn/_ppmcore.c | cksum | cut -d' ' -f1)
 
 .PHONY: demo test browser bench quality benchmark dataset clean
 
-$(STAMP): pyproject.toml setup.py synth/_ppmcore.c
+$(STAMP): pyproject.toml setup.py synth/learn/_ppmcore.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# compat: the editable install is a plain path entry, not an import hook (a hook costs
-	# about 15 ms at every start, 3 % of compose's budget); it builds synth/_ppmcore.c in place.
+	# about 15 ms at every start, 3 % of compose's budget); it builds synth/learn/_ppmcore.c in place.
 	$(BIN)/python -m pip install --quiet -e ".[train,dev]" --config-settings editable_mode=compat
 	# Byte-compile synth as a regular install does: an editable one under
 	# PYTHONDONTWRITEBYTECODE would otherwise compile every module on every run.

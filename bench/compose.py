@@ -24,7 +24,7 @@ import soundfile
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from synth.modelfile import load_model, save_model  # noqa: E402
+from synth.learn.model import load_model, save_model  # noqa: E402
 
 RUNS = 7  # the first one only warms the file cache
 synth = shutil.which("synth", path=os.path.dirname(sys.executable)) or "synth"

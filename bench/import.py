@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(1, str(ROOT / "tests"))
 
 from conftest import make_midi  # noqa: E402
-from synth import importer  # noqa: E402
+from synth.music import importer  # noqa: E402
 
 
 def generate(folder: Path, count: int, notes: int = 200) -> list[Path]:

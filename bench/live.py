@@ -29,11 +29,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
 
-from synth.duet import Duet  # noqa: E402
-from synth.inputs import Event  # noqa: E402
-from synth.live import LiveSettings, Session  # noqa: E402
-from synth.outputs import NullSink, SoundOutput  # noqa: E402
-from synth.modelfile import load_model  # noqa: E402
+from synth.play.session_midi import SessionMidi  # noqa: E402
+from synth.play.inputs import KeyEvent  # noqa: E402
+from synth.play.live import LiveSettings, Session  # noqa: E402
+from synth.play.outputs import NullSink, SoundOutput  # noqa: E402
+from synth.learn.model import load_model  # noqa: E402
 
 PHRASES = 40
 NOTE = 0.15  # seconds per note in the replayed phrases
@@ -112,7 +112,7 @@ def play_phrase(session, now, pitches):
     for pitch in pitches:
         for message in (mido.Message("note_on", note=pitch, velocity=90),
                         mido.Message("note_off", note=pitch)):
-            session.handle(Event(now[0], message))
+            session.handle(KeyEvent(now[0], message))
             now[0] += NOTE / 2
             session.tick(now[0])
     while session.current is not None or session.phrase:  # the gap, then the answer
@@ -157,7 +157,7 @@ def memory_over_a_long_session(answers=1000):
 def default_turn_taking_with_midi(model, phrases=1000, notes=8):
     now = [0.0]
     with tempfile.TemporaryDirectory() as tmp:
-        duet = Duet(Path(tmp) / "session.mid", 150.0)
+        duet = SessionMidi(Path(tmp) / "session.mid", 150.0)
         saves = []
         save = duet.save
 

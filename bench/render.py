@@ -16,10 +16,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from synth.audio import render_song, save_audio  # noqa: E402
-from synth.events import Event  # noqa: E402
-from synth.midi import events_to_midi  # noqa: E402
-from synth.piano import RATE, Performance, samples  # noqa: E402
+from synth.sound.render import render_song, save_audio  # noqa: E402
+from synth.music.events import Event  # noqa: E402
+from synth.music.midi import events_to_midi  # noqa: E402
+from synth.sound.piano import RATE, Performance, samples  # noqa: E402
 
 RUNS = 7
 rng = np.random.default_rng(0)
@@ -66,7 +66,7 @@ import pyloudnorm  # noqa: E402
 from scipy.signal import resample_poly  # noqa: E402
 
 from synth import api  # noqa: E402
-from synth.effects import Effects  # noqa: E402
+from synth.sound.effects import Effects  # noqa: E402
 
 
 def energy_above(audio: np.ndarray, hz: float) -> float:

@@ -1,6 +1,6 @@
 """Microseconds per generation step, both heads: draw the class, draw its length, feed the event
 back in (SPEC section 7: under 30 µs), without and with the PPM memory, with the compiled
-per-step work (synth/_ppmcore.c) where it is built and with the NumPy code alone (what
+per-step work (synth/learn/_ppmcore.c) where it is built and with the NumPy code alone (what
 SYNTH_NO_C=1 runs); Keras predict() on the same weights for comparison where TensorFlow is
 installed. Every run must give its events, and both paths the same events.
 
@@ -23,11 +23,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from synth import ppm  # noqa: E402
-from synth.generate import Melody, Sampling, continue_melody, memory_for  # noqa: E402
-from synth.modelfile import Model, load_model  # noqa: E402
-from synth.ppm import Gate, LongTerm, Memory  # noqa: E402
-from synth.songs import load_dataset  # noqa: E402
+from synth.learn import ppm  # noqa: E402
+from synth.learn.generate import Runner, Sampling, continue_melody, memory_for  # noqa: E402
+from synth.learn.model import Model, load_model  # noqa: E402
+from synth.learn.ppm import Gate, LongTerm, Memory  # noqa: E402
+from synth.music.songs import load_dataset  # noqa: E402
 
 STEPS = 2000
 RUNS = 9
@@ -59,7 +59,7 @@ if unlinked is not None and not unlinked.link:
 # A gate of three models, the LSTM first, each with its own offset and bias.
 GATES = (Gate((0.0, -0.4, 0.3), (1.2, 0.6, 0.9)), Gate((0.0, 0.2, -0.5), (0.4, 1.1, 0.7)))
 compiled = ppm.core
-print("compiled memory (synth._ppmcore): " + ("built" if compiled else "not built (or SYNTH_NO_C "
+print("compiled memory (synth.learn._ppmcore): " + ("built" if compiled else "not built (or SYNTH_NO_C "
                                               "set): NumPy alone"))
 
 
@@ -67,7 +67,7 @@ def per_step(sampling: Sampling, long_term: LongTerm | None, memory: bool
              ) -> tuple[list[float], list]:
     runs, events = [], []
     for run in range(RUNS):
-        melody = Melody(model, Memory(long_term) if memory else None)
+        melody = Runner(model, Memory(long_term) if memory else None)
         if memory:
             melody.gates = GATES
         melody.step(13, 3)
@@ -95,7 +95,7 @@ for name, long_term in memories:
         assert all(events == drawn[0] for events in drawn), "C and NumPy drew different events"
 
 try:
-    from synth.model import build_keras_model, set_keras_weights
+    from synth.learn.train import build_keras_model, set_keras_weights
 
     net = build_keras_model(units=model.units)
     set_keras_weights(net, model.weights)

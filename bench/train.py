@@ -38,8 +38,8 @@ def songs(folder: Path, count: int, seed: int = 0) -> int:
     sys.path.insert(0, env["PYTHONPATH"].split(os.pathsep)[0])
     import numpy as np
 
-    from synth.events import Event
-    from synth.songs import Song, write_song
+    from synth.music.events import Event
+    from synth.music.songs import Song, write_song
 
     rng = np.random.default_rng(seed)
     total = 0

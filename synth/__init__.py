@@ -17,8 +17,8 @@ _LAZY = {
     "load_model": "synth.api", "compose": "synth.api", "render": "synth.api",
     "read_song": "synth.api", "write_song": "synth.api", "write_midi": "synth.api",
     "piano_roll": "synth.api", "read_primer": "synth.api",
-    "Event": "synth.events", "Song": "synth.songs", "Effects": "synth.effects",
-    "Model": "synth.modelfile",
+    "Event": "synth.music.events", "Song": "synth.music.songs", "Effects": "synth.sound.effects",
+    "Model": "synth.learn.model",
 }
 __all__ = ["SynthError", "__version__", "load_model", "compose", "render", "read_song",
            "write_song", "write_midi", "piano_roll", "read_primer", "Event", "Song", "Effects",
@@ -27,10 +27,10 @@ __all__ = ["SynthError", "__version__", "load_model", "compose", "render", "read
 if TYPE_CHECKING:
     from synth.api import (compose, load_model, piano_roll, read_primer, read_song, render,
                            write_midi, write_song)
-    from synth.effects import Effects
-    from synth.events import Event
-    from synth.modelfile import Model
-    from synth.songs import Song
+    from synth.sound.effects import Effects
+    from synth.music.events import Event
+    from synth.learn.model import Model
+    from synth.music.songs import Song
 
 
 def __getattr__(name: str) -> Any:

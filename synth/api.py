@@ -17,25 +17,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Union
 
 from synth.errors import SynthError
-from synth.events import Event, check_event, even as evenly
-from synth.songs import DEFAULT_BPM, Song, check_bpm
+from synth.music.events import Event, check_event, even as evenly
+from synth.music.songs import DEFAULT_BPM, Song, check_bpm
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from synth.effects import Effects
-    from synth.modelfile import Model
-    from synth.piano import Performance
+    from synth.sound.effects import Effects
+    from synth.learn.model import Model
+    from synth.sound.piano import Performance
 
 Events = Sequence[Event]
 Melody = Union[Song, Events]  # a Song or its events
 
 
 def load_model(path: str | Path | None = None, *, style: str | None = None) -> Model:
-    """A model folder, or the style of that name (`synth.styles`: "chorales", models/NAME/);
+    """A model folder, or the style of that name (`synth.learn.styles`: "chorales", models/NAME/);
     neither means ./model if there is one, else the packaged default. Not both."""
-    from synth.modelfile import load_model as load
-    from synth.styles import model_folder
+    from synth.learn.model import load_model as load
+    from synth.learn.styles import model_folder
 
     return load(model_folder(style, path))
 
@@ -47,7 +47,7 @@ def read_primer(primer: str | Path | Events) -> list[Event]:
             Path(primer).suffix.lower() in (".txt", ".mid", ".midi") or Path(primer).is_file())):
         return read_song(primer).events
     if isinstance(primer, str):
-        from synth.events import parse_events
+        from synth.music.events import parse_events
 
         return parse_events(primer)
     return [check_event(e) for e in primer]
@@ -61,7 +61,7 @@ def compose(notes: int = 200, *, model: Model | str | Path | None = None,
     neither is given) after the primer; the primer itself is not repeated in the result.
     `even` makes every length one beat. `memory` mixes in the PPM memory (None: as the model's
     manifest says)."""
-    from synth.generate import Sampling, check_notes, compose as generate
+    from synth.learn.generate import Sampling, check_notes, compose as generate
 
     check_notes(notes)
     sampling = Sampling(temperature=temperature, top_p=top_p, seed=seed, memory=memory).check()
@@ -77,8 +77,8 @@ def compose(notes: int = 200, *, model: Model | str | Path | None = None,
 def performance(bpm: float = DEFAULT_BPM, humanize: float = 0.0,
                 seed: int | None = None) -> Performance:
     """How the piano plays, checked: tempo 20-400 bpm, humanize 0-1 (seeded wobble)."""
-    from synth.generate import check_seed
-    from synth.piano import Performance
+    from synth.learn.generate import check_seed
+    from synth.sound.piano import Performance
 
     if not 0.0 <= humanize <= 1.0:
         raise SynthError(f"--humanize {humanize:g} is out of range: expected 0-1")
@@ -94,8 +94,8 @@ def render(song: Melody | str | Path, out: str | Path | None = None, *,
     without, stereo float32 audio at 44.1 kHz, peaking at -1 dBFS at most.
     `bpm` defaults to the song's own, else 150; `effects` to `synth.Effects()`; `tap` sees
     each block as it is written to `out` (the studio streams a song while it is saved)."""
-    from synth.audio import check_audio_path, render_song, stream_song, write_audio
-    from synth.effects import Effects
+    from synth.sound.render import check_audio_path, render_song, stream_song, write_audio
+    from synth.sound.effects import Effects
 
     song = _song(song)
     played = performance(_bpm(bpm, song), humanize, seed)
@@ -119,7 +119,7 @@ def _tapped(blocks, tap):
 
 def read_song(path: str | Path) -> Song:
     """A song file (.txt) or the melody of a MIDI file (.mid, .midi)."""
-    from synth.midi import read_melody
+    from synth.music.midi import read_melody
 
     return read_melody(Path(path))
 
@@ -128,7 +128,7 @@ def write_song(path: str | Path, song: Melody, *, title: str | None = None,
                bpm: float | None = None, source: str | None = None,
                overwrite: bool = False) -> Path:
     """Save a song file; title, bpm and source replace the Song's own where given."""
-    from synth.songs import write_song as write
+    from synth.music.songs import write_song as write
 
     song = _song(song)
     saved = Song(events=list(song.events), title=song.title if title is None else title,
@@ -141,7 +141,7 @@ def write_song(path: str | Path, song: Melody, *, title: str | None = None,
 def write_midi(path: str | Path, song: Melody, *, bpm: float | None = None,
                overwrite: bool = False) -> Path:
     """Save a type-0 MIDI file of the song at `bpm` (default the song's own, else 150)."""
-    from synth.midi import events_to_midi, write_midi as write
+    from synth.music.midi import events_to_midi, write_midi as write
 
     song = _song(song)
     write(_free(Path(path), overwrite), events_to_midi(song.events, _bpm(bpm, song)))
@@ -151,7 +151,7 @@ def write_midi(path: str | Path, song: Melody, *, bpm: float | None = None,
 def piano_roll(path: str | Path, song: Melody, *, bpm: float | None = None,
                primer_length: int = 0, title: str | None = None, overwrite: bool = False) -> Path:
     """Save a piano roll picture (.png); the first `primer_length` events in another colour."""
-    from synth.plot import piano_roll as plot
+    from synth.music.plot import piano_roll as plot
 
     song = _song(song)
     plot(_free(Path(path), overwrite), song.events, _bpm(bpm, song),

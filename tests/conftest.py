@@ -88,7 +88,7 @@ def random_weights(units: int = 16, seed: int = 0, scale: float = 0.5,
 @pytest.fixture
 def tiny_model(tmp_path):
     """A saved random model folder (no TensorFlow needed)."""
-    from synth.modelfile import save_model
+    from synth.learn.model import save_model
 
     folder = tmp_path / "tiny-model"
     save_model(folder, random_weights(), {"start_probs": [0.0] + [1 / 24] * 24})

@@ -6,8 +6,8 @@ import pytest
 import sys
 
 from conftest import make_midi
-from synth.events import Event, events_of
-from synth.songs import read_song
+from synth.music.events import Event, events_of
+from synth.music.songs import read_song
 
 
 def test_help_lists_the_commands(cli):
@@ -101,7 +101,7 @@ def test_compose_with_the_shipped_model_writes_everything(cli, tmp_path):
     assert len(song.events) == 27 and song.bpm == 120
     info = soundfile.info(tmp_path / "a.wav")
     assert info.samplerate == 44_100 and info.duration >= song.beats * 0.5
-    from synth.midi import import_midi
+    from synth.music.midi import import_midi
 
     inner = song.events[:]
     while inner[-1].is_rest:  # a MIDI file has no trace of rests after its last note
@@ -130,7 +130,7 @@ def test_compose_draws_lengths_and_even_gives_every_note_one_beat(cli, tmp_path,
 
 def test_a_classes_only_model_composes_one_beat_notes_and_says_so(cli, tmp_path):
     from conftest import random_weights
-    from synth.modelfile import save_model
+    from synth.learn.model import save_model
 
     save_model(tmp_path / "old", random_weights(lengths=False), {})
     code, out, err = cli("compose", "--model", "old", "--notes", "12", "--out", "a.wav",

@@ -6,11 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from synth.evaluation import baselines, copy_share, metrics_of, repeat_share
-from synth.events import Event
-from synth.generate import Sampling, compose
-from synth.modelfile import Model, load_model
-from synth.songs import load_dataset
+from synth.learn.evaluation import baselines, copy_share, metrics_of, repeat_share
+from synth.music.events import Event
+from synth.learn.generate import Sampling, compose
+from synth.learn.model import Model, load_model
+from synth.music.songs import load_dataset
 
 ROOT = Path(__file__).parent.parent
 
@@ -62,7 +62,7 @@ def test_the_shipped_model_composes_rhythms_like_the_training_songs():
     the training songs' (the rhythm issue's yardstick). Composed like the dataset: three
     songs for each training song, each as many events long, pooled, so that long and short
     songs weigh in the two histograms alike."""
-    model = load_model(ROOT / "model")
+    model = load_model(ROOT / "synth" / "assets" / "model")
     songs = load_dataset(ROOT / "dataset")
     training = np.bincount([e.quarters for s in songs for e in s.events], minlength=33)[1:]
     made = np.zeros(32)

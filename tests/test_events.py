@@ -1,11 +1,11 @@
-"""synth/events.py: the Event type, lengths written and read, the grid, the encoder."""
+"""synth/music/events.py: the Event type, lengths written and read, the grid, the encoder."""
 
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
 from synth.errors import SynthError
-from synth.events import (BEAT, MAX_QUARTERS, Event, check_event, encode, even, event_name,
+from synth.music.events import (BEAT, MAX_QUARTERS, Event, check_event, encode, even, event_name,
                           events_of, events_to_names, format_event, format_length, parse_events,
                           parse_length, rests, starts, to_grid, total_beats)
 

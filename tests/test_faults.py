@@ -22,8 +22,8 @@ import pytest
 import soundfile
 
 from conftest import make_midi
-from synth.midi import file_notes
-from synth.songs import read_song
+from synth.music.midi import file_notes
+from synth.music.songs import read_song
 from test_live import phrases
 from test_record import replay, synth_process, wait_for_output
 

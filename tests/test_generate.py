@@ -7,10 +7,10 @@ import pytest
 
 from conftest import BLOCK_TENSORFLOW, make_midi, random_weights
 from synth.errors import SynthError
-from synth.events import BEAT, Event
-from synth.generate import (Sampling, compose, draw, next_event_probs, score_songs,
+from synth.music.events import BEAT, Event
+from synth.learn.generate import (Sampling, compose, draw, next_event_probs, score_songs,
                             softmax)
-from synth.modelfile import Model, load_model
+from synth.learn.model import Model, load_model
 
 ROOT = Path(__file__).parent.parent
 
@@ -117,7 +117,7 @@ def test_primer_changes_the_continuation():
 
 
 def test_unprimed_songs_open_like_training_songs(tmp_path):
-    from synth.modelfile import save_model
+    from synth.learn.model import save_model
 
     opening = np.zeros((25, 32))
     opening[:, 7] = 1.0  # every training song opened with a two-beat note
@@ -181,7 +181,7 @@ def test_compose_live_and_record_work_when_tensorflow_cannot_be_imported(tmp_pat
         "except SystemExit as e:\n"
         "    assert not e.code, e.code\n"
         "assert not any(m.split('.')[0] in ('tensorflow', 'keras') for m in sys.modules)\n"
-        "assert 'synth.model' not in sys.modules\n"
+        "assert 'synth.learn.train' not in sys.modules\n"
     )
     result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
                             text=True, timeout=120, stdin=subprocess.DEVNULL)
@@ -190,13 +190,13 @@ def test_compose_live_and_record_work_when_tensorflow_cannot_be_imported(tmp_pat
 
 
 def test_nothing_on_the_compose_or_live_path_imports_tensorflow():
-    modules = ["synth.cli", "synth.generate", "synth.piano", "synth.effects", "synth.audio",
-               "synth.modelfile", "synth.evaluation", "synth.midi", "synth.songs",
-               "synth.inputs", "synth.record", "synth.live", "synth.outputs", "synth.tempo",
-               "synth.events", "synth.devices"]
+    modules = ["synth.cli", "synth.learn.generate", "synth.sound.piano", "synth.sound.effects", "synth.sound.render",
+               "synth.learn.model", "synth.learn.evaluation", "synth.music.midi", "synth.music.songs",
+               "synth.play.inputs", "synth.play.record", "synth.play.live", "synth.play.outputs", "synth.play.tempo",
+               "synth.music.events", "synth.play.devices"]
     script = ("import sys\n" + "".join(f"import {m}\n" for m in modules) +
               "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')"
-              " or m == 'synth.model']\nprint(bad)\nassert not bad\n")
+              " or m == 'synth.learn.train']\nprint(bad)\nassert not bad\n")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr

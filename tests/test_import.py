@@ -1,4 +1,4 @@
-"""synth.importer: many MIDI files parsed in a process pool, saved in order, each failure one
+"""synth.music.importer: many MIDI files parsed in a process pool, saved in order, each failure one
 file's error; and `synth import`'s report for many files."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import make_midi
-from synth import importer, midi
+from synth.music import importer, midi
 
 
 def folder_of_files(folder: Path, count: int) -> list[Path]:

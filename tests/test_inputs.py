@@ -5,12 +5,12 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from conftest import make_midi
-from synth import devices, inputs
+from synth.play import devices, inputs
 from synth.errors import SynthError
-from synth.events import Event
-from synth.inputs import KEY_PITCHES, ReplayInput, Take, keyboard_picture, open_input
-from synth.midi import DRUM_CHANNEL
-from synth.notes import HIGHEST_MIDI, LOWEST_MIDI
+from synth.music.events import Event
+from synth.play.inputs import KEY_PITCHES, ReplayInput, Take, keyboard_picture, open_input
+from synth.music.midi import DRUM_CHANNEL
+from synth.music.notes import HIGHEST_MIDI, LOWEST_MIDI
 
 C4, E4, G4 = 60, 64, 67
 

@@ -1,4 +1,4 @@
-"""synth.journal: a take's journal read back after a kill, a session's WAV and log kept whole
+"""synth.play.journal: a take's journal read back after a kill, a session's WAV and log kept whole
 as they grow, and the leftovers of older sessions moved into place."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from synth import journal
-from synth.piano import RATE
+from synth.play import journal
+from synth.sound.piano import RATE
 
 
 def press(pitch, velocity=90):

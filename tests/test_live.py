@@ -10,17 +10,17 @@ import soundfile
 
 from conftest import make_midi, random_weights
 from test_record import replay, synth_process, wait_for_output
-from synth.effects import Effects
+from synth.sound.effects import Effects
 from synth.errors import SynthError
-from synth.events import Event as Ev, events_of, events_to_names, starts, total_beats
-from synth.generate import Melody, Sampling, continue_melody
-from synth.inputs import Event
-from synth.live import (ANSWER_BEATS, MAX_RESPOND, ON_BEAT_MARGIN, Exchange, LiveSettings,
+from synth.music.events import Event as Ev, events_of, events_to_names, starts, total_beats
+from synth.learn.generate import Runner, Sampling, continue_melody
+from synth.play.inputs import KeyEvent
+from synth.play.live import (ANSWER_BEATS, MAX_RESPOND, ON_BEAT_MARGIN, Exchange, LiveSettings,
                         Responder, Session, answer_notes)
-from synth.outputs import BLOCK, DeviceSink, MidiOutput, NullSink, SoundOutput
-from synth.modelfile import Model, save_model
-from synth.piano import RATE
-from synth.songs import DEFAULT_BPM, read_song
+from synth.play.outputs import BLOCK, DeviceSink, MidiOutput, NullSink, SoundOutput
+from synth.learn.model import Model, save_model
+from synth.sound.piano import RATE
+from synth.music.songs import DEFAULT_BPM, read_song
 
 C4, D4, E4, F4, G4 = 60, 62, 64, 65, 67
 
@@ -93,7 +93,7 @@ def audio_onsets(audio, threshold=0.22):
 
 @pytest.mark.parametrize("bpm", [80, 160])
 def test_the_onset_detector_finds_struck_notes_where_they_are(bpm):
-    from synth.piano import Performance, render_notes
+    from synth.sound.piano import Performance, render_notes
 
     song = [Ev(13, 4), Ev(17, 2), Ev(10, 2), Ev(22, 8), Ev(0, 4), Ev(13, 2), Ev(13, 4),
             Ev(14, 2), Ev(15, 2), Ev(1, 4), Ev(24, 8)]
@@ -250,7 +250,7 @@ def test_ctrl_c_ends_the_session_and_saves_everything(tmp_path, tiny_model):
 
 
 def test_without_a_sound_card_the_session_goes_to_a_wav(cli, tmp_path, tiny_model, monkeypatch):
-    monkeypatch.setattr("synth.devices.audio_output_names", lambda problems=None: [])
+    monkeypatch.setattr("synth.play.devices.audio_output_names", lambda problems=None: [])
     source = replay(tmp_path / "p.mid", [(0, 0.1, C4)])
     code, out, err = cli("live", "--input", source, "--model", tiny_model, "--gap", 0.1,
                          "--bpm", 400)
@@ -274,8 +274,8 @@ def test_without_a_sound_card_the_session_goes_to_a_wav(cli, tmp_path, tiny_mode
     (["--input", "replay:nothing.mid"], "nothing.mid: no such file"),
 ])
 def test_bad_flags_are_one_line_errors(cli, tmp_path, tiny_model, args, message, monkeypatch):
-    monkeypatch.setattr("synth.devices.audio_output_names", lambda problems=None: [])
-    monkeypatch.setattr("synth.devices.midi_output_names", lambda problems=None: [])
+    monkeypatch.setattr("synth.play.devices.audio_output_names", lambda problems=None: [])
+    monkeypatch.setattr("synth.play.devices.midi_output_names", lambda problems=None: [])
     source = replay(tmp_path / "p.mid", [(0, 0.1, C4)])
     code, out, err = cli("live", "--input", source, "--model", tiny_model, *args)
     assert code == 2, out
@@ -320,11 +320,11 @@ class Clock:
 
 
 def press(t, pitch, velocity=80):
-    return Event(t, mido.Message("note_on", note=pitch, velocity=velocity))
+    return KeyEvent(t, mido.Message("note_on", note=pitch, velocity=velocity))
 
 
 def lift(t, pitch):
-    return Event(t, mido.Message("note_off", note=pitch))
+    return KeyEvent(t, mido.Message("note_off", note=pitch))
 
 
 class Recorder:
@@ -497,7 +497,7 @@ def test_the_melody_state_carries_through_the_session():
     first = responder.answer(phrase1, 4)
     second = responder.answer(phrase2, 3)
     assert len(first) == 4 and len(second) == 3
-    fresh = Melody(model())
+    fresh = Runner(model())
     fresh.feed(phrase1 + first + phrase2 + second)
     assert np.allclose(responder.melody.h, fresh.h) and np.allclose(responder.melody.c, fresh.c)
 
@@ -507,7 +507,7 @@ def test_a_cut_answer_is_remembered_only_as_far_as_it_sounded():
     phrase = [Ev(13, 4), Ev(17, 2), Ev(20, 8)]
     answer = responder.answer(phrase, 6)
     responder.heard(2)
-    fresh = Melody(model())
+    fresh = Runner(model())
     fresh.feed(phrase + answer[:2])
     assert np.allclose(responder.melody.h, fresh.h) and np.allclose(responder.melody.c, fresh.c)
 
@@ -515,7 +515,7 @@ def test_a_cut_answer_is_remembered_only_as_far_as_it_sounded():
 def drawn_at_once(phrase, count, seed, weights=None):
     """The reference: the phrase fed into a fresh melody, then `count` events drawn in one
     go by generate.continue_melody; returns them, the melody and the random generator."""
-    melody = Melody(model(weights))
+    melody = Runner(model(weights))
     melody.feed(phrase)
     rng = np.random.default_rng(seed)
     return continue_melody(melody, count, Sampling(seed=seed), rng), melody, rng
@@ -866,9 +866,9 @@ def test_a_session_killed_mid_way_leaves_its_wav_and_log_under_their_names(tmp_p
                                                                             tiny_model):
     """What a kill leaves, seen from inside: both files are there and whole while the session
     runs (the fault-injection suite kills real processes)."""
-    from synth.live import AnswerLog
-    from synth.modelfile import load_model
-    from synth.outputs import SoundOutput, WavSink
+    from synth.play.live import AnswerLog
+    from synth.learn.model import load_model
+    from synth.play.outputs import SoundOutput, WavSink
 
     clock = [0.0]
     sink = WavSink(tmp_path / "s.wav")
@@ -877,8 +877,8 @@ def test_a_session_killed_mid_way_leaves_its_wav_and_log_under_their_names(tmp_p
     for start in (0.0, 4.0):  # an answer lasts at most 16 beats: 2.4 s
         for i, pitch in enumerate((C4, E4, G4)):
             t = start + 0.15 * i
-            session.handle(Event(t, mido.Message("note_on", note=pitch, velocity=90)))
-            session.handle(Event(t + 0.1, mido.Message("note_off", note=pitch)))
+            session.handle(KeyEvent(t, mido.Message("note_on", note=pitch, velocity=90)))
+            session.handle(KeyEvent(t + 0.1, mido.Message("note_off", note=pitch)))
         while clock[0] < start + 3.9:
             clock[0] += 0.005
             session.tick(clock[0])
@@ -1051,7 +1051,7 @@ def test_overlap_before_the_answer_begins_cuts_it():
 def channel_notes(midi, channel):
     """(start, end, pitch) in seconds of one channel's notes, read back through the file's
     tempo map (mido)."""
-    from synth.midi import pair_notes
+    from synth.music.midi import pair_notes
 
     timed, now = [], 0.0
     for msg in midi:

@@ -6,8 +6,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import make_midi
 from synth.errors import SynthError
-from synth.events import MAX_QUARTERS, Event, events_of, rests
-from synth.midi import (TICKS_PER_BEAT, ImportReport, Note, chords_to_top, events_to_midi,
+from synth.music.events import MAX_QUARTERS, Event, events_of, rests
+from synth.music.midi import (TICKS_PER_BEAT, ImportReport, Note, chords_to_top, events_to_midi,
                         find_midi_files, import_midi, line_events, melody_line, played_line,
                         write_midi)
 

@@ -2,7 +2,7 @@ import math
 
 import numpy as np
 
-from synth.ngram import KneserNey, best_baseline
+from synth.learn.ngram import KneserNey, best_baseline
 
 
 def test_distributions_sum_to_one_for_any_context():

@@ -2,8 +2,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 from synth.errors import SynthError
-from synth.events import events_of, events_to_names, parse_events
-from synth.notes import class_name, class_to_midi, midi_to_class, parse_note_name, parse_token
+from synth.music.events import events_of, events_to_names, parse_events
+from synth.music.notes import class_name, class_to_midi, midi_to_class, parse_note_name, parse_token
 
 
 def test_fixed_points_of_the_vocabulary():

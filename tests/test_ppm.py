@@ -14,13 +14,13 @@ import pytest
 from conftest import random_weights
 
 from synth.errors import SynthError
-from synth.evaluation import metrics_of, ppm_metrics
-from synth.events import Event
-from synth.generate import (Melody, Sampling, compose, memory_for, mixed_probs, restore,
+from synth.learn.evaluation import metrics_of, ppm_metrics
+from synth.music.events import Event
+from synth.learn.generate import (Runner, Sampling, compose, memory_for, mixed_probs, restore,
                             softmax, state)
-from synth.live import Responder
-from synth.modelfile import Model, load_model, save_model
-from synth.ppm import (NUM_CLASSES, Gate, LongTerm, Memory, MixSettings, entropy, fit_gate,
+from synth.play.live import Responder
+from synth.learn.model import Model, load_model, save_model
+from synth.learn.ppm import (NUM_CLASSES, Gate, LongTerm, Memory, MixSettings, entropy, fit_gate,
                        manifest_entry, mix, song_probs)
 
 MOTIF = [Event(13, 4), Event(15, 2), Event(17, 2), Event(18, 4), Event(20, 8), Event(0, 4)]
@@ -220,7 +220,7 @@ def same(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
 
 
 def test_restore_takes_the_memory_back_exactly():
-    melody = Melody(Model(random_weights()), Memory(LongTerm.fit(songs_for_tests(), 2)))
+    melody = Runner(Model(random_weights()), Memory(LongTerm.fit(songs_for_tests(), 2)))
     melody.feed(MOTIF)
     saved = state(melody)
     before = snapshot(melody.memory)
@@ -260,7 +260,7 @@ def test_bad_orders_and_damaged_tables_are_errors():
 
 
 def test_evaluate_and_compose_switch_the_memory(cli, tmp_path):
-    from synth.songs import Song, write_song
+    from synth.music.songs import Song, write_song
 
     for index, song in enumerate(songs_for_tests()):
         write_song(tmp_path / "dataset" / f"song{index}.txt", Song(events=song))
@@ -283,7 +283,7 @@ def test_composing_with_the_memory_does_not_talk_itself_into_a_loop(monkeypatch)
     """The short-term model hears what is drawn, so unchecked it reinforces a phrase until the
     song is one bar over and over (the shipped model did, in most seeds: the same 8 events up
     to 193 times in 200). From a context's fourth time round it sits out of the draw."""
-    import synth.generate as generate
+    import synth.learn.generate as generate
 
     model = load_model()
     assert memory_for(model) is not None  # the shipped model composes with its memory

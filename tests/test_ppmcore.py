@@ -1,4 +1,4 @@
-"""The compiled memory (synth/_ppmcore.c) against the NumPy code it stands in for: the same
+"""The compiled memory (synth/learn/_ppmcore.c) against the NumPy code it stands in for: the same
 events, the same distributions (the class's, and the length's for every class), the same tables
 after a live-style take-back, for linked lengths, unlinked lengths (models from before) and no
 long-term model, with a fitted gate; and errors, not crashes, on bad arrays. Skipped where the
@@ -15,16 +15,16 @@ import numpy as np
 import pytest
 from conftest import random_weights
 
-from synth import ppm
-from synth.events import Event
-from synth.generate import (Melody, Sampling, _draw_mixed, compose, continue_melody, restore,
+from synth.learn import ppm
+from synth.music.events import Event
+from synth.learn.generate import (Runner, Sampling, _draw_mixed, compose, continue_melody, restore,
                             score_songs, state)
-from synth.modelfile import Model
-from synth.ppm import UNDO, Gate, LongTerm, Memory, MixSettings, ShortTerm, manifest_entry, \
+from synth.learn.model import Model
+from synth.learn.ppm import UNDO, Gate, LongTerm, Memory, MixSettings, ShortTerm, manifest_entry, \
     song_probs
 
 try:
-    from synth import _ppmcore as core
+    from synth.learn import _ppmcore as core
 except ImportError:
     if os.environ.get("SYNTH_REQUIRE_C"):  # CI: the install must have built it
         raise
@@ -102,7 +102,7 @@ def live_style_run(model, kind, sampling):
     """Primer, 40 events, a mark, 30 events taken back (the part of an answer never heard),
     then 50 more, as synth live does; returns the events, the memory's snapshots after each
     stage, its tables at each stage, and the melody."""
-    melody = Melody(model, memory_of(kind))
+    melody = Runner(model, memory_of(kind))
     memory = melody.memory
     rng = np.random.default_rng(sampling.seed)
     melody.feed(MOTIF)
@@ -160,9 +160,9 @@ def test_compose_with_the_memory_gives_the_same_song_on_both_paths(numpy_only):
 @pytest.mark.parametrize("kind", KINDS)
 def test_the_compiled_draw_is_numpys_draw_whatever_the_noise(kind, numpy_only):
     model = gated_model(kind, units=16)
-    fast = Melody(model, memory_of(kind))
+    fast = Runner(model, memory_of(kind))
     with numpy_only():
-        slow = Melody(model, memory_of(kind))
+        slow = Runner(model, memory_of(kind))
     for melody in (fast, slow):
         melody.feed(MOTIF * 2 + some_songs()[1][:20])
     gates = fast.gates
@@ -324,7 +324,7 @@ def test_bad_arrays_are_errors_not_crashes():
         tables_.add(now[:-1], 1, 1)
     assert all(np.array_equal(a, b) for a, b in zip(before, tables(memory)))  # nothing counted
     assert isinstance(tables_.add(now, 1, 1), bytes)
-    melody = Melody(Model(random_weights()))
+    melody = Runner(Model(random_weights()))
     with pytest.raises(ValueError):
         core.Cell(melody._class_in, melody._length_in[:-1], melody._gate_mul,
                   melody._gate_add, melody.units)
@@ -338,7 +338,7 @@ def test_bad_arrays_are_errors_not_crashes():
 
 @pytest.mark.slow
 def test_synth_no_c_runs_numpy_alone():
-    code = "from synth import ppm; print(ppm.core is None)"
+    code = "from synth.learn import ppm; print(ppm.core is None)"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     for value, expected in [("1", "True"), ("", "False")]:
         done = subprocess.run([sys.executable, "-c", code], env={**env, "SYNTH_NO_C": value},

@@ -12,9 +12,9 @@ import mido
 import pytest
 
 from conftest import make_midi
-from synth.events import Event, events_of, events_to_names
-from synth.midi import file_notes
-from synth.songs import Song, read_song, write_song
+from synth.music.events import Event, events_of, events_to_names
+from synth.music.midi import file_notes
+from synth.music.songs import Song, read_song, write_song
 
 C4, E4, G4, A4 = 60, 64, 67, 69
 ROOT = Path(__file__).parent.parent
@@ -233,7 +233,7 @@ def test_the_computer_keyboard_plays_notes_and_enter_ends_the_take(tmp_path):
 
 def killed_take(dataset, messages, seconds, name="take", bpm=240.0):
     """A journal as a `synth record` killed `seconds` into its take leaves it."""
-    from synth.journal import TakeJournal
+    from synth.play.journal import TakeJournal
 
     log = TakeJournal(dataset / "takes", name, bpm, "replay of p.mid")
     for t, msg in messages:
@@ -253,8 +253,8 @@ def played(notes):
 def test_a_recovered_take_is_saved_exactly_as_the_finished_take(tmp_path):
     from datetime import date
 
-    from synth.inputs import Take
-    from synth.record import recover_takes, save_take
+    from synth.play.inputs import Take
+    from synth.play.record import recover_takes, save_take
 
     messages = played([(0.0, 0.2, C4), (0.25, 0.5, E4), (1.0, 1.6, 84), (1.5, 2.4, G4)])
     save_take(Take(bpm=240.0, messages=messages, seconds=2.6), tmp_path / "finished", "take",
@@ -344,9 +344,9 @@ def test_a_full_disk_during_recovery_keeps_the_journal(cli, monkeypatch):
 
 def test_a_journal_that_filled_the_disk_says_how_much_it_kept(tmp_path, monkeypatch):
     from synth.errors import SynthError
-    from synth.inputs import Take
-    from synth.journal import TakeJournal
-    from synth.record import save_take
+    from synth.play.inputs import Take
+    from synth.play.journal import TakeJournal
+    from synth.play.record import save_take
 
     log = TakeJournal(tmp_path / "dataset/takes", "take", 240.0, "test")
     log.failed = "No space left on device"  # as after a write that failed mid-take

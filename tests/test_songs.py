@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 from synth.errors import SynthError
-from synth.events import Event, events_of
-from synth.songs import Song, format_song, load_dataset, parse_song, read_song, write_song
+from synth.music.events import Event, events_of
+from synth.music.songs import Song, format_song, load_dataset, parse_song, read_song, write_song
 
 
 def test_parse_reads_events_and_metadata():

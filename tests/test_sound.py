@@ -6,12 +6,12 @@ import pytest
 import soundfile
 from scipy.signal import resample_poly
 
-from synth import effects as fx, loudness, piano
-from synth.audio import REFERENCE_PHRASE, live_gain, render_song, save_audio
-from synth.effects import Effects, Stream, apply, db
+from synth.sound import effects as fx, loudness, piano
+from synth.sound.render import REFERENCE_PHRASE, live_gain, render_song, save_audio
+from synth.sound.effects import Effects, Stream, apply, db
 from synth.errors import SynthError
-from synth.events import Event, events_of
-from synth.piano import RATE, Performance, render_notes
+from synth.music.events import Event, events_of
+from synth.sound.piano import RATE, Performance, render_notes
 
 DRY = Effects(enabled=False)
 METER = pyloudnorm.Meter(RATE)

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from conftest import random_weights
-from synth.events import Event
-from synth.generate import (Melody, Sampling, continue_melody, next_event, restore, score_songs,
+from synth.music.events import Event
+from synth.learn.generate import (Runner, Sampling, continue_melody, next_event, restore, score_songs,
                             softmax, state)
-from synth.modelfile import Model
+from synth.learn.model import Model
 
 
 def plain_lstm(weights, events):
@@ -38,7 +38,7 @@ def some_events(n, seed=0):
 def test_the_fused_step_is_the_lstm():
     weights = random_weights(units=16, scale=0.8)
     events = some_events(30)
-    melody = Melody(Model(weights))
+    melody = Runner(Model(weights))
     for event, (class_logits, length_logits) in zip(events, plain_lstm(weights, events)):
         melody.step(event.cls, event.quarters - 1)
         assert np.allclose(melody.class_logits(), class_logits, atol=1e-5)
@@ -53,7 +53,7 @@ def test_step_by_step_agrees_with_batched_scoring():
     scores = score_songs(model, songs)
     expected_class, expected_length = [], []
     for song in songs:
-        melody = Melody(model)
+        melody = Runner(model)
         for event, after in zip(song, song[1:]):
             melody.step(event.cls, event.quarters - 1)
             expected_class.append(np.log(softmax(melody.class_logits())[after.cls]))
@@ -68,9 +68,9 @@ def test_step_by_step_agrees_with_batched_scoring():
 def test_continuing_is_drawing_event_by_event_with_the_same_rng(sampling):
     """Noise drawn in blocks is the same stream as noise drawn per event, across blocks."""
     model = Model(random_weights(units=16, seed=2))
-    a = Melody(model)
+    a = Runner(model)
     fast = continue_melody(a, 600, sampling, np.random.default_rng(sampling.seed))
-    b = Melody(model)
+    b = Runner(model)
     rng = np.random.default_rng(sampling.seed)
     slow = []
     for _ in range(600):
@@ -83,7 +83,7 @@ def test_continuing_is_drawing_event_by_event_with_the_same_rng(sampling):
 @pytest.mark.parametrize("temperature,top_p", [(1.0, 1.0), (0.5, 1.0), (2.0, 1.0), (1.0, 0.75)])
 def test_draws_follow_the_distributions_of_both_heads(temperature, top_p):
     model = Model(random_weights(units=16, seed=5, scale=0.3))
-    melody = Melody(model)
+    melody = Runner(model)
     melody.step(5, 3)
     saved = state(melody)
     sampling = Sampling(temperature=temperature, top_p=top_p)
@@ -124,7 +124,7 @@ def test_draws_follow_the_distributions_of_both_heads(temperature, top_p):
 
 def test_a_classes_only_model_gives_every_event_one_beat():
     model = Model(random_weights(units=16, lengths=False))
-    events = continue_melody(Melody(model), 300, Sampling(temperature=5.0),
+    events = continue_melody(Runner(model), 300, Sampling(temperature=5.0),
                              np.random.default_rng(1))
     assert {e.quarters for e in events} == {4}
 
@@ -133,7 +133,7 @@ def test_the_first_event_opens_like_training_songs():
     starts = np.zeros(25)
     starts[[13, 20]] = [0.75, 0.25]
     model = Model(random_weights(units=16), {"start_probs": starts.tolist()})
-    firsts = [continue_melody(Melody(model), 1, Sampling(temperature=3.0),
+    firsts = [continue_melody(Runner(model), 1, Sampling(temperature=3.0),
                               np.random.default_rng(s))[0].cls for s in range(400)]
     assert set(firsts) == {13, 20}
     assert 0.65 < firsts.count(13) / 400 < 0.85
@@ -141,13 +141,13 @@ def test_the_first_event_opens_like_training_songs():
 
 def test_restoring_a_saved_state_continues_exactly_as_before():
     model = Model(random_weights(units=16, seed=7))
-    melody = Melody(model)
+    melody = Runner(model)
     continue_melody(melody, 5, Sampling(seed=1), np.random.default_rng(1))
     saved = state(melody)
     continue_melody(melody, 15, Sampling(seed=1), np.random.default_rng(3))
     restore(melody, saved)
     again = continue_melody(melody, 10, Sampling(seed=2), np.random.default_rng(2))
-    fresh = Melody(model)
+    fresh = Runner(model)
     restore(fresh, saved)
     assert again == continue_melody(fresh, 10, Sampling(seed=2), np.random.default_rng(2))
 
@@ -159,8 +159,8 @@ def loud_song(n=60):
 
 def test_the_chain_block_by_block_is_one_pass_over_the_whole_song():
     """Streaming blocks (with the limiter on its own thread) changes no sample."""
-    from synth import effects
-    from synth.piano import RATE, render_notes
+    from synth.sound import effects
+    from synth.sound.piano import RATE, render_notes
 
     settings = effects.Effects()
     dry = render_notes(loud_song())
@@ -176,8 +176,8 @@ def test_the_chain_block_by_block_is_one_pass_over_the_whole_song():
 
 
 def test_the_song_peaks_at_or_below_the_ceiling():
-    from synth.effects import CEILING_DB, Effects, apply, db
-    from synth.piano import RATE, Performance, render_notes
+    from synth.sound.effects import CEILING_DB, Effects, apply, db
+    from synth.sound.piano import RATE, Performance, render_notes
 
     dry = render_notes(loud_song(), Performance(bpm=400), velocities=[127] * 60) * 4
     audio = apply(dry, RATE, Effects())
@@ -188,7 +188,7 @@ def test_the_song_peaks_at_or_below_the_ceiling():
 def test_wav_samples_are_the_ones_soundfile_would_write(tmp_path):
     import soundfile
 
-    from synth.audio import pcm16, save_audio
+    from synth.sound.render import pcm16, save_audio
 
     rng = np.random.default_rng(0)
     edges = [0.0, -1e-12, 7.6e-6 / 32768, -7.6e-6 / 32768, -8e-6 / 32768, 0.5 / 32768,
@@ -205,7 +205,7 @@ def test_wav_samples_are_the_ones_soundfile_would_write(tmp_path):
 
 
 def test_a_song_loads_only_the_samples_it_plays():
-    from synth import piano
+    from synth.sound import piano
 
     dry = piano.render_notes([Event(13, 4), Event(0, 4), Event(13, 2)])
     both = piano.Voices()  # the whole bank, as live uses it
@@ -217,7 +217,7 @@ def test_a_song_loads_only_the_samples_it_plays():
 
 
 def test_decoding_only_what_sounds_changes_no_sample(monkeypatch):
-    from synth import piano
+    from synth.sound import piano
 
     monkeypatch.setattr(piano, "_decoded", {})
     monkeypatch.setattr(piano, "_complete", set())

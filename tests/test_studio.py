@@ -26,7 +26,7 @@ with warnings.catch_warnings():  # newer Starlette asks for httpx2; httpx still 
     from starlette.testclient import TestClient  # noqa: E402
 
 from synth.studio.app import create_app  # noqa: E402
-from synth.live import GAP_BEATS  # noqa: E402
+from synth.play.live import GAP_BEATS  # noqa: E402
 from synth.studio import server  # noqa: E402
 
 SONG = "# title: Little Tune\n# source: a test\n# bpm: 120\n13 15:2 17 0:0.5 18 20:2\n"
@@ -82,7 +82,7 @@ def test_index_and_static_files(client):
 
 
 def test_piano_samples_are_the_packages_own(client):
-    from synth.piano import SAMPLES
+    from synth.sound.piano import SAMPLES
 
     keys = client.get("/api/piano").json()["samples"]
     assert keys and all(isinstance(k, int) for k in keys)
@@ -94,9 +94,9 @@ def test_piano_samples_are_the_packages_own(client):
 
 
 def test_the_web_piano_plays_by_the_python_pianos_numbers(client):
-    from synth import piano
-    from synth.audio import live_gain
-    from synth.effects import Effects
+    from synth.sound import piano
+    from synth.sound.render import live_gain
+    from synth.sound.effects import Effects
 
     got = client.get("/api/piano").json()
     assert got["rate"] == piano.RATE
@@ -120,7 +120,7 @@ def test_the_web_pianos_low_pass_is_the_chains(client, cutoff):
     """The IIR coefficients the page gets filter an impulse as synth's own low-pass does."""
     from scipy.signal import lfilter
 
-    from synth.effects import Lowpass
+    from synth.sound.effects import Lowpass
 
     fit = client.get(f"/api/piano?cutoff={cutoff:g}").json()["lowpass"]
     impulse = np.zeros(4096, dtype=np.float32)
@@ -139,7 +139,7 @@ def test_the_web_piano_refuses_a_cutoff_it_cannot_follow(client):
 
 
 def test_the_web_pianos_reverb_is_pedalboards(client):
-    from synth.effects import Effects, reverb
+    from synth.sound.effects import Effects, reverb
 
     got = client.get("/api/piano/reverb?room_size=0.3&wet=0.4")
     assert got.status_code == 200 and got.headers["content-type"] == "audio/wav"
@@ -183,7 +183,7 @@ def test_song_events(client):
 
 TRAVERSALS = ["../secret.txt", "dataset/../secret.txt", "dataset/../../etc/passwd",
               "/etc/passwd", str(Path("/etc/passwd")), "dataset\\..\\secret.txt",
-              "C:/secret.txt", "secret.txt", "synth/cli.py", "dataset/./little-tune.txt",
+              "C:/secret.txt", "secret.txt", "synth/cli/commands.py", "dataset/./little-tune.txt",
               "dataset//little-tune.txt", "dataset/.hidden.txt", "dataset/little-tune.py",
               "dataset", "dataset/", "dataset/x.txt\x00.wav", "model/manifest.json", ""]
 
@@ -315,9 +315,9 @@ def test_import_refuses_oversized_uploads(client, root):
 
 
 def test_styles(client, root):
-    from synth.modelfile import save_model
+    from synth.learn.model import save_model
 
-    from synth import styles
+    from synth.learn import styles
 
     shipped = [s.name for s in styles.installed(root)]
     listed = client.get("/api/styles").json()["styles"]
@@ -358,7 +358,7 @@ def test_compose_saves_in_out_and_lists_it(client, root):
 
 
 def test_compose_with_a_style_and_without_effects(client, root):
-    from synth.modelfile import save_model
+    from synth.learn.model import save_model
 
     save_model(root / "models" / "folk", random_weights(), {})
     song = client.post("/api/compose", json={"notes": 10, "style": "folk", "effects": False,

@@ -144,7 +144,7 @@ def test_a_take_recorded_in_the_page_lands_in_the_dataset(driver, studio):
     wait(driver, lambda d: "Saved" in css(d, "#rec-status").text, what="the saved take")
     song = studio.root / "dataset" / "page-take.txt"
     assert song.is_file() and (studio.root / "dataset" / "takes" / "page-take.mid").is_file()
-    from synth.songs import read_song
+    from synth.music.songs import read_song
 
     assert [e.cls for e in read_song(song).events if e.cls] == [1, 3, 5, 6]
 

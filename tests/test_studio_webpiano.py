@@ -33,8 +33,8 @@ def studio(tmp_path_factory):
 
 def phrase():
     """The phrase's notes: (MIDI pitch, velocity, seconds down, seconds up), and its length."""
-    from synth.events import parse_events, starts
-    from synth.notes import class_to_midi
+    from synth.music.events import parse_events, starts
+    from synth.music.notes import class_to_midi
 
     events = parse_events(PHRASE)
     quarter = 60.0 / BPM / 4
@@ -72,9 +72,9 @@ def browser_render(driver, studio, dry: bool) -> np.ndarray:
 
 def python_render() -> np.ndarray:
     """The phrase as `synth live` plays it: the piano's voices through effects.Stream."""
-    from synth.audio import live_gain
-    from synth.effects import Effects, Stream
-    from synth.piano import Performance, score
+    from synth.sound.render import live_gain
+    from synth.sound.effects import Effects, Stream
+    from synth.sound.piano import Performance, score
 
     events, _, seconds = phrase()
     song = score(events, Performance(bpm=BPM), touch_per_event(events))
@@ -131,7 +131,7 @@ def test_the_page_sounds_as_loud_and_as_bright_as_synth_live(renders):
 
 
 def test_the_pages_low_pass_empties_the_octaves_above_it(renders):
-    from synth.effects import Effects
+    from synth.sound.effects import Effects
 
     wet, dry = renders
     above = 2 * Effects().cutoff

@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 
 from conftest import BLOCK_TENSORFLOW, make_midi, random_weights
-from synth import api, styles
+from synth import api
+from synth.learn import styles
 from synth.errors import SynthError
-from synth.events import Event
-from synth.modelfile import PACKAGED_MODEL, find_model, save_model
-from synth.songs import Song, by_source, load_dataset, read_song, write_song
+from synth.music.events import Event
+from synth.learn.model import PACKAGED_MODEL, find_model, save_model
+from synth.music.songs import Song, by_source, load_dataset, read_song, write_song
 
 SHIPPED = ("chorales", "irish", "scottish")
 REPO = Path(__file__).resolve().parent.parent
@@ -188,7 +189,7 @@ def test_each_shipped_style_composes_rhythms_nearest_its_own_source(tmp_path, mo
 
 def test_pyproject_ships_the_styles_folders():
     text = (REPO / "pyproject.toml").read_text()
-    assert '"styles_data/*/*"' in text
+    assert '"assets/styles/*/*"' in text
 
 
 # --- songs from one source --------------------------------------------------------------------

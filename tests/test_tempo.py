@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from synth import tempo
-from synth.songs import DEFAULT_BPM
-from synth.tempo import Beat, distinct_onsets, estimate, fixed
+from synth.play import tempo
+from synth.music.songs import DEFAULT_BPM
+from synth.play.tempo import Beat, distinct_onsets, estimate, fixed
 
 # Inter-onset intervals in beats.
 STEADY = [1] * 7

@@ -4,7 +4,7 @@ music21's corpora other than Essen, split by a fixed seed into train/ and test/.
 The melodies: every Bach chorale's soprano line and O'Neill's Music of Ireland (1850); with
 --more, also Ryan's Mammoth Collection (1883) and Aird's Airs (a two-hour build on 2 cores). Each goes through the same path as the starter
 dataset (tools/build_dataset.py): made playable as written, exported by music21 as MIDI, read
-back by `synth.midi.import_midi`. Songs with the same class sequence as an earlier one are
+back by `synth.music.midi.import_midi`. Songs with the same class sequence as an earlier one are
 left out, so no tune sits in both splits. The Essen folk-song collection is never read.
 
 The validation slice is not a folder: `synth train` holds out a seeded share of train/ for
@@ -33,9 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from build_dataset import FORBIDDEN, corpus_paths, playable  # noqa: E402
 
-from synth import files, midi, songs  # noqa: E402
-from synth.events import format_length  # noqa: E402
-from synth.notes import REST  # noqa: E402
+from synth import files
+from synth.music import midi, songs  # noqa: E402
+from synth.music.events import format_length  # noqa: E402
+from synth.music.notes import REST  # noqa: E402
 
 COLLECTIONS = (("oneills1850", "O'Neill's Music of Ireland (1850)"),
                ("ryansMammoth", "Ryan's Mammoth Collection (1883)"),

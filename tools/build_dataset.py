@@ -1,7 +1,7 @@
 """Rebuild the starter dataset in dataset/ from public-domain melodies in music21's corpus.
 
 Each melody goes through the same path as `synth import`: music21 writes it as a MIDI file,
-`synth.midi.import_midi` turns that into events (class and length). music21 is needed only
+`synth.music.midi.import_midi` turns that into events (class and length). music21 is needed only
 here, at build time (`pip install -e .[dataset]`). The Essen folk-song collection is reserved
 for independent evaluation and is never read.
 
@@ -27,9 +27,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from synth import files, midi, songs
-from synth.events import MAX_QUARTERS, QUARTERS_PER_BEAT
-from synth.notes import REST
+from synth import files
+from synth.music import midi, songs
+from synth.music.events import MAX_QUARTERS, QUARTERS_PER_BEAT
+from synth.music.notes import REST
 
 FORBIDDEN = "essenFolksong"
 MAX_BEATS = MAX_QUARTERS / QUARTERS_PER_BEAT  # the longest event, in quarter notes (beats)

@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 from synth import files
-from synth.events import QUARTERS_PER_BEAT, format_length
-from synth.notes import class_name
-from synth.songs import load_dataset
+from synth.music.events import QUARTERS_PER_BEAT, format_length
+from synth.music.notes import class_name
+from synth.music.songs import load_dataset
 
 HEADER = """# The starter dataset
 
@@ -17,7 +17,7 @@ One song per file: whitespace-separated events, each a class 0-24 (SPEC section 
 rest, 1-24 are C3-B4) with its length in beats after a colon (`13:2`, `15:0.5`; a one-beat
 event is written as its class alone). Every melody is public domain and was made with
 `tools/build_dataset.py`, which writes each melody from music21's bundled corpus to MIDI and
-turns it into events with `synth import`'s own code (`synth.midi.import_midi`). music21's
+turns it into events with `synth import`'s own code (`synth.music.midi.import_midi`). music21's
 Essen folk-song collection is reserved for independent evaluation and is never read. Rebuild
 with `make dataset`.
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import mido
 
-from synth.events import QUARTERS_PER_BEAT
-from synth.midi import TICKS_PER_BEAT, write_midi
-from synth.notes import class_to_midi
-from synth.songs import read_song
+from synth.music.events import QUARTERS_PER_BEAT
+from synth.music.midi import TICKS_PER_BEAT, write_midi
+from synth.music.notes import class_to_midi
+from synth.music.songs import read_song
 
 ROOT = Path(__file__).parent.parent
 SONG = ROOT / "dataset" / "a-lover-of-mild-behavior.txt"

@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from synth import styles  # noqa: E402
+from synth.learn import styles  # noqa: E402
 
 DATASET = ROOT / "dataset"
 
@@ -61,7 +61,7 @@ def train(model: Shipped) -> None:
     if model.name == styles.DEFAULT and packaged.resolve() != model.folder.resolve():
         # synth/default_model is normally a link to model/; where a checkout made it a folder
         # (no symlinks), the new default is saved there too, in the same atomic order.
-        from synth.modelfile import load_model, save_model
+        from synth.learn.model import load_model, save_model
 
         trained = load_model(model.folder)
         save_model(packaged, trained.weights, trained.manifest)

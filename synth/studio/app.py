@@ -27,9 +27,9 @@ from starlette.responses import (FileResponse, JSONResponse, PlainTextResponse, 
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from synth import styles
+from synth.learn import styles
 from synth.errors import SynthError
-from synth.piano import SAMPLES
+from synth.sound.piano import SAMPLES
 from synth.studio import duet, takes, webpiano
 from synth.studio.library import MAX_UPLOAD, Library
 from synth.studio.paths import Refused
@@ -81,7 +81,7 @@ def create_app(root: Path = Path("."), token: str | None = None) -> Starlette:
                             headers={"Cache-Control": "max-age=86400"})
 
     def _effects(request: Request):
-        from synth.effects import Effects
+        from synth.sound.effects import Effects
 
         ask, default = request.query_params, Effects()
         try:

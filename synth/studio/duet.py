@@ -19,11 +19,11 @@ import mido
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from synth.errors import SynthError
-from synth.events import event_name
-from synth.generate import Sampling
-from synth.inputs import Input
-from synth.live import GAP_BEATS, Exchange, LiveSettings, Screen, Session
-from synth.outputs import Strike
+from synth.music.events import event_name
+from synth.learn.generate import Sampling
+from synth.play.inputs import Input
+from synth.play.live import GAP_BEATS, Exchange, LiveSettings, Screen, Session
+from synth.play.outputs import Strike
 
 MAX_MESSAGE = 4096  # bytes in one message from the page
 

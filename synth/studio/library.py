@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from synth import api, files, styles
+from synth import api, files
+from synth.learn import styles
 from synth.errors import SynthError
 from synth.studio.paths import inside
 
@@ -192,12 +193,12 @@ class Library:
             raise SynthError(f"{relative}: audio only, there is no song to save as .{kind}")
         song = api.read_song(path)
         if kind == "mid":
-            from synth.midi import events_to_midi
+            from synth.music.midi import events_to_midi
 
             buffer = io.BytesIO()
             events_to_midi(song.events, song.bpm or 150.0).save(file=buffer)
             return None, buffer.getvalue(), name
-        from synth.songs import format_song
+        from synth.music.songs import format_song
 
         return None, format_song(song).encode("utf-8"), name
 
@@ -205,7 +206,7 @@ class Library:
 
     def import_midi(self, name: str, data: bytes) -> dict:
         """A MIDI file dropped on the page, imported into dataset/ by `synth import`'s rules."""
-        from synth import importer
+        from synth.music import importer
 
         if len(data) > MAX_UPLOAD:
             raise SynthError(f"{name[:60]}: {len(data)} bytes is too big: expected a MIDI file "
@@ -243,8 +244,8 @@ class Library:
 
     def compose(self, request: dict) -> dict:
         """Compose as `synth compose` does and save out/NAME.wav, .txt and .mid."""
-        from synth.effects import Effects
-        from synth.events import even as evenly
+        from synth.sound.effects import Effects
+        from synth.music.events import even as evenly
 
         ask = Ask(request)
         notes = ask.int("notes", 200, 1, MAX_NOTES)
@@ -290,7 +291,7 @@ class Rendering:
         self._changed = threading.Condition()
 
     def add(self, block) -> None:
-        from synth.audio import pcm16
+        from synth.sound.render import pcm16
 
         data = pcm16(block).tobytes()
         with self._changed:
@@ -304,7 +305,7 @@ class Rendering:
 
     def wav(self) -> Iterator[bytes]:
         """A WAV header that leaves the length open, then the samples as they come."""
-        from synth.piano import RATE
+        from synth.sound.piano import RATE
 
         yield (b"RIFF" + struct.pack("<I", 0xFFFFFFFF) + b"WAVEfmt " +
                struct.pack("<IHHIIHH", 16, 1, 2, RATE, RATE * 4, 4, 16) +
@@ -382,7 +383,7 @@ def wav_bytes(audio) -> bytes:
     """Stereo float audio as a 16-bit WAV file in memory."""
     import soundfile
 
-    from synth.piano import RATE
+    from synth.sound.piano import RATE
 
     buffer = io.BytesIO()
     soundfile.write(buffer, audio, RATE, format="WAV", subtype="PCM_16")

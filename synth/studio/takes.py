@@ -10,9 +10,9 @@ from pathlib import Path
 import mido
 
 from synth.errors import SynthError
-from synth.inputs import Take
-from synth.record import check_seconds, save_take
-from synth.songs import check_bpm
+from synth.play.inputs import Take
+from synth.play.record import check_seconds, save_take
+from synth.music.songs import check_bpm
 
 MAX_MESSAGES = 50_000
 

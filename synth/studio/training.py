@@ -33,7 +33,7 @@ class Trainer:
         """Start training from {"style": "" or NAME, "dataset": "dataset" or "dataset/SUB",
         "source": text, "epochs": N, "max_minutes": M}, as `synth train` with those options;
         refused while one runs."""
-        from synth import styles
+        from synth.learn import styles
 
         ask = Ask(request)
         style = styles.check_name(ask.text("style", "").strip() or styles.DEFAULT)

@@ -12,8 +12,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from synth import piano
-from synth.effects import LIMIT_DB, REVERB_TAIL_SECONDS, Effects, Lowpass, reverb
+from synth.sound import piano
+from synth.sound.effects import LIMIT_DB, REVERB_TAIL_SECONDS, Effects, Lowpass, reverb
 from synth.errors import SynthError
 
 FIT_FRAMES = 512  # at least: the ladder's impulse response, below 1e-7 by then at 500 Hz+
@@ -85,7 +85,7 @@ def impulse(room_size: float, wet: float, rate: int = piano.RATE) -> bytes:
 @lru_cache(maxsize=16)
 def settings(effects: Effects = Effects()) -> dict:
     """Everything piano.js needs besides the sounds, for the chain `effects`."""
-    from synth.audio import live_gain
+    from synth.sound.render import live_gain
 
     effects = effects.check()
     keys = range(piano.LOWEST, piano.HIGHEST + 1)

@@ -2,7 +2,7 @@
 // computer keys (the layout of `synth live --input keys`) and any Web MIDI keyboard.
 import {LOWEST, HIGHEST, isBlack, midiName} from "./notes.js";
 
-// The tracker layout, as synth/inputs.py KEY_ROWS: white keys on a letter row, black above.
+// The tracker layout, as synth/play/inputs.py KEY_ROWS: white keys on a letter row, black above.
 export const KEY_ROWS = {"zsxdcvgbhnjm": 48, "q2w3er5t6y7u": 60};
 export const KEY_PITCHES = Object.fromEntries(Object.entries(KEY_ROWS).flatMap(
   ([row, base]) => [...row].map((key, i) => [key, base + i])));

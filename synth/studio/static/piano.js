@@ -1,5 +1,5 @@
 // The Web Audio piano: the package's own samples and release sounds (synth/assets/piano),
-// played as synth/piano.py plays them and through the live chain of synth/effects.py, with the
+// played as synth/sound/piano.py plays them and through the live chain of synth/sound/effects.py, with the
 // numbers served by /api/piano (synth/studio/webpiano.py): velocity gain and brightness shelf,
 // damper times, release sounds, the 24 dB/octave low-pass (an IIRFilterNode fitted to the
 // ladder), the reverb (a ConvolverNode of pedalboard's own impulse response), the level of

@@ -1,0 +1,1 @@
+"""The model folder, generation, the memory (PPM), scores, styles and training. Imports synth.music, synth.files, synth.errors; TensorFlow only in synth.learn.train, never on a compose or live path."""

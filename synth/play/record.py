@@ -1,0 +1,192 @@
+"""`synth record`: one take from an input, saved as a song file and its raw MIDI take.
+
+The song file holds the take's events, classes and lengths (see `inputs.Take`); the raw take
+keeps every message as it was played, timing and velocity included. Both are saved the moment
+the take ends. Meanwhile the take streams into its journal (synth.play.journal), so that a take
+whose process died is saved by the next `record` or by `recover` (`recover_takes`), as it
+would have been.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import mido
+
+from synth import files
+from synth.play import journal
+from synth.errors import SynthError
+from synth.music.events import Event
+from synth.play.inputs import Input, Take, is_press
+from synth.music.midi import Note, take_to_midi, write_midi
+from synth.music.songs import Song, check_bpm, write_song
+
+TAKES = "takes"
+
+
+def check_count_in(beats: int) -> int:
+    if not 0 <= beats <= 32:
+        raise SynthError(f"--count-in {beats} is out of range: expected 0-32 beats")
+    return beats
+
+
+def check_seconds(seconds: float | None) -> float | None:
+    if seconds is not None and not (0 < seconds <= 3600 and math.isfinite(seconds)):
+        raise SynthError(f"--seconds {seconds:g} is out of range: expected above 0, up to 3600")
+    return seconds
+
+
+def count_in(beats: int, bpm: float, on_beat: Callable[[int], None]) -> None:
+    """Count `beats` beats down at the tempo, calling `on_beat(n)` for n = beats ... 1."""
+    check_count_in(beats)
+    step = 60.0 / check_bpm(bpm)
+    begin = time.monotonic()
+    for index in range(beats):
+        on_beat(beats - index)
+        time.sleep(max(begin + (index + 1) * step - time.monotonic(), 0.0))
+
+
+# How late a message may reach the queue after the time stamped on it (a replay thread
+# waking up late, a busy callback thread): the take is only judged up to this long ago.
+QUEUE_LAG = 0.05
+
+
+def record_take(source: Input, bpm: float, seconds: float | None,
+                on_message: Callable[[mido.Message], None] = lambda msg: None,
+                on_start: Callable[[], None] = lambda: None,
+                on_progress: Callable[[Take, float], None] = lambda take, now: None,
+                log: journal.TakeJournal | None = None) -> Take:
+    """Listen to `source` until Enter, the end of a replay, `seconds`, or Ctrl-C.
+
+    `on_message` sees every message as it comes; `on_progress(take, now)` is called after each
+    one and every few hundredths of a second, with `now` in seconds into the take such that
+    every message before it is in the take (for showing `take.decided(now)`).
+    Ctrl-C ends the take like Enter does: what was played is returned, never lost. Each
+    message also goes to the journal `log` as it comes, for a process that dies.
+    """
+    check_bpm(bpm)
+    check_seconds(seconds)
+    take = Take(bpm=bpm)
+    source.start()
+    begin = time.monotonic()
+    deadline = begin + seconds if seconds is not None else math.inf
+    on_start()
+    try:
+        while True:
+            event = source.get(timeout=min(deadline - time.monotonic(), QUEUE_LAG))
+            if event is None and time.monotonic() < deadline:
+                heard = take.messages[-1][0] if take.messages else 0.0
+                now = max(time.monotonic() - begin - QUEUE_LAG, heard)
+                if log is not None:
+                    log.tick(now)
+                on_progress(take, now)
+                continue
+            if event is None or event.time >= deadline:
+                take.ended_by = f"{seconds:g} seconds"
+                break
+            if event.is_stop:
+                take.ended_by = event.reason
+                break
+            take.messages.append((event.time - begin, event.message))
+            if log is not None:
+                log.add(event.time - begin, event.message)
+            on_message(event.message)
+            on_progress(take, event.time - begin)
+    except KeyboardInterrupt:
+        take.ended_by = "Ctrl-C"
+    finally:
+        source.close()
+    end = min(time.monotonic(), deadline)
+    take.seconds = max(end - begin, take.messages[-1][0] if take.messages else 0.0)
+    return take
+
+
+@dataclass
+class Saved:
+    song_path: Path | None  # None when every note lay outside C3-B4
+    take_path: Path
+    events: list[Event]
+    outside: list[Note]
+
+
+def save_take(take: Take, dataset: Path, name: str, source: str, day: date | None = None,
+              log: journal.TakeJournal | None = None, stem: str | None = None) -> Saved | None:
+    """Save the raw take and its song file; None when no note was played at all.
+
+    The journal `log` of the take is removed once both are saved; if saving fails (a full
+    disk) the error says the take is safe in it. `stem` saves under that name, overwriting
+    (a recovery finishing a save that had begun).
+    """
+    if not any(is_press(msg) for _, msg in take.messages):
+        if log is not None:
+            log.remove()
+        return None
+    events, outside = take.events()
+    with files.no_interrupts():
+        if stem is None:
+            stem = files.free_name(files.slug(name), [(dataset, ".txt"),
+                                                      (dataset / TAKES, ".mid")])
+        song_path = dataset / f"{stem}.txt"
+        take_path = dataset / TAKES / f"{stem}.mid"
+        if log is not None:
+            log.saving(stem)
+        try:
+            write_midi(take_path, take_to_midi(take.messages, take.bpm, name=stem))
+            if events:
+                write_song(song_path, Song(events=events, title=stem, bpm=take.bpm,
+                                           source=f"recorded with synth record from {source}, "
+                                                  f"{(day or date.today()).isoformat()}"))
+        except SynthError as exc:
+            if log is None:
+                raise
+            log.close()
+            kept = f"safe in {log.path}" if not log.failed else \
+                f"in {log.path} up to where that failed too ({log.failed})"
+            raise type(exc)(f"{exc}; the take is {kept}: `synth recover` saves it once that "
+                            "is fixed") from None
+        if log is not None:
+            log.remove()
+    return Saved(song_path if events else None, take_path, events, outside)
+
+
+@dataclass
+class RecoveredTake:
+    saved: Saved
+    journal: Path
+    day: date
+    seconds: float
+
+
+def recover_takes(dataset: Path) -> list[RecoveredTake]:
+    """Save every take whose recording died (its journal left in dataset/takes) exactly as
+    it would have been saved, and remove its journal. A save that had begun is finished
+    under the name it had picked."""
+    recovered = []
+    for left in journal.unfinished_takes(Path(dataset) / TAKES):
+        take = Take(bpm=left.bpm, messages=left.messages, seconds=left.seconds,
+                    ended_by="recovery")
+        stem = left.saving if left.saving and _began_saving(take, dataset, left.saving) \
+            else None
+        saved = save_take(take, Path(dataset), left.name, left.source, day=left.day,
+                          log=journal.TakeJournal.reopen(left.path), stem=stem)
+        if saved is not None:  # None: killed before a note was played
+            recovered.append(RecoveredTake(saved, left.path, left.day, left.seconds))
+    return recovered
+
+
+def _began_saving(take: Take, dataset: Path, stem: str) -> bool:
+    """Whether dataset/takes/STEM.mid is this take's (its save got that far): then the song
+    file, if there, is its too."""
+    import io
+
+    path = Path(dataset) / TAKES / f"{stem}.mid"
+    if not path.is_file():
+        return False
+    mine = io.BytesIO()
+    take_to_midi(take.messages, take.bpm, name=stem).save(file=mine)
+    return path.read_bytes() == mine.getvalue()
