@@ -5,12 +5,18 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # The install builds the C extension in place (setup.py), so it is redone when its source changes.
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml setup.py synth/learn/_ppmcore.c | cksum | cut -d' ' -f1)
+# The runtime dependencies and setuptools as wheels, so that tests/test_wheel.py builds and
+# installs synth's wheel offline; filled when missing and again when pyproject.toml changes.
+WHEELHOUSE := $(VENV)/wheelhouse
+WHEELS := $(WHEELHOUSE)/.filled-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
 .PHONY: demo test browser bench quality benchmark dataset clean
 
-$(STAMP): pyproject.toml setup.py synth/learn/_ppmcore.c
+$(STAMP): pyproject.toml setup.py synth/learn/_ppmcore.c | $(WHEELS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	# A .venv from before the distribution was named synth-melody: drop the old name first.
+	$(BIN)/python -m pip uninstall -qq --yes synth
 	# compat: the editable install is a plain path entry, not an import hook (a hook costs
 	# about 15 ms at every start, 3 % of compose's budget); it builds synth/learn/_ppmcore.c in place.
 	$(BIN)/python -m pip install --quiet -e ".[train,dev]" --config-settings editable_mode=compat
@@ -19,6 +25,13 @@ $(STAMP): pyproject.toml setup.py synth/learn/_ppmcore.c
 	$(BIN)/python -m compileall -q synth
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
+
+$(WHEELS):
+	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	rm -rf $(WHEELHOUSE) && mkdir -p $(WHEELHOUSE)
+	$(BIN)/python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" > $(WHEELHOUSE)/requirements.txt
+	$(BIN)/python -m pip wheel --quiet --wheel-dir $(WHEELHOUSE) -r $(WHEELHOUSE)/requirements.txt "setuptools>=77"
+	touch $(WHEELS)
 
 demo: $(STAMP)
 	$(BIN)/synth compose --notes 200 --seed 7 --out out/demo.wav --midi out/demo.mid --plot out/demo.png --overwrite

@@ -36,7 +36,7 @@ def make_model(folder: Path, seed: int = 0, songs: int = 7, joint: float = 3.5) 
 
 @pytest.fixture
 def packaged(tmp_path, monkeypatch):
-    """An empty stand-in for synth/styles_data, so a test sees only the styles it makes."""
+    """An empty stand-in for synth/assets/styles, so a test sees only the styles it makes."""
     folder = tmp_path / "package-styles"
     folder.mkdir()
     monkeypatch.setattr(styles, "PACKAGED_STYLES", folder)
@@ -185,11 +185,6 @@ def test_each_shipped_style_composes_rhythms_nearest_its_own_source(tmp_path, mo
     same_seed = {tuple(api.compose(notes=60, style=name, seed=3))
                  for name in ("default", *SHIPPED)}
     assert len(same_seed) == 4
-
-
-def test_pyproject_ships_the_styles_folders():
-    text = (REPO / "pyproject.toml").read_text()
-    assert '"assets/styles/*/*"' in text
 
 
 # --- songs from one source --------------------------------------------------------------------
