@@ -6,9 +6,9 @@
 
 Each model is trained by `synth train` itself, with its default settings (seed 0, 15 % of the
 songs held out), in a process of its own, on the starter dataset or the share of it from one
-source: the default on all of it, written to model/ (synth/default_model links to it); each
-style on one source's songs (`synth train --source TEXT`), written to synth/styles_data/NAME/,
-which the package ships. Needs the [train] extra (TensorFlow). Run from anywhere.
+source: the default on all of it, written to synth/assets/model/; each style on one source's
+songs (`synth train --source TEXT`), written to synth/assets/styles/NAME/. The package ships
+both folders. Needs the [train] extra (TensorFlow). Run from anywhere.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class Shipped:
 
 
 SHIPPED = [
-    Shipped(styles.DEFAULT, None, "the whole starter dataset", ROOT / styles.DEFAULT_FOLDER),
+    Shipped(styles.DEFAULT, None, "the whole starter dataset", styles.PACKAGED_DEFAULT),
     Shipped("chorales", "J. S. Bach", "Bach chorale soprano lines",
             styles.PACKAGED_STYLES / "chorales"),
     Shipped("irish", "O'Neill", "tunes from O'Neill's Music of Ireland (1850)",
@@ -57,15 +57,6 @@ def train(model: Shipped) -> None:
     print(f"== {model.name}: {' '.join(command[1:])}", flush=True)
     subprocess.run(command, cwd=ROOT, check=True,
                    env={**os.environ, "PYTHONPATH": str(ROOT)})
-    packaged = styles.PACKAGED_DEFAULT
-    if model.name == styles.DEFAULT and packaged.resolve() != model.folder.resolve():
-        # synth/default_model is normally a link to model/; where a checkout made it a folder
-        # (no symlinks), the new default is saved there too, in the same atomic order.
-        from synth.learn.model import load_model, save_model
-
-        trained = load_model(model.folder)
-        save_model(packaged, trained.weights, trained.manifest)
-        print(f"== copied {model.folder} to {packaged}")
 
 
 def manifest(folder: Path) -> dict:
