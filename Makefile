@@ -66,4 +66,4 @@ dataset: $(STAMP)
 	$(BIN)/python tools/describe_dataset.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis synth/_ppmcore*.so
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis synth/learn/_ppmcore*.so

@@ -5,6 +5,7 @@ import pytest
 
 from conftest import random_weights
 from synth.errors import SynthError
+from synth.learn import styles
 from synth.learn.model import MANIFEST, find_model, load_model, save_model
 
 
@@ -92,7 +93,7 @@ def test_finding_the_model(tmp_path, monkeypatch, tiny_model):
     with pytest.raises(SynthError, match="no model here"):
         find_model(tmp_path / "nowhere")
     assert find_model(tiny_model) == tiny_model
-    assert find_model(None).name in ("default_model", "model")  # the packaged default
+    assert find_model(None) == styles.PACKAGED_DEFAULT  # the packaged default
 
 
 def test_a_classes_only_model_of_format_1_still_loads(tmp_path):
