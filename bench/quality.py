@@ -72,8 +72,8 @@ def tune(model_dir: Path) -> None:
     and by the gate `synth train` fits (on the same slice, so its figure is optimistic)."""
     import numpy as np
 
-    from synth.learn.generate import next_event_probs
     from synth.learn.ppm import Memory, fit_gate, mix, song_probs
+    from synth.learn.scores import next_event_probs
 
     model = load_model(model_dir)
     held = set(model.manifest["training"]["held_out_songs"])

@@ -8,9 +8,9 @@ import pytest
 from conftest import BLOCK_TENSORFLOW, make_midi, random_weights
 from synth.errors import SynthError
 from synth.music.events import BEAT, Event
-from synth.learn.generate import (Sampling, compose, draw, next_event_probs, score_songs,
-                            softmax)
+from synth.learn.generate import Sampling, compose, draw, softmax
 from synth.learn.model import Model, load_model
+from synth.learn.scores import next_event_probs
 
 ROOT = Path(__file__).parent.parent
 
@@ -70,25 +70,6 @@ def test_lengths_change_what_a_rhythm_model_predicts():
     a = next_event_probs(model, song((13, 4), (15, 4)))[0][-1]
     b = next_event_probs(model, song((13, 2), (15, 8)))[0][-1]
     assert not np.allclose(a, b)
-
-
-def test_batched_scoring_matches_step_by_step():
-    model = Model(random_weights(seed=3))
-    songs = [song((13, 4), (15, 2), (17, 2), (0, 4), (18, 16)), song((1, 1), (2, 32)),
-             RHYTHMIC[:7]]
-    scores = score_songs(model, songs)
-    classes, lengths, class_hit, length_hit = [], [], [], []
-    for events in songs:
-        class_probs, length_probs = next_event_probs(model, events)
-        for p, q, event in zip(class_probs, length_probs, events[1:]):
-            classes.append(np.log(p[event.cls]))
-            lengths.append(np.log(q[event.quarters - 1]))
-            class_hit.append(p.argmax() == event.cls)
-            length_hit.append(q.argmax() == event.quarters - 1)
-    assert np.allclose(scores.classes, classes, atol=1e-5)
-    assert np.allclose(scores.lengths, lengths, atol=1e-5)
-    assert np.allclose(scores.joint, np.add(classes, lengths), atol=1e-5)
-    assert scores.class_hit.tolist() == class_hit and scores.length_hit.tolist() == length_hit
 
 
 def test_same_seed_same_song_and_the_state_carries_on(tiny_model):
@@ -190,7 +171,7 @@ def test_compose_live_and_record_work_when_tensorflow_cannot_be_imported(tmp_pat
 
 
 def test_nothing_on_the_compose_or_live_path_imports_tensorflow():
-    modules = ["synth.cli", "synth.learn.generate", "synth.sound.piano", "synth.sound.effects", "synth.sound.render",
+    modules = ["synth.cli", "synth.learn.generate", "synth.learn.scores", "synth.sound.piano", "synth.sound.effects", "synth.sound.render",
                "synth.learn.model", "synth.learn.evaluation", "synth.music.midi", "synth.music.songs",
                "synth.play.inputs", "synth.play.record", "synth.play.live", "synth.play.outputs", "synth.play.tempo",
                "synth.music.events", "synth.play.devices"]

@@ -18,10 +18,11 @@ from conftest import random_weights
 from synth.learn import ppm
 from synth.music.events import Event
 from synth.learn.generate import (Runner, Sampling, _draw_mixed, compose, continue_melody, restore,
-                            score_songs, state)
+                                  state)
 from synth.learn.model import Model
 from synth.learn.ppm import UNDO, Gate, LongTerm, Memory, MixSettings, ShortTerm, manifest_entry, \
     song_probs
+from synth.learn.scores import score_songs
 
 try:
     from synth.learn import _ppmcore as core
@@ -173,12 +174,12 @@ def test_the_compiled_draw_is_numpys_draw_whatever_the_noise(kind, numpy_only):
     for row in noise.astype(np.float32):
         if fast.memory._gates is not fast.gates:
             fast.memory.use_gates(fast.gates)
-        cls, length = fast.memory._core.draw(fast.memory._now, fast.out, fast._length_by_class,
+        cls, length = fast.memory._core.draw(fast.memory._now, fast.out, fast.length_by_class,
                                              row)
         probs, bits = slow.memory.class_parts()
         assert cls == _draw_mixed(slow.out[:25], probs[:, :25], bits, gates[0], row[:25])
         probs, bits = slow.memory.length_parts(cls)
-        assert length == _draw_mixed(slow.out[25:57] + slow._length_by_class[cls], probs, bits,
+        assert length == _draw_mixed(slow.out[25:57] + slow.length_by_class[cls], probs, bits,
                                      gates[1], row[25:])
         drawn.add((cls, length))
     assert len(drawn) > 100

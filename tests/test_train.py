@@ -35,7 +35,7 @@ FAST = dict(epochs=2, units=32, chunk=16, batch_size=8)
 
 @pytest.mark.parametrize("length", [2, 7, 64])
 def test_keras_and_numpy_agree_to_1e_5_on_both_outputs(length):
-    from synth.learn.generate import next_event_probs
+    from synth.learn.scores import next_event_probs
     from synth.learn.train import build_keras_model, set_keras_weights
     from synth.learn.model import Model
 
