@@ -15,14 +15,15 @@ import numpy as np
 import pytest
 from conftest import random_weights
 
-from synth.learn import ppm
-from synth.music.events import Event
+from synth.learn import compiled
+from synth.learn.gate import Gate, MixSettings, manifest_entry
 from synth.learn.generate import (Runner, Sampling, _draw_mixed, compose, continue_melody, restore,
                                   state)
+from synth.learn.memory import UNDO, Memory, song_probs
 from synth.learn.model import Model
-from synth.learn.ppm import UNDO, Gate, LongTerm, Memory, MixSettings, ShortTerm, manifest_entry, \
-    song_probs
+from synth.learn.ppm import LongTerm, ShortTerm
 from synth.learn.scores import score_songs
+from synth.music.events import Event
 
 try:
     from synth.learn import _ppmcore as core
@@ -69,9 +70,9 @@ def gated_model(kind: str, units: int = 32) -> Model:
 
 
 @pytest.fixture(autouse=True)
-def compiled(monkeypatch):
+def compiled_path(monkeypatch):
     """Objects made in these tests take the compiled path, even under SYNTH_NO_C."""
-    monkeypatch.setattr(ppm, "core", core)
+    monkeypatch.setattr(compiled, "core", core)
 
 
 @pytest.fixture
@@ -79,10 +80,10 @@ def numpy_only(monkeypatch):
     """Objects made inside `with numpy_only():` run the NumPy code alone."""
     class Switch:
         def __enter__(self):
-            monkeypatch.setattr(ppm, "core", None)
+            monkeypatch.setattr(compiled, "core", None)
 
         def __exit__(self, *exc):
-            monkeypatch.setattr(ppm, "core", core)
+            monkeypatch.setattr(compiled, "core", core)
 
     return Switch
 
@@ -339,7 +340,7 @@ def test_bad_arrays_are_errors_not_crashes():
 
 @pytest.mark.slow
 def test_synth_no_c_runs_numpy_alone():
-    code = "from synth.learn import ppm; print(ppm.core is None)"
+    code = "from synth.learn import compiled; print(compiled.core is None)"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     for value, expected in [("1", "True"), ("", "False")]:
         done = subprocess.run([sys.executable, "-c", code], env={**env, "SYNTH_NO_C": value},

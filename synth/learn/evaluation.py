@@ -16,14 +16,15 @@ from pathlib import Path
 import numpy as np
 
 from synth.errors import SynthError
-from synth.music.events import NUM_LENGTHS, Event
+from synth.learn.gate import MixSettings, fit_gate, mix
 from synth.learn.generate import Sampling, compose, memory_for, memory_settings, mix_settings
+from synth.learn.memory import Memory, song_probs
 from synth.learn.model import Model, load_model
 from synth.learn.ngram import best_baseline
-from synth.music.notes import NUM_CLASSES
-from synth.learn.ppm import (LONG_ORDER, SHORT_ORDER, UNLINKED_LENGTH_ORDER, LongTerm, Memory,
-                       MixSettings, fit_gate, mix, song_probs)
+from synth.learn.ppm import LONG_ORDER, SHORT_ORDER, UNLINKED_LENGTH_ORDER, LongTerm
 from synth.learn.scores import Scores, next_event_probs, score_songs, target_scores
+from synth.music.events import NUM_LENGTHS, Event
+from synth.music.notes import NUM_CLASSES
 from synth.music.songs import Song, load_dataset, transpositions
 
 RUN = 8  # events in a run checked for copying
@@ -87,7 +88,7 @@ def fit_gates(model: Model, long_term: LongTerm | None, songs: Sequence[Sequence
               settings: MixSettings = MixSettings()) -> MixSettings:
     """`settings` with a gate per head fitted on `songs` (held-out songs, never training
     songs: the LSTM is surer of those than of new ones), from the LSTM's distributions and the
-    memory's (`ppm.fit_gate`)."""
+    memory's (`fit_gate`)."""
     songs = [s for s in songs if len(s) > 1]
     if not songs:
         return settings

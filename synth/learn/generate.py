@@ -8,10 +8,10 @@ part of the length head's logits and the hidden state's part of the next event's
 length head then adds the row of the class chosen. Draws use the Gumbel-max trick (the argmax
 of the logits plus Gumbel noise times the temperature is a draw from the softmax), with the
 noise drawn in blocks: a step is one matrix product and a few small array operations. Where the
-optional C extension is built (see synth/learn/ppm.py), the gates' arithmetic around the product and,
-with the memory, the mixed draws run in it: the same arithmetic, fewer calls. A format-1 model
-(classes only) reads classes and gives every event one beat. Scoring songs with the same cell
-is synth/learn/scores.py.
+optional C extension is built (synth/learn/compiled.py), the gates' arithmetic around the
+product and, with the memory, the mixed draws run in it: the same arithmetic, fewer calls. A
+format-1 model (classes only) reads classes and gives every event one beat. Scoring songs with
+the same cell is synth/learn/scores.py.
 """
 
 from __future__ import annotations
@@ -22,12 +22,14 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from synth.learn import ppm
 from synth.errors import SynthError
-from synth.music.events import BEAT, NUM_LENGTHS, Event
+from synth.learn import compiled
+from synth.learn.gate import Gate, MixSettings, mix
+from synth.learn.memory import Memory
 from synth.learn.model import Model
+from synth.learn.ppm import LongTerm
+from synth.music.events import BEAT, NUM_LENGTHS, Event
 from synth.music.notes import NUM_CLASSES
-from synth.learn.ppm import Gate, LongTerm, Memory, MixSettings, mix
 
 MAX_NOTES = 100_000  # --notes above this is a mistake, not a song
 MAX_SEED = 2**32 - 1  # the most NumPy's legacy seeding (so Keras's) takes; none takes below 0
@@ -156,7 +158,8 @@ class Runner:
         self.start_lengths = model.start_lengths if self.has_lengths else \
             np.eye(NUM_LENGTHS)[np.full(NUM_CLASSES, BEAT - 1)]
         # The gates in C (the same float32 arithmetic), where the extension is built.
-        self._cell = None if ppm.core is None else ppm.core.Cell(
+        core = compiled.core
+        self._cell = None if core is None else core.Cell(
             self._class_in, self._length_in, self._gate_mul, self._gate_add, units)
         self.reset()
 
@@ -310,7 +313,7 @@ def _next_event(melody: Runner, sampling: Sampling, noise: np.ndarray) -> Event:
 
 
 def _next_mixed(melody: Runner, sampling: Sampling, noise: np.ndarray) -> Event:
-    """The next event from the LSTM mixed with the memory (as `ppm.mix` mixes): the class,
+    """The next event from the LSTM mixed with the memory (as `mix` mixes): the class,
     then its length, which the memory's length models read with the class."""
     memory, out = melody.memory, melody.out
     gates = melody.loop_gates if memory.context_count() >= LOOP_COUNT else melody.gates
@@ -335,7 +338,7 @@ _LOG2 = math.log(2)
 
 def mixed_probs(logits: np.ndarray, probs: np.ndarray, entropies: np.ndarray, gate: Gate
                 ) -> np.ndarray:
-    """`ppm.mix`'s arithmetic rule for one step, the LSTM's logits beside the memory's
+    """`mix`'s arithmetic rule for one step, the LSTM's logits beside the memory's
     distributions (models, size) and entropies, weighed by `gate` (the LSTM first): a handful
     of NumPy calls instead of dozens."""
     size = len(logits)
@@ -360,7 +363,7 @@ def _draw_mixed(logits: np.ndarray, probs: np.ndarray, entropies: np.ndarray, ga
 
 def _next_mixed_generic(melody: Runner, sampling: Sampling, noise: np.ndarray,
                         gates: tuple[Gate, Gate]) -> Event:
-    """The next event from the LSTM mixed with the memory by `ppm.mix` (top-p, geometric),
+    """The next event from the LSTM mixed with the memory by `mix` (top-p, geometric),
     weighed by `gates` (`Runner.gates`, or `loop_gates` in a loop)."""
     memory = melody.memory
     settings = replace(melody.mix, class_gate=gates[0], length_gate=gates[1])

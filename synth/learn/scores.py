@@ -2,7 +2,7 @@
 as natural-log probabilities (NumPy only; evaluation and training turn them into bits).
 
 Scoring runs the same cell as generation (synth/learn/generate.py), songs side by side in one
-batch, and mixes with the memory exactly as generation mixes (synth/learn/ppm.py).
+batch, and mixes with the memory exactly as generation mixes (synth/learn/gate.py).
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from synth.learn.gate import mix
 from synth.learn.generate import Runner, mix_settings, softmax
+from synth.learn.memory import Memory, song_probs
 from synth.learn.model import Model
-from synth.learn.ppm import Memory, mix, song_probs
 from synth.music.events import BEAT, NUM_LENGTHS, Event, encode
 from synth.music.notes import NUM_CLASSES
 
