@@ -173,10 +173,11 @@ def test_compose_live_and_record_work_when_tensorflow_cannot_be_imported(tmp_pat
 
 
 def test_nothing_on_the_compose_or_live_path_imports_tensorflow():
-    modules = ["synth.cli", "synth.learn.generate", "synth.learn.scores", "synth.sound.piano", "synth.sound.effects", "synth.sound.render",
+    modules = ["synth.cli", "synth.learn.generate", "synth.learn.scores", "synth.learn.memory",
+               "synth.sound.piano", "synth.sound.effects", "synth.sound.render",
                "synth.learn.model", "synth.learn.evaluation", "synth.music.midi", "synth.music.songs",
-               "synth.play.inputs", "synth.play.record", "synth.play.live", "synth.play.outputs", "synth.play.tempo",
-               "synth.music.events", "synth.play.devices"]
+               "synth.play.inputs", "synth.play.record", "synth.play.live", "synth.play.outputs",
+               "synth.play.tempo", "synth.music.events", "synth.play.devices"]
     script = ("import sys\n" + "".join(f"import {m}\n" for m in modules) +
               "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')"
               " or m == 'synth.learn.train']\nprint(bad)\nassert not bad\n")
