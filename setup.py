@@ -1,4 +1,4 @@
-"""The optional C extension synth.learn._ppmcore (the memory's per-step work, see synth/learn/ppm.py);
+"""The optional C extension synth.learn._ppmcore (the memory's per-step work, see synth/learn/memory.py);
 everything else about the package is in pyproject.toml. Without a compiler the install goes on
 without it (optional=True) and synth runs the same NumPy code, only slower."""
 

@@ -9,9 +9,9 @@ the class) without the LSTM, and the Kneser-Ney n-grams; then the copying and re
         [--tune] [--refit-memory]
 
 --tune scores the memory's orders and mixing on the validation slice (the training songs
-`synth train` held out) instead: how the defaults in synth/learn/ppm.py were chosen; --refit-memory
-refits a trained model's memory (tables and gate) with the current defaults. Build the corpus first with
-tools/build_benchmark.py.
+`synth train` held out) instead: how the defaults in synth/learn/ppm.py (orders) and
+synth/learn/gate.py (mixing) were chosen; --refit-memory refits a trained model's memory (tables
+and gate) with the current defaults. Build the corpus first with tools/build_benchmark.py.
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from synth.learn.evaluation import evaluate  # noqa: E402
+from synth.learn.gate import MixSettings  # noqa: E402
 from synth.learn.model import load_model  # noqa: E402
-from synth.learn.ppm import LongTerm, MixSettings  # noqa: E402
+from synth.learn.ppm import LongTerm  # noqa: E402
 from synth.music.songs import load_dataset  # noqa: E402
 
 CORPUS = ROOT / "bench" / "corpus"
@@ -72,8 +73,9 @@ def tune(model_dir: Path) -> None:
     and by the gate `synth train` fits (on the same slice, so its figure is optimistic)."""
     import numpy as np
 
-    from synth.learn.generate import next_event_probs
-    from synth.learn.ppm import Memory, fit_gate, mix, song_probs
+    from synth.learn.gate import fit_gate, mix
+    from synth.learn.memory import Memory, song_probs
+    from synth.learn.scores import next_event_probs
 
     model = load_model(model_dir)
     held = set(model.manifest["training"]["held_out_songs"])
@@ -119,11 +121,12 @@ def tune(model_dir: Path) -> None:
 
 def refit_memory(model_dir: Path) -> None:
     """Refit the model's memory as `synth train` fits it with the current defaults of
-    synth/learn/ppm.py (the long-term tables on its training songs, the gate on its validation
-    slice), leaving the LSTM as it is: to try mixing settings without retraining."""
+    synth/learn/ppm.py and synth/learn/gate.py (the long-term tables on its training songs, the
+    gate on its validation slice), leaving the LSTM as it is: to try mixing settings without
+    retraining."""
     from synth.learn.evaluation import fit_gates
+    from synth.learn.gate import manifest_entry
     from synth.learn.model import save_model
-    from synth.learn.ppm import manifest_entry
 
     model = load_model(model_dir)
     held = set(model.manifest["training"]["held_out_songs"])

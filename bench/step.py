@@ -23,10 +23,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from synth.learn import ppm  # noqa: E402
+from synth.learn import compiled  # noqa: E402
+from synth.learn.gate import Gate  # noqa: E402
 from synth.learn.generate import Runner, Sampling, continue_melody, memory_for  # noqa: E402
+from synth.learn.memory import Memory  # noqa: E402
 from synth.learn.model import Model, load_model  # noqa: E402
-from synth.learn.ppm import Gate, LongTerm, Memory  # noqa: E402
+from synth.learn.ppm import LongTerm  # noqa: E402
 from synth.music.songs import load_dataset  # noqa: E402
 
 STEPS = 2000
@@ -58,8 +60,8 @@ if unlinked is not None and not unlinked.link:
     memories.append(("memory, lengths unlinked (the shipped tables)", unlinked))
 # A gate of three models, the LSTM first, each with its own offset and bias.
 GATES = (Gate((0.0, -0.4, 0.3), (1.2, 0.6, 0.9)), Gate((0.0, 0.2, -0.5), (0.4, 1.1, 0.7)))
-compiled = ppm.core
-print("compiled memory (synth.learn._ppmcore): " + ("built" if compiled else "not built (or SYNTH_NO_C "
+built = compiled.core
+print("compiled memory (synth.learn._ppmcore): " + ("built" if built else "not built (or SYNTH_NO_C "
                                               "set): NumPy alone"))
 
 
@@ -79,19 +81,19 @@ def per_step(sampling: Sampling, long_term: LongTerm | None, memory: bool
     return runs, events
 
 
-paths = [("C", compiled), ("numpy", None)] if compiled else [("numpy", None)]
+paths = [("C", built), ("numpy", None)] if built else [("numpy", None)]
 for name, long_term in memories:
     for label, sampling in [("temperature 1", Sampling()),
                             ("temperature 0.8, top-p 0.9", Sampling(temperature=0.8, top_p=0.9))]:
         drawn = []
         for path, module in paths:
-            ppm.core = module  # objects made now take this path (SYNTH_NO_C=1 sets None)
+            compiled.core = module  # objects made now take this path (SYNTH_NO_C=1 sets None)
             runs, events = per_step(sampling, long_term, name != "no memory")
             drawn.append(events)
             print(f"{path}, {name}, {label}: {statistics.median(runs):.1f} µs per step (class "
                   f"and length drawn, event fed back), best {min(runs):.1f} µs (median of "
                   f"{RUNS} runs of {STEPS} steps)")
-        ppm.core = compiled
+        compiled.core = built
         assert all(events == drawn[0] for events in drawn), "C and NumPy drew different events"
 
 try:

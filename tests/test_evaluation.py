@@ -1,15 +1,18 @@
-"""Scores in bits per event beside the n-gram baselines, and the copying check."""
+"""Scores in bits per event beside the n-gram baselines and the PPM baseline, with and without
+the memory, and the copying check."""
 
 import math
 from pathlib import Path
 
 import numpy as np
 import pytest
+from test_ppm import MOTIF, memory_model, songs_for_tests
 
-from synth.learn.evaluation import baselines, copy_share, metrics_of, repeat_share
+from synth.learn.evaluation import baselines, copy_share, metrics_of, ppm_metrics, repeat_share
 from synth.music.events import Event
-from synth.learn.generate import Sampling, compose
+from synth.learn.generate import Sampling, compose, memory_for
 from synth.learn.model import Model, load_model
+from synth.learn.ppm import LongTerm
 from synth.music.songs import load_dataset
 
 ROOT = Path(__file__).parent.parent
@@ -30,6 +33,16 @@ def test_bits_per_event_add_up_and_match_the_log_probabilities():
     assert m.loss == pytest.approx(m.joint_bits * math.log(2))
     assert 0 < m.class_bits < 10 and 0 < m.length_bits < 10
     assert 0 <= m.class_accuracy <= 1 and 0 <= m.length_accuracy <= 1
+
+
+def test_the_memory_lowers_the_bits_of_a_song_that_repeats_itself(tmp_path):
+    model = load_model(memory_model(tmp_path, songs_for_tests()[1:]))
+    song = MOTIF * 5
+    alone = metrics_of(model, [song])
+    mixed = metrics_of(model, [song], memory_for(model))
+    assert mixed.class_bits < alone.class_bits - 1 and mixed.length_bits < alone.length_bits
+    ppm = ppm_metrics(LongTerm.fit(songs_for_tests()[1:], 3, 4), [song])
+    assert ppm.class_bits < alone.class_bits and ppm.events == alone.events
 
 
 def test_the_length_baseline_learns_a_rhythm_and_ignores_transpositions():

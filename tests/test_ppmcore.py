@@ -15,13 +15,15 @@ import numpy as np
 import pytest
 from conftest import random_weights
 
-from synth.learn import ppm
-from synth.music.events import Event
+from synth.learn import compiled
+from synth.learn.gate import Gate, MixSettings, manifest_entry
 from synth.learn.generate import (Runner, Sampling, _draw_mixed, compose, continue_melody, restore,
-                            score_songs, state)
+                                  state)
+from synth.learn.memory import UNDO, Memory, song_probs
 from synth.learn.model import Model
-from synth.learn.ppm import UNDO, Gate, LongTerm, Memory, MixSettings, ShortTerm, manifest_entry, \
-    song_probs
+from synth.learn.ppm import LongTerm, ShortTerm
+from synth.learn.scores import score_songs
+from synth.music.events import Event
 
 try:
     from synth.learn import _ppmcore as core
@@ -68,9 +70,9 @@ def gated_model(kind: str, units: int = 32) -> Model:
 
 
 @pytest.fixture(autouse=True)
-def compiled(monkeypatch):
+def compiled_path(monkeypatch):
     """Objects made in these tests take the compiled path, even under SYNTH_NO_C."""
-    monkeypatch.setattr(ppm, "core", core)
+    monkeypatch.setattr(compiled, "core", core)
 
 
 @pytest.fixture
@@ -78,10 +80,10 @@ def numpy_only(monkeypatch):
     """Objects made inside `with numpy_only():` run the NumPy code alone."""
     class Switch:
         def __enter__(self):
-            monkeypatch.setattr(ppm, "core", None)
+            monkeypatch.setattr(compiled, "core", None)
 
         def __exit__(self, *exc):
-            monkeypatch.setattr(ppm, "core", core)
+            monkeypatch.setattr(compiled, "core", core)
 
     return Switch
 
@@ -173,12 +175,12 @@ def test_the_compiled_draw_is_numpys_draw_whatever_the_noise(kind, numpy_only):
     for row in noise.astype(np.float32):
         if fast.memory._gates is not fast.gates:
             fast.memory.use_gates(fast.gates)
-        cls, length = fast.memory._core.draw(fast.memory._now, fast.out, fast._length_by_class,
+        cls, length = fast.memory._core.draw(fast.memory._now, fast.out, fast.length_by_class,
                                              row)
         probs, bits = slow.memory.class_parts()
         assert cls == _draw_mixed(slow.out[:25], probs[:, :25], bits, gates[0], row[:25])
         probs, bits = slow.memory.length_parts(cls)
-        assert length == _draw_mixed(slow.out[25:57] + slow._length_by_class[cls], probs, bits,
+        assert length == _draw_mixed(slow.out[25:57] + slow.length_by_class[cls], probs, bits,
                                      gates[1], row[25:])
         drawn.add((cls, length))
     assert len(drawn) > 100
@@ -338,7 +340,7 @@ def test_bad_arrays_are_errors_not_crashes():
 
 @pytest.mark.slow
 def test_synth_no_c_runs_numpy_alone():
-    code = "from synth.learn import ppm; print(ppm.core is None)"
+    code = "from synth.learn import compiled; print(compiled.core is None)"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     for value, expected in [("1", "True"), ("", "False")]:
         done = subprocess.run([sys.executable, "-c", code], env={**env, "SYNTH_NO_C": value},

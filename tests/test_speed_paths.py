@@ -7,9 +7,10 @@ import pytest
 
 from conftest import random_weights
 from synth.music.events import Event
-from synth.learn.generate import (Runner, Sampling, continue_melody, next_event, restore, score_songs,
-                            softmax, state)
+from synth.learn.generate import (Runner, Sampling, continue_melody, next_event, restore, softmax,
+                                  state)
 from synth.learn.model import Model
+from synth.learn.scores import score_songs
 
 
 def plain_lstm(weights, events):

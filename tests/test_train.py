@@ -35,7 +35,7 @@ FAST = dict(epochs=2, units=32, chunk=16, batch_size=8)
 
 @pytest.mark.parametrize("length", [2, 7, 64])
 def test_keras_and_numpy_agree_to_1e_5_on_both_outputs(length):
-    from synth.learn.generate import next_event_probs
+    from synth.learn.scores import next_event_probs
     from synth.learn.train import build_keras_model, set_keras_weights
     from synth.learn.model import Model
 
@@ -130,7 +130,7 @@ def test_train_writes_a_model_that_composes(tmp_path):
     assert all(len(gates[h]["offsets"]) == len(gates[h]["biases"]) == 3 for h in gates)
     assert manifest["memory"]["link"]
     from synth.learn.evaluation import metrics_of
-    from synth.learn.ppm import Memory
+    from synth.learn.memory import Memory
     held_songs = [s.events for s in small_songs(10) if s.title in result.held_out_songs]
     idyom = dict(model.manifest, memory={**model.manifest["memory"], "gates": None})
     plain = metrics_of(type(model)(model.weights, idyom), held_songs,

@@ -1,5 +1,5 @@
-/* synth._ppmcore: the per-step work of the PPM memory (synth/ppm.py) and of the LSTM's gates
- * (synth/generate.py), in C, on the very arrays the NumPy code keeps.
+/* synth.learn._ppmcore: the per-step work of the PPM memory (synth/learn/memory.py) and of the
+ * LSTM's gates (synth/learn/generate.py), in C, on the very arrays the NumPy code keeps.
  *
  * Why: a generation step with the memory is about 60 small NumPy calls, and NumPy's per-call
  * overhead, not the arithmetic, is what costs (SPEC section 7: 30 µs a step). Here a step is
@@ -28,7 +28,7 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Keep in step with synth/ppm.py and synth/generate.py. */
+/* Keep in step with synth/learn/ppm.py, memory.py, gate.py and generate.py. */
 #define WIDTH 32          /* ppm.WIDTH: distributions padded to 32 symbols */
 #define NUM_CLASSES 25    /* notes.NUM_CLASSES */
 #define NUM_LENGTHS 32    /* events.NUM_LENGTHS */
@@ -39,7 +39,7 @@
 #define LINK_BASE 1024    /* ppm.LINK_BASE */
 #define HEADS 64          /* generate._HEADS: the heads' logits, padded */
 #define TINY 1e-300       /* ppm._TINY */
-static const uint64_t HASH = 0x9E3779B97F4A7C15ULL;  /* ppm._HASH: Fibonacci hashing */
+static const uint64_t HASH = 0x9E3779B97F4A7C15ULL;  /* ppm.HASH: Fibonacci hashing */
 
 /* --- buffers ------------------------------------------------------------------------------ */
 
@@ -429,7 +429,7 @@ fail:
 }
 
 /* Tables.gates(params): the gates `draw` mixes with, float64 (2, 2, models + 1): per head
- * (classes, lengths) the offsets then the biases, the LSTM first (ppm.Gate). */
+ * (classes, lengths) the offsets then the biases, the LSTM first (gate.Gate). */
 static PyObject *tables_gates(Tables *self, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 1) {

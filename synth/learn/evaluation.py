@@ -16,14 +16,15 @@ from pathlib import Path
 import numpy as np
 
 from synth.errors import SynthError
-from synth.music.events import NUM_LENGTHS, Event
-from synth.learn.generate import (Sampling, compose, memory_for, memory_settings, mix_settings,
-                            score_songs)
+from synth.learn.gate import MixSettings, fit_gate, mix
+from synth.learn.generate import Sampling, compose, memory_for, memory_settings, mix_settings
+from synth.learn.memory import Memory, song_probs
 from synth.learn.model import Model, load_model
 from synth.learn.ngram import best_baseline
+from synth.learn.ppm import LONG_ORDER, SHORT_ORDER, UNLINKED_LENGTH_ORDER, LongTerm
+from synth.learn.scores import Scores, next_event_probs, score_songs, target_scores
+from synth.music.events import NUM_LENGTHS, Event
 from synth.music.notes import NUM_CLASSES
-from synth.learn.ppm import (LONG_ORDER, SHORT_ORDER, UNLINKED_LENGTH_ORDER, LongTerm, Memory,
-                       MixSettings, fit_gate, mix, song_probs)
 from synth.music.songs import Song, load_dataset, transpositions
 
 RUN = 8  # events in a run checked for copying
@@ -56,16 +57,15 @@ def ppm_metrics(long_term: LongTerm, songs: Sequence[Sequence[Event]],
                 ) -> Metrics:
     """The PPM baseline's scores: long-term and short-term models mixed by entropy weights,
     through the same `mix` as the LSTM's memory, without the LSTM."""
-    from synth.learn.generate import Scores, _targets
-
     memory = Memory(long_term, *(short_orders or ()))
     parts = []
     for song in songs:
         if len(song) < 2:
             continue
         long, short = song_probs(memory, song)
-        parts.append(_targets(mix([long[1:, 0], short[1:, 0]], NUM_CLASSES, settings),
-                              mix([long[1:, 1], short[1:, 1]], NUM_LENGTHS, settings), song))
+        parts.append(target_scores(mix([long[1:, 0], short[1:, 0]], NUM_CLASSES, settings),
+                                   mix([long[1:, 1], short[1:, 1]], NUM_LENGTHS, settings),
+                                   song))
     if not parts:
         raise SynthError("no events to evaluate on: the songs need at least 2 events each")
     return _metrics(Scores(*(np.concatenate(column) for column in zip(*parts))))
@@ -88,9 +88,7 @@ def fit_gates(model: Model, long_term: LongTerm | None, songs: Sequence[Sequence
               settings: MixSettings = MixSettings()) -> MixSettings:
     """`settings` with a gate per head fitted on `songs` (held-out songs, never training
     songs: the LSTM is surer of those than of new ones), from the LSTM's distributions and the
-    memory's (`ppm.fit_gate`)."""
-    from synth.learn.generate import next_event_probs
-
+    memory's (`fit_gate`)."""
     songs = [s for s in songs if len(s) > 1]
     if not songs:
         return settings

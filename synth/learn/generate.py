@@ -8,9 +8,10 @@ part of the length head's logits and the hidden state's part of the next event's
 length head then adds the row of the class chosen. Draws use the Gumbel-max trick (the argmax
 of the logits plus Gumbel noise times the temperature is a draw from the softmax), with the
 noise drawn in blocks: a step is one matrix product and a few small array operations. Where the
-optional C extension is built (see synth/learn/ppm.py), the gates' arithmetic around the product and,
-with the memory, the mixed draws run in it: the same arithmetic, fewer calls. A format-1 model
-(classes only) reads classes and gives every event one beat.
+optional C extension is built (synth/learn/compiled.py), the gates' arithmetic around the
+product and, with the memory, the mixed draws run in it: the same arithmetic, fewer calls. A
+format-1 model (classes only) reads classes and gives every event one beat. Scoring songs with
+the same cell is synth/learn/scores.py.
 """
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from synth.learn import ppm
 from synth.errors import SynthError
-from synth.music.events import BEAT, NUM_LENGTHS, Event, encode
+from synth.learn import compiled
+from synth.learn.gate import Gate, MixSettings, mix
+from synth.learn.memory import Memory
 from synth.learn.model import Model
+from synth.learn.ppm import LongTerm
+from synth.music.events import BEAT, NUM_LENGTHS, Event
 from synth.music.notes import NUM_CLASSES
-from synth.learn.ppm import Gate, LongTerm, Memory, MixSettings, mix, song_probs
 
 MAX_NOTES = 100_000  # --notes above this is a mistake, not a song
 MAX_SEED = 2**32 - 1  # the most NumPy's legacy seeding (so Keras's) takes; none takes below 0
@@ -132,13 +135,13 @@ class Runner:
         if self.has_lengths:
             head = np.concatenate([w["dense_kernel"], w["length_kernel"][:units]], axis=1)
             bias = np.concatenate([w["dense_bias"], w["length_bias"]])
-            self._length_by_class = np.ascontiguousarray(w["length_kernel"][units:],
+            self.length_by_class = np.ascontiguousarray(w["length_kernel"][units:],
                                                          dtype=np.float32)
         else:
             head = np.concatenate([w["dense_kernel"], np.zeros((units, NUM_LENGTHS))], axis=1)
             bias = np.concatenate([w["dense_bias"], np.full(NUM_LENGTHS, -1e9)])
             bias[NUM_CLASSES + BEAT - 1] = 0.0  # every length one beat
-            self._length_by_class = np.zeros((NUM_CLASSES, NUM_LENGTHS), dtype=np.float32)
+            self.length_by_class = np.zeros((NUM_CLASSES, NUM_LENGTHS), dtype=np.float32)
         # One matrix product per event does all the work (the step's cost is this product):
         # [h, 1] @ fused gives the heads' logits (bias included, via the 1) and h's recurrent
         # share of the next step's gates. Heads take the first _HEADS columns (padded so the
@@ -148,14 +151,15 @@ class Runner:
         fused[units, :HEAD_SIZE] = bias
         fused[:units, _HEADS:] = w["lstm_recurrent_kernel"] * scale
         self._fused = fused
-        self._recurrent = fused[:units, _HEADS:]
+        self.recurrent = fused[:units, _HEADS:]
         self._head = fused[:units, :HEAD_SIZE]
         self._head_bias = fused[units, :HEAD_SIZE].copy()
         self.start_probs = model.start_probs
         self.start_lengths = model.start_lengths if self.has_lengths else \
             np.eye(NUM_LENGTHS)[np.full(NUM_CLASSES, BEAT - 1)]
         # The gates in C (the same float32 arithmetic), where the extension is built.
-        self._cell = None if ppm.core is None else ppm.core.Cell(
+        core = compiled.core
+        self._cell = None if core is None else core.Cell(
             self._class_in, self._length_in, self._gate_mul, self._gate_add, units)
         self.reset()
 
@@ -243,7 +247,7 @@ class Runner:
 
     def length_logits(self, cls: int) -> np.ndarray:
         """Logits of the length of the next event, given that its class is `cls`."""
-        return self.out[NUM_CLASSES:HEAD_SIZE] + self._length_by_class[cls]
+        return self.out[NUM_CLASSES:HEAD_SIZE] + self.length_by_class[cls]
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -304,12 +308,12 @@ def _next_event(melody: Runner, sampling: Sampling, noise: np.ndarray) -> Event:
         return Event(cls, _pick(melody.length_logits(cls), noise[NUM_CLASSES:], top_p, t) + 1)
     # The fast path: the two argmaxes of `_pick`, inlined.
     cls = int((out[:NUM_CLASSES] + noise[:NUM_CLASSES]).argmax())
-    length = (out[NUM_CLASSES:HEAD_SIZE] + melody._length_by_class[cls] + noise[NUM_CLASSES:])
+    length = (out[NUM_CLASSES:HEAD_SIZE] + melody.length_by_class[cls] + noise[NUM_CLASSES:])
     return Event(cls, int(length.argmax()) + 1)
 
 
 def _next_mixed(melody: Runner, sampling: Sampling, noise: np.ndarray) -> Event:
-    """The next event from the LSTM mixed with the memory (as `ppm.mix` mixes): the class,
+    """The next event from the LSTM mixed with the memory (as `mix` mixes): the class,
     then its length, which the memory's length models read with the class."""
     memory, out = melody.memory, melody.out
     gates = melody.loop_gates if memory.context_count() >= LOOP_COUNT else melody.gates
@@ -318,13 +322,13 @@ def _next_mixed(melody: Runner, sampling: Sampling, noise: np.ndarray) -> Event:
     if memory._core is not None:  # the parts and both draws below in one C call
         if memory._gates is not gates:
             memory.use_gates(gates)
-        cls, length = memory._core.draw(memory._now, out, melody._length_by_class, noise)
+        cls, length = memory._core.draw(memory._now, out, melody.length_by_class, noise)
         return Event(cls, length + 1)
     probs, entropies = memory.class_parts()
     cls = _draw_mixed(out[:NUM_CLASSES], probs[:, :NUM_CLASSES], entropies,
                       gates[0], noise[:NUM_CLASSES])
     probs, entropies = memory.length_parts(cls)
-    length = _draw_mixed(out[NUM_CLASSES:HEAD_SIZE] + melody._length_by_class[cls], probs,
+    length = _draw_mixed(out[NUM_CLASSES:HEAD_SIZE] + melody.length_by_class[cls], probs,
                          entropies, gates[1], noise[NUM_CLASSES:])
     return Event(cls, length + 1)
 
@@ -334,7 +338,7 @@ _LOG2 = math.log(2)
 
 def mixed_probs(logits: np.ndarray, probs: np.ndarray, entropies: np.ndarray, gate: Gate
                 ) -> np.ndarray:
-    """`ppm.mix`'s arithmetic rule for one step, the LSTM's logits beside the memory's
+    """`mix`'s arithmetic rule for one step, the LSTM's logits beside the memory's
     distributions (models, size) and entropies, weighed by `gate` (the LSTM first): a handful
     of NumPy calls instead of dozens."""
     size = len(logits)
@@ -359,7 +363,7 @@ def _draw_mixed(logits: np.ndarray, probs: np.ndarray, entropies: np.ndarray, ga
 
 def _next_mixed_generic(melody: Runner, sampling: Sampling, noise: np.ndarray,
                         gates: tuple[Gate, Gate]) -> Event:
-    """The next event from the LSTM mixed with the memory by `ppm.mix` (top-p, geometric),
+    """The next event from the LSTM mixed with the memory by `mix` (top-p, geometric),
     weighed by `gates` (`Runner.gates`, or `loop_gates` in a loop)."""
     memory = melody.memory
     settings = replace(melody.mix, class_gate=gates[0], length_gate=gates[1])
@@ -420,91 +424,3 @@ def compose(model: Model, notes: int, primer: Sequence[Event] = (),
     melody = Runner(model, memory_for(model, sampling.memory))
     melody.feed(primer)
     return continue_melody(melody, notes, sampling, np.random.default_rng(sampling.seed))
-
-
-@dataclass
-class Scores:
-    """Natural-log probabilities of events 1..n-1 of every song, flattened over songs."""
-
-    classes: np.ndarray  # log p(class | history)
-    lengths: np.ndarray  # log p(length | history, class)
-    class_hit: np.ndarray  # the class was the model's top choice
-    length_hit: np.ndarray  # the length was the top choice given the class
-
-    @property
-    def joint(self) -> np.ndarray:
-        return self.classes + self.lengths
-
-
-def score_songs(model: Model, songs: Sequence[Sequence[Event]], memory: Memory | None = None
-                ) -> Scores:
-    """How well the model predicts every event after the first of every song; with a memory,
-    the model's distributions mixed with the memory's (the short-term model starts each song
-    empty), exactly as generation mixes them.
-
-    Songs run side by side as one batch, so a whole dataset takes one pass of matrix products.
-    A classes-only model puts all its length probability on one beat.
-    """
-    songs = [s for s in songs if len(s) > 1]
-    if not songs:
-        empty = np.zeros(0)
-        return Scores(empty, empty, empty.astype(bool), empty.astype(bool))
-    melody = Runner(model)
-    longest = max(len(s) for s in songs)
-    batch = len(songs)
-    cls = np.zeros((batch, longest), dtype=np.int64)
-    lengths = np.full((batch, longest), BEAT - 1, dtype=np.int64)
-    for i, song in enumerate(songs):
-        cls[i, : len(song)], lengths[i, : len(song)] = encode(song)
-    h = np.zeros((batch, melody.units), dtype=np.float32)
-    c = np.zeros((batch, melody.units), dtype=np.float32)
-    shape = (batch, longest - 1)
-    class_logp = np.zeros((*shape, NUM_CLASSES), dtype=np.float32)
-    length_logp = np.zeros((*shape, NUM_LENGTHS), dtype=np.float32)
-    for t in range(longest - 1):
-        h, c = melody.update(h @ melody._recurrent + melody.inputs(cls[:, t], lengths[:, t]), c)
-        out = melody.heads(h).astype(np.float64)
-        class_logp[:, t] = _log_softmax(out[:, :NUM_CLASSES])
-        length_logp[:, t] = _log_softmax(out[:, NUM_CLASSES:]
-                                         + melody._length_by_class[cls[:, t + 1]])
-    parts = []
-    for i, song in enumerate(songs):
-        n = len(song) - 1
-        classes, lengths_ = np.exp(class_logp[i, :n]), np.exp(length_logp[i, :n])
-        if memory is not None:
-            settings = mix_settings(model)
-            long, short = song_probs(memory, song)
-            extra = [] if long is None else [long[1:]]
-            classes = mix([classes, *[x[:, 0] for x in extra], short[1:, 0]], NUM_CLASSES,
-                          settings)
-            lengths_ = mix([lengths_, *[x[:, 1] for x in extra], short[1:, 1]], NUM_LENGTHS,
-                           settings)
-        parts.append(_targets(classes, lengths_, song))
-    return Scores(*(np.concatenate(column) for column in zip(*parts)))
-
-
-def _targets(classes: np.ndarray, lengths: np.ndarray, song: Sequence[Event]) -> tuple:
-    """(log p, hit) of the class and the length of events 1..n-1 of a song, from the
-    distributions before them."""
-    target_class, target_length = encode(song[1:])
-    rows = np.arange(len(target_class))
-    return (np.log(classes[rows, target_class]), np.log(lengths[rows, target_length]),
-            classes.argmax(axis=1) == target_class, lengths.argmax(axis=1) == target_length)
-
-
-def _log_softmax(logits: np.ndarray) -> np.ndarray:
-    logits = logits - logits.max(axis=1, keepdims=True)
-    return logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
-
-
-def next_event_probs(model: Model, events: Sequence[Event]) -> tuple[np.ndarray, np.ndarray]:
-    """After each prefix of `events`: the class distribution (n, 25), and the length
-    distribution given the class that actually follows (n - 1, 32; the last has no class)."""
-    melody = Runner(model)
-    class_probs, length_probs = [], []
-    for index, event in enumerate(events):
-        melody.step(event.cls, event.quarters - 1)
-        class_probs.append(softmax(melody.class_logits()))
-        if index + 1 < len(events):
-            length_probs.append(softmax(melody.length_logits(events[index + 1].cls)))
-    return np.array(class_probs), np.array(length_probs).reshape(-1, NUM_LENGTHS)

@@ -33,7 +33,9 @@ from synth.music.events import NUM_LENGTHS, Event, encode, format_length
 from synth.learn.generate import check_seed
 from synth.learn.model import Model, save_model
 from synth.music.notes import NUM_CLASSES, REST, class_name
-from synth.learn.ppm import LongTerm, Memory, MixSettings, manifest_entry
+from synth.learn.gate import MixSettings, manifest_entry
+from synth.learn.memory import Memory
+from synth.learn.ppm import LongTerm
 from synth.music.songs import Song, transposition_shifts
 
 STRATEGIES = ("default", "mirrored", "multiworker")
