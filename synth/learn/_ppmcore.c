@@ -629,7 +629,7 @@ static PyMethodDef tables_methods[] = {
 
 static PyTypeObject TablesType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "synth._ppmcore.Tables",
+    .tp_name = "synth.learn._ppmcore.Tables",
     .tp_doc = "The PPM memory's tables (held, not copied) and its per-step work.",
     .tp_basicsize = sizeof(Tables),
     .tp_flags = Py_TPFLAGS_DEFAULT,
@@ -771,7 +771,7 @@ static PyMethodDef cell_methods[] = {
 
 static PyTypeObject CellType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "synth._ppmcore.Cell",
+    .tp_name = "synth.learn._ppmcore.Cell",
     .tp_doc = "The LSTM cell's input rows and gate scales (held, not copied).",
     .tp_basicsize = sizeof(Cell),
     .tp_flags = Py_TPFLAGS_DEFAULT,
@@ -784,7 +784,7 @@ static PyTypeObject CellType = {
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "_ppmcore",
-    .m_doc = "The PPM memory's and the LSTM gates' per-step work in C (see synth/ppm.py).",
+    .m_doc = "The PPM memory's and the LSTM gates' per-step work in C (see synth/learn/memory.py and synth/learn/compiled.py).",
     .m_size = -1,
 };
 
