@@ -1,8 +1,9 @@
-"""Where training runs: distribution strategies on logical CPUs and on a loopback cluster
-(slow, real processes, so marked; CI still runs them)."""
+"""Where training runs: distribution strategies on logical CPUs and on a loopback cluster, and
+TensorFlow loaded quietly (slow, real processes, so marked; CI still runs them)."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -112,3 +113,63 @@ def test_two_workers_on_loopback_train_one_model_written_once_by_the_chief(tmp_p
     assert written == ["manifest.json", "memory", "weights"]  # each once
     assert list((tmp_path / "worker1").iterdir()) == []  # the other worker wrote nothing
     assert [p.name for p in (tmp_path / "worker0").iterdir()] == ["model"]  # no checkpoint
+
+
+# Lines TensorFlow 2.21 writes to stderr as it loads, here (a CPU without CUDA drivers).
+STARTUP = [
+    "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n",
+    "I0000 00:00:1796408888.491872   15398 port.cc:153] oneDNN custom operations are on. You "
+    "may see slightly different numerical results due to floating-point round-off errors from "
+    "different computation orders. To turn them off, set the environment variable "
+    "`TF_ENABLE_ONEDNN_OPTS=0`.\n",
+    "I0000 00:00:1796408888.492183   15398 cudart_stub.cc:31] Could not find cuda drivers on "
+    "your machine, GPU will not be used.\n",
+    "I0000 00:00:1796408888.540298   15398 cpu_feature_guard.cc:227] This TensorFlow binary is "
+    "optimized to use available CPU instructions in performance-critical operations.\n",
+    "To enable the following instructions: AVX2 AVX512F FMA, in other operations, rebuild "
+    "TensorFlow with the appropriate compiler flags.\n",
+    "E0000 00:00:1796408892.525107   15398 cuda_platform.cc:52] failed call to cuInit: "
+    "INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)\n",
+]
+NOISE = re.compile(r"oneDNN|cuda|cuInit|absl|TensorFlow binary|instructions|Warning", re.I)
+
+
+def test_the_import_window_drops_tensorflow_chatter_and_keeps_every_other_line(capfd):
+    from synth.learn.runtime import _stderr_filtered
+
+    with _stderr_filtered():
+        for line in STARTUP[:3]:
+            os.write(2, line.encode())
+        print("a line of synth's own", file=sys.stderr)
+        for line in STARTUP[3:]:
+            os.write(2, line.encode())
+        os.write(2, b"Traceback (most recent call last): something TensorFlow could not load\n")
+    err = capfd.readouterr().err
+    assert err == ("a line of synth's own\n"
+                   "Traceback (most recent call last): something TensorFlow could not load\n")
+    os.write(2, STARTUP[1].encode())  # and stderr is itself again after the window
+    assert capfd.readouterr().err == STARTUP[1]
+
+
+def test_train_prints_no_tensorflow_chatter_unless_debug(tmp_path):
+    from synth.music.songs import write_song
+
+    for song in small_songs(6):
+        write_song(tmp_path / "dataset" / f"{song.title}.txt", song)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    runs = {}
+    for debug in ((), ("--debug",)):
+        done = subprocess.run([sys.executable, "-m", "synth.cli", *debug, "train", "--epochs",
+                               "1", "--batch-size", "8", "--model", f"model{len(debug)}"],
+                              cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        runs[debug] = done
+    quiet = runs[()]
+    assert quiet.stderr == ""
+    lines = quiet.stdout.splitlines()
+    assert lines[0].startswith("epoch 1/1: loss") and lines[-1] == "model written to model0/"
+    assert not [line for line in lines if NOISE.search(line)]
+    # The test can fail: with --debug, TensorFlow says what it says on this machine.
+    assert NOISE.search(runs[("--debug",)].stderr)

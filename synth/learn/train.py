@@ -164,12 +164,14 @@ def _callbacks(reporter: Reporter | None, max_minutes: float | None,
 
 
 def train(songs: Sequence[Song], out: Path, settings: TrainSettings,
-          reporter: Reporter | None = None, restart: bool = False) -> TrainResult:
+          reporter: Reporter | None = None, restart: bool = False,
+          quiet: bool = True) -> TrainResult:
     """Train on songs and write the model folder atomically; the old model survives a failure.
 
     Each finished epoch is kept in a checkpoint beside the model folder (checkpoint_folder),
     and the same call after a kill continues from it and says so; `restart` starts afresh.
-    The checkpoint goes once the model folder is written."""
+    The checkpoint goes once the model folder is written. `quiet` hides TensorFlow's start-up
+    chatter (`synth --debug` shows it)."""
     settings.check()
     songs = [s for s in songs if len(s.events) > 1]
     if not songs:
@@ -194,12 +196,12 @@ def train(songs: Sequence[Song], out: Path, settings: TrainSettings,
             _note(reporter, f"Resuming after epoch {state['epoch']} of {settings.epochs} from "
                             f"the checkpoint in {folder} (--restart starts afresh).")
 
-    tf = load_tensorflow(settings.cpu_devices)
+    tf = load_tensorflow(settings.cpu_devices, quiet)
     import keras
 
     keras.utils.set_random_seed(settings.seed)
     tf.config.experimental.enable_op_determinism()
-    strategy = make_strategy(settings.strategy)
+    strategy = make_strategy(settings.strategy, quiet)
     batches = -(-data.chunk_count(settings.chunk) // settings.batch_size)
     with strategy.scope():
         net = build_keras_model(settings.units, settings.dropout,
