@@ -97,7 +97,7 @@ for name, long_term in memories:
         assert all(events == drawn[0] for events in drawn), "C and NumPy drew different events"
 
 try:
-    from synth.learn.train import build_keras_model, set_keras_weights
+    from synth.learn.network import build_keras_model, set_keras_weights
 
     net = build_keras_model(units=model.units)
     set_keras_weights(net, model.weights)

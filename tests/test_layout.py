@@ -29,7 +29,9 @@ BELOW = {
 }
 PACKAGE_FRONT = "synth"  # synth/__init__.py: the lazy front door, above everything
 TENSORFLOW = ("tensorflow", "keras")
-TRAINING = {"synth.learn.train"}  # the one home of TensorFlow (never on a compose or live path)
+# the homes of TensorFlow: training and its parts (never on a compose or live path)
+TRAINING = {"synth.learn.train", "synth.learn.network", "synth.learn.batches",
+            "synth.learn.checkpoints", "synth.learn.runtime"}
 
 
 def module_name(path: Path) -> str:

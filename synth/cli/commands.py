@@ -406,9 +406,11 @@ def train(
     if console.is_terminal:
         with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                       TextColumn("{task.fields[stats]}"), console=console) as progress:
-            result = fit(songs, model, settings, _RichReporter(progress), restart=restart)
+            result = fit(songs, model, settings, _RichReporter(progress), restart=restart,
+                         quiet=not _state["debug"])
     else:
-        result = fit(songs, model, settings, _LineReporter(), restart=restart)
+        result = fit(songs, model, settings, _LineReporter(), restart=restart,
+                     quiet=not _state["debug"])
     m = result.held_out
     console.print(_metrics_table(
         f"{result.evaluated_on}: {m.events} events, best epoch {result.best_epoch} of "

@@ -1,1 +1,1 @@
-"""The model folder, generation, the memory (PPM), scores, styles and training. Imports synth.music, synth.files, synth.errors; TensorFlow only in synth.learn.train, never on a compose or live path."""
+"""The model folder, generation, the memory (PPM), scores, styles and training. Imports synth.music, synth.files, synth.errors; TensorFlow only in training (train, network, batches, checkpoints, runtime), never on a compose or live path."""
