@@ -11,16 +11,14 @@ import contextlib
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
+from synth.cli.screens import (LineReporter, LiveScreen, NoteShower, RichReporter, console,
+                               errors, metrics_table, show_input)
 from synth.errors import SynthError
-
-if TYPE_CHECKING:
-    from rich.table import Table
 
 app = typer.Typer(
     name="synth",
@@ -30,8 +28,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-console = Console(highlight=False)
-errors = Console(stderr=True, highlight=False)
 _state = {"debug": False}
 
 
@@ -275,79 +271,6 @@ def render(
                   f"{', '.join(map(str, written))}")
 
 
-class _LineReporter:
-    """Training progress as one line per epoch, for logs (CI, a cluster) rather than a
-    terminal."""
-
-    def __init__(self) -> None:
-        import time
-
-        self.clock = time.monotonic
-        self.epochs = 0
-        self.began = self.clock()
-
-    def start(self, epochs: int, batches: int) -> None:
-        self.epochs = epochs
-        self.began = self.clock()
-
-    def batch(self, epoch: int, batch: int, logs: dict[str, float]) -> None:
-        pass
-
-    def note(self, text: str) -> None:
-        console.print(text, soft_wrap=True)
-
-    def epoch(self, epoch: int, logs: dict[str, float]) -> None:
-        held = f", held-out loss {logs['val_loss']:.3f}" if "val_loss" in logs else ""
-        console.print(f"epoch {epoch + 1}/{self.epochs}: loss {logs.get('loss', 0):.3f}{held}, "
-                      f"{self.clock() - self.began:.0f} s", soft_wrap=True)
-
-
-class _RichReporter:
-    """Draws training progress: one bar over all epochs, loss and accuracy as it goes."""
-
-    def __init__(self, progress):
-        self.progress = progress
-        self.task = None
-        self.batches = 1
-        self.last = ""
-
-    def note(self, text: str) -> None:
-        self.progress.console.print(text, soft_wrap=True)
-
-    def start(self, epochs: int, batches: int) -> None:
-        self.batches = batches
-        self.task = self.progress.add_task("training", total=epochs * batches, stats="")
-
-    def batch(self, epoch: int, batch: int, logs: dict[str, float]) -> None:
-        stats = f"epoch {epoch + 1}  loss {logs.get('loss', 0):.3f}{self.last}"
-        self.progress.update(self.task, completed=epoch * self.batches + batch + 1, stats=stats)
-
-    def epoch(self, epoch: int, logs: dict[str, float]) -> None:
-        if "val_loss" in logs:
-            self.last = f"  held-out loss {logs['val_loss']:.3f}"
-        self.progress.update(self.task, completed=(epoch + 1) * self.batches)
-
-
-def _metrics_table(title: str, metrics, baselines, name: str = "LSTM",
-                   classes_only: bool = False, others: tuple = ()) -> Table:
-    """Bits per event (class, length given the class, joint) and accuracies, beside the
-    baselines; `others` are more (name, metrics) rows."""
-    from rich.table import Table
-
-    table = Table("model", "class bits", "length bits", "joint bits", "class acc.",
-                  "length acc.", title=title)
-    for row, (label, m) in enumerate(((name, metrics), *others)):
-        length = "-" if classes_only else f"{m.length_bits:.3f}"
-        joint = "-" if classes_only else f"{m.joint_bits:.3f}"
-        table.add_row(label, f"{m.class_bits:.3f}", length,
-                      joint if row else f"[bold]{joint}[/bold]", f"{m.class_accuracy:.1%}",
-                      "-" if classes_only else f"{m.length_accuracy:.1%}")
-    b = baselines
-    table.add_row(f"Kneser-Ney n-grams (classes {b.class_order}, lengths {b.length_order})",
-                  f"{b.class_bits:.3f}", f"{b.length_bits:.3f}", f"{b.joint_bits:.3f}", "-", "-")
-    return table
-
-
 @app.command()
 def train(
     dataset: Annotated[Path, typer.Option(help="Folder of song files.")] = Path("dataset"),
@@ -406,11 +329,11 @@ def train(
     if console.is_terminal:
         with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                       TextColumn("{task.fields[stats]}"), console=console) as progress:
-            result = fit(songs, model, settings, _RichReporter(progress), restart=restart)
+            result = fit(songs, model, settings, RichReporter(progress), restart=restart)
     else:
-        result = fit(songs, model, settings, _LineReporter(), restart=restart)
+        result = fit(songs, model, settings, LineReporter(), restart=restart)
     m = result.held_out
-    console.print(_metrics_table(
+    console.print(metrics_table(
         f"{result.evaluated_on}: {m.events} events, best epoch {result.best_epoch} of "
         f"{result.epochs_run}, stopped by {result.stopped_by} (bits per event; length given "
         "the class)", result.with_memory, result.baselines, name="LSTM + memory",
@@ -440,7 +363,7 @@ def evaluate(
     others = ((("LSTM alone", report.without_memory),) if report.without_memory else ()) + \
         (("PPM, IDyOM-style", report.ppm), ("PPM, linked lengths (the memory alone)",
                                              report.linked_ppm))
-    console.print(_metrics_table(
+    console.print(metrics_table(
         f"{dataset}: {len(report.songs)} songs, {m.events} events (bits per event; length "
         "given the class)", m, report.baselines, classes_only=report.classes_only,
         name="LSTM + memory" if report.without_memory else "LSTM", others=others))
@@ -520,56 +443,6 @@ def _sigterm_as_ctrl_c():
         signal.signal(signal.SIGTERM, previous)
 
 
-def _show_input(source) -> None:
-    from synth.play.inputs import KeysInput, keyboard_picture
-
-    console.print(f"Listening to the {source.description}.")
-    if isinstance(source, KeysInput):
-        console.print(keyboard_picture())
-
-
-def _note_label(pitch: int) -> str:
-    """A played note's name; notes outside C3-B4 flagged, as they are left out."""
-    from synth.music.notes import in_range, midi_name
-
-    name = midi_name(pitch)
-    return name if in_range(pitch) else f"[yellow]{name}(outside C3-B4, left out)[/yellow]"
-
-
-class _NoteShower:
-    """Prints each event of a take (note name and length, rests too) as soon as the playing has
-    decided it, and flags keys outside C3-B4 the moment they are struck."""
-
-    def __init__(self) -> None:
-        self.shown = 0
-
-    def message(self, msg) -> None:
-        from synth.play.inputs import is_press
-        from synth.music.notes import in_range
-
-        if is_press(msg) and not in_range(msg.note):
-            console.print(_note_label(msg.note), end=" ")
-
-    def progress(self, take, now: float) -> None:
-        self._show(take.decided(now))
-
-    def finish(self, events) -> None:
-        """The take is over: the events not shown yet (the last note at least)."""
-        self._show(events)
-        console.print()
-
-    def _show(self, events) -> None:
-        from synth.music.events import event_name
-
-        for event in events[self.shown:]:
-            console.print(event_name(event), end=" ")
-        self.shown = max(self.shown, len(events))
-
-
-def _note_shower() -> _NoteShower:
-    return _NoteShower()
-
-
 @app.command()
 def record(
     name: Annotated[str, typer.Option(help="Song name: saved as dataset/NAME.txt (numbered if "
@@ -598,13 +471,13 @@ def record(
     _recover_takes(dataset)
     source = open_input(input, speed, hold=60.0 / bpm)
     log = TakeJournal(dataset / TAKES, name, bpm, source.description)
-    _show_input(source)
+    show_input(source)
     limit = f", or after {seconds:g} s" if seconds else ""
     console.print(f"Enter or Ctrl-C ends the take{limit}.")
     if count_in:
         console.print("count-in:", end=" ")
         count(count_in, bpm, lambda beat: console.print(str(beat), end=" "))
-    shower = _note_shower()
+    shower = NoteShower()
     with _sigterm_as_ctrl_c():
         try:
             take = record_take(source, bpm, seconds, on_message=shower.message,
@@ -648,17 +521,15 @@ def _recover_takes(dataset: Path) -> int:
     return len(found)
 
 
-def _recover_sessions(folders) -> int:
+def _recover_sessions(folders: list[Path]) -> int:
     """Move what older `live` sessions left hidden into place; one line each."""
-    from synth.play.journal import recover_leftovers
+    from synth.play.outputs import recover_sessions
 
-    count = 0
-    for folder in dict.fromkeys(Path(f) for f in folders):
-        for left in recover_leftovers(folder):
-            console.print(f"Recovered {left.what} of an unfinished live session: saved "
-                          f"{left.path} (was {left.leftover.name})")
-            count += 1
-    return count
+    found = recover_sessions(folders)
+    for left in found:
+        console.print(f"Recovered {left.what} of an unfinished live session: saved "
+                      f"{left.path} (was {left.leftover.name})")
+    return len(found)
 
 
 @app.command()
@@ -674,54 +545,6 @@ def recover(
     if not found:
         where = ", ".join(map(str, [dataset / "takes", *(folders or [Path("out")])]))
         console.print(f"Nothing to recover in {where}.")
-
-
-_TEMPO_FROM = {"phrase": "", "fixed": " fixed",
-               "previous": " as before: too few notes to hear a tempo",
-               "default": " by default: too few notes to hear a tempo"}
-
-
-class _LiveScreen:
-    """Draws the conversation, one line per turn: what you play as you play it, then what the
-    model answers as it sounds, its tempo and latency at the end of the line."""
-
-    def __init__(self) -> None:
-        self.line = ""  # who the open line belongs to: "you", "synth" or nobody
-        self.shown = 0  # events of the answer shown
-
-    def _open(self, who: str) -> None:
-        if self.line != who:
-            if self.line:
-                console.print()
-            console.print(f"[bold]{who:<5}[/bold]", end="  ")
-            self.line = who
-
-    def played(self, pitch: int, kept: bool = True) -> None:
-        self._open("you")
-        # A note under a higher one still held (a left hand) is left out of the phrase.
-        console.print(_note_label(pitch) if kept else f"[dim]({_note_label(pitch)})[/dim]",
-                      end=" ")
-
-    def answered(self, exchange) -> None:
-        self.shown = 0
-        self._open("synth")
-
-    def sounded(self, exchange, count: int) -> None:
-        from synth.music.events import event_name
-
-        self._open("synth")
-        console.print(" ".join(event_name(e) for e in exchange.answer[self.shown:count]),
-                      end=" ")
-        self.shown = count
-
-    def finished(self, exchange) -> None:
-        self._open("synth")
-        cut = f"; cut short after {exchange.played} events" if exchange.interrupted else ""
-        if exchange.overlapped:
-            cut = f"; {exchange.played} events, to the end of the bar you came in on"
-        console.print(f" [dim]({exchange.bpm:.0f} bpm{_TEMPO_FROM[exchange.bpm_from]}, "
-                      f"{exchange.latency_ms:.1f} ms{cut})[/dim]")
-        self.line = ""
 
 
 @app.command()
@@ -774,7 +597,7 @@ def live(
     from synth.learn.generate import Sampling
     from synth.play.inputs import open_input
     from synth.play.live import AnswerLog, LiveSettings, Session
-    from synth.play.outputs import default_output, open_output
+    from synth.play.outputs import default_output, open_output, session_folders, session_wav
     from synth.learn.model import load_model
     from synth.music.songs import DEFAULT_BPM
     from synth.learn.styles import model_folder
@@ -788,8 +611,7 @@ def live(
     if log is not None and log.suffix.lower() != ".jsonl":
         raise SynthError(f"--log {log}: expected a .jsonl file")
     # What older sessions left hidden takes its name first: the new one picks after it.
-    wav = Path(output[4:]) if output and output.startswith("wav:") else Path("out/live.wav")
-    _recover_sessions([wav.parent] + ([log.parent] if log is not None else []))
+    _recover_sessions(session_folders(output, log))
     if log is not None:
         refuse_existing(log, overwrite)
     if midi is not None:
@@ -799,7 +621,8 @@ def live(
     if output is None:
         output = default_output()
         if output != "audio":
-            console.print(f"No sound card found: the session is saved to {output[4:]}.")
+            console.print(f"No sound card found: the session is saved to "
+                          f"{session_wav(output)}.")
     melody_model = load_model(model_folder(style, model))
     source = open_input(input, speed, hold=60.0 / (bpm or DEFAULT_BPM))
     answers = AnswerLog(log) if log else None
@@ -809,9 +632,9 @@ def live(
         if answers is not None:
             answers.abandon()
         raise
-    _show_input(source)
+    show_input(source)
     duet = SessionMidi(midi, bpm or DEFAULT_BPM) if midi is not None else None
-    session = Session(melody_model, sound, settings, answers, _LiveScreen(), duet=duet)
+    session = Session(melody_model, sound, settings, answers, LiveScreen(), duet=duet)
     pause = f"{gap:g} s" if gap is not None else f"{gap_beats:g} beats"
     console.print(f"Play a phrase and pause for {pause}; the model answers. Ctrl-C ends.")
     with _sigterm_as_ctrl_c():
