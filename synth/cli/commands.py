@@ -1,8 +1,10 @@
-"""The `synth` command line: parse, call the library, print. Nothing else lives here.
+"""The `synth` command line: parse, call the library, print. Nothing else lives here: the
+screens are in synth/cli/screens.py, and every option's default is read from its one home
+(tempo: songs.DEFAULT_BPM, effects: Effects, sampling: Sampling, composing: ComposeRequest).
 
 Heavy modules (TensorFlow above all) are imported inside the commands that need them, so
 `synth compose` and `synth live` never pay for them; so is rich's Table, which only the
-reports use.
+reports use. The homes of the defaults are the modules compose loads anyway.
 """
 
 from __future__ import annotations
@@ -16,9 +18,14 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
+from synth import api
 from synth.cli.screens import (LineReporter, LiveScreen, NoteShower, RichReporter, console,
                                errors, metrics_table, show_input)
 from synth.errors import SynthError
+from synth.learn.generate import Sampling
+from synth.music.songs import DEFAULT_BPM
+from synth.sound.effects import Effects
+from synth.sound.piano import Performance
 
 app = typer.Typer(
     name="synth",
@@ -110,13 +117,16 @@ def import_(
 def _check_bpm(bpm: Optional[float]) -> Optional[float]:
     from synth.music.songs import check_bpm
 
-    return bpm if bpm is None else check_bpm(bpm)  # checked here: `bpm or 150` would take 0
+    # checked here: `bpm or DEFAULT_BPM` would take 0
+    return bpm if bpm is None else check_bpm(bpm)
 
 
 Bpm = Annotated[Optional[float], typer.Option(help="Tempo in beats per minute \\[default: the "
-                                              "song's own, else 150].", callback=_check_bpm)]
+                                              f"song's own, else {DEFAULT_BPM:g}].",
+                                              callback=_check_bpm)]
 ComposeBpm = Annotated[Optional[float], typer.Option("--bpm", help="Tempo in beats per minute "
-                                                     "\\[default: 150].", callback=_check_bpm)]
+                                                     f"\\[default: {DEFAULT_BPM:g}].",
+                                                     callback=_check_bpm)]
 RoomSize = Annotated[float, typer.Option(help="Reverb room size, 0-1.")]
 Wet = Annotated[float, typer.Option(help="Reverb wet level, 0-1.")]
 Cutoff = Annotated[float, typer.Option(help="Low-pass cutoff in Hz (24 dB per octave).")]
@@ -141,58 +151,27 @@ StyleOpt = Annotated[Optional[str], typer.Option("--style", help="A style: the m
                                                  "`synth styles`); not with --model.")]
 
 
-def _effects(room_size: float, wet: float, cutoff: float, no_fx: bool, loudness: float):
-    from synth.sound.effects import Effects
-
+def _effects(room_size: float, wet: float, cutoff: float, no_fx: bool, loudness: float) -> Effects:
     return Effects(room_size=room_size, wet=wet, cutoff=cutoff, enabled=not no_fx,
                    loudness=loudness).check()
-
-
-def _outputs(out: Path, extra: list[Optional[Path]], overwrite: bool) -> None:
-    from synth.sound.render import check_audio_path
-    from synth.files import refuse_existing
-
-    check_audio_path(out)
-    for path in [out, *[p for p in extra if p is not None]]:
-        refuse_existing(path, overwrite)
-
-
-def _write_song_outputs(events: list, performance, effects, out: Path,
-                        midi_out: Optional[Path], tokens_out: Optional[Path],
-                        plot_out: Optional[Path], primer_length: int = 0,
-                        title: str = "") -> list[Path]:
-    """Render and save everything asked for (through synth.api); returns the paths written.
-    The outputs were checked by _outputs first, so they are written over here."""
-    from synth import api
-
-    bpm = performance.bpm
-    written = [api.render(events, out, bpm=bpm, effects=effects, humanize=performance.humanize,
-                          seed=performance.seed, overwrite=True)]
-    if midi_out is not None:
-        written.append(api.write_midi(midi_out, events, bpm=bpm, overwrite=True))
-    if tokens_out is not None:
-        written.append(api.write_song(tokens_out, events, title=title, bpm=bpm,
-                                      source="composed by synth", overwrite=True))
-    if plot_out is not None:
-        written.append(api.piano_roll(plot_out, events, bpm=bpm, primer_length=primer_length,
-                                      title=title, overwrite=True))
-    return written
 
 
 @app.command()
 def compose(
     notes: Annotated[int, typer.Option(help="How many new events (notes and rests) to "
-                                       "generate.")] = 200,
+                                       "generate.")] = api.ComposeRequest.notes,
     out: Annotated[Optional[Path], typer.Option(help="Audio file to write (.wav, .flac, .ogg) "
                                                 "\\[default: out/song.wav, numbered]")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Same seed, same song.")] = None,
-    temperature: Annotated[float, typer.Option(help="Below 1 safer, above 1 wilder.")] = 1.0,
+    temperature: Annotated[float, typer.Option(help="Below 1 safer, above 1 wilder.")] = \
+        Sampling.temperature,
     top_p: Annotated[float, typer.Option(help="Draw only from the most likely notes and "
-                                         "lengths holding this much probability.")] = 1.0,
+                                         "lengths holding this much probability.")] = \
+        Sampling.top_p,
     primer: Annotated[Optional[str], typer.Option(help="Notes to continue: 'C4:1.5 D4:0.5 E4', "
                                                   "classes, a song file or a MIDI file.")] = None,
     even: Annotated[bool, typer.Option("--even", help="Every length one beat (no "
-                                       "rhythm).")] = False,
+                                       "rhythm).")] = api.ComposeRequest.even,
     bpm: ComposeBpm = None,
     midi: MidiOut = None,
     tokens: Annotated[Optional[Path], typer.Option("--tokens", help="Also save the song file "
@@ -200,36 +179,33 @@ def compose(
     plot: PlotOut = None,
     model: ModelDir = None,
     style: StyleOpt = None,
-    memory: MemoryOpt = None,
-    room_size: RoomSize = 0.5, wet: Wet = 0.22, cutoff: Cutoff = 6000.0, no_fx: NoFx = False,
-    loudness: Loudness = -16.0,
-    humanize: Humanize = 0.0,
+    memory: MemoryOpt = Sampling.memory,
+    room_size: RoomSize = Effects.room_size, wet: Wet = Effects.wet,
+    cutoff: Cutoff = Effects.cutoff, no_fx: NoFx = not Effects.enabled,
+    loudness: Loudness = Effects.loudness,
+    humanize: Humanize = Performance.humanize,
     overwrite: Overwrite = False,
 ) -> None:
     """Compose a new melody with the model and render it with the piano."""
-    from synth import api, files
-    from synth.music.events import even as evenly, total_beats
-    from synth.learn.generate import Sampling, check_notes
+    from synth import files
+    from synth.music.events import total_beats
 
-    check_notes(notes)
+    request = api.ComposeRequest(notes, primer or None, Sampling(
+        temperature=temperature, top_p=top_p, seed=seed, memory=memory), even, model,
+        style).check()  # before any work
     out = out or files.unique_path(Path("out"), "song", ".wav")
-    performance = api.performance(bpm or 150.0, humanize, seed)
+    performance = api.performance(bpm or DEFAULT_BPM, humanize, seed)
     effects = _effects(room_size, wet, cutoff, no_fx, loudness)
-    _outputs(out, [midi, tokens, plot], overwrite)
-    Sampling(temperature=temperature, top_p=top_p, seed=seed).check()  # before any work
-    primer_events = api.read_primer(primer) if primer else []
-    melody = api.load_model(model, style=style)
-    if not melody.has_lengths and not even:
-        console.print(f"This model ({melody.path}) predicts notes only, not lengths (format 1): "
-                      "every note lasts one beat. Retrain it with `synth train` for rhythm.")
-    song = primer_events + api.compose(notes, model=melody, primer=primer_events, seed=seed,
-                                       temperature=temperature, top_p=top_p, memory=memory)
-    if even:
-        song = evenly(song)
-    written = _write_song_outputs(song, performance, effects, out, midi, tokens, plot,
-                                  len(primer_events), title="composed by synth")
-    seconds = total_beats(song) * 60.0 / performance.bpm
-    primed = f" after a {len(primer_events)}-event primer" if primer_events else ""
+    outputs = api.Outputs(audio=out, midi=midi, song=tokens, plot=plot).check(overwrite)
+    song = api.compose_song(request)
+    if not song.model.has_lengths and not even:
+        console.print(f"This model ({song.model.path}) predicts notes only, not lengths (format "
+                      "1): every note lasts one beat. Retrain it with `synth train` for rhythm.")
+    written = api.write_outputs(song.events, outputs, performance, effects,
+                                title="composed by synth", source="composed by synth",
+                                primer_length=song.primer_length, overwrite=True)
+    seconds = total_beats(song.events) * 60.0 / performance.bpm
+    primed = f" after a {song.primer_length}-event primer" if song.primer_length else ""
     console.print(f"{notes} events{primed}, {seconds:.1f} s at {performance.bpm:g} bpm -> "
                   f"{', '.join(map(str, written))}")
 
@@ -243,22 +219,23 @@ def render(
     bpm: Bpm = None,
     midi: MidiOut = None,
     plot: PlotOut = None,
-    room_size: RoomSize = 0.5, wet: Wet = 0.22, cutoff: Cutoff = 6000.0, no_fx: NoFx = False,
-    loudness: Loudness = -16.0,
-    humanize: Humanize = 0.0,
+    room_size: RoomSize = Effects.room_size, wet: Wet = Effects.wet,
+    cutoff: Cutoff = Effects.cutoff, no_fx: NoFx = not Effects.enabled,
+    loudness: Loudness = Effects.loudness,
+    humanize: Humanize = Performance.humanize,
     seed: Annotated[Optional[int], typer.Option(help="Seed for --humanize.")] = None,
     overwrite: Overwrite = False,
 ) -> None:
     """Render a song file or a MIDI file through the same piano and effects as compose."""
-    from synth import api, files
+    from synth import files
 
     song = api.read_song(song_file)
     out = out or files.unique_path(Path("out"), song_file.stem, ".wav")
-    performance = api.performance(bpm or song.bpm or 150.0, humanize, seed)
+    performance = api.performance(bpm or song.bpm or DEFAULT_BPM, humanize, seed)
     effects = _effects(room_size, wet, cutoff, no_fx, loudness)
-    _outputs(out, [midi, plot], overwrite)
-    written = _write_song_outputs(song.events, performance, effects, out, midi, None, plot,
-                                  title=song.name)
+    outputs = api.Outputs(audio=out, midi=midi, plot=plot).check(overwrite)
+    written = api.write_outputs(song.events, outputs, performance, effects, title=song.name,
+                                overwrite=True)
     seconds = song.seconds(performance.bpm)
     if song_file.suffix.lower() in (".mid", ".midi"):
         from synth.music.midi import parts
@@ -351,7 +328,7 @@ def evaluate(
     style: StyleOpt = None,
     songs_to_compose: Annotated[int, typer.Option("--compose", help="Songs composed for the "
                                                   "copying check.")] = 20,
-    memory: MemoryOpt = None,
+    memory: MemoryOpt = Sampling.memory,
 ) -> None:
     """Score the model on a folder of songs beside an n-gram baseline and a PPM baseline, and
     check copying."""
@@ -448,7 +425,7 @@ def record(
     name: Annotated[str, typer.Option(help="Song name: saved as dataset/NAME.txt (numbered if "
                                       "taken).")] = "take",
     bpm: Annotated[float, typer.Option(help="Tempo you play at: a beat lasts 60/bpm seconds; "
-                                       "lengths are kept to the quarter beat.")] = 150.0,
+                                       "lengths are kept to the quarter beat.")] = DEFAULT_BPM,
     count_in: Annotated[int, typer.Option(help="Beats counted before the take starts.")] = 4,
     seconds: Annotated[Optional[float], typer.Option(help="End the take after this many "
                                                      "seconds.")] = None,
@@ -572,9 +549,10 @@ def live(
     bpm: Annotated[Optional[float], typer.Option(
         help="Fix the tempo of the answers (and of the grid your phrases are read on) "
         "\\[default: follow yours, heard anew in each phrase].")] = None,
-    temperature: Annotated[float, typer.Option(help="Below 1 safer, above 1 wilder.")] = 1.0,
+    temperature: Annotated[float, typer.Option(help="Below 1 safer, above 1 wilder.")] = \
+        Sampling.temperature,
     top_p: Annotated[float, typer.Option(help="Draw only from the most likely notes holding "
-                                         "this much probability.")] = 1.0,
+                                         "this much probability.")] = Sampling.top_p,
     seed: Annotated[Optional[int], typer.Option(help="Same seed, same answers to the same "
                                                 "playing.")] = None,
     log: Annotated[Optional[Path], typer.Option(help="Write one JSON line per answer "
@@ -585,21 +563,20 @@ def live(
         "rewritten after each answer.")] = None,
     model: ModelDir = None,
     style: StyleOpt = None,
-    memory: MemoryOpt = None,
-    room_size: RoomSize = 0.5, wet: Wet = 0.22, cutoff: Cutoff = 6000.0, no_fx: NoFx = False,
-    loudness: Loudness = -16.0,
+    memory: MemoryOpt = Sampling.memory,
+    room_size: RoomSize = Effects.room_size, wet: Wet = Effects.wet,
+    cutoff: Cutoff = Effects.cutoff, no_fx: NoFx = not Effects.enabled,
+    loudness: Loudness = Effects.loudness,
     overwrite: Overwrite = False,
 ) -> None:
     """Call and response: play a phrase, pause, and the model answers; Ctrl-C ends."""
     import time
 
     from synth.files import refuse_existing
-    from synth.learn.generate import Sampling
     from synth.play.inputs import open_input
     from synth.play.live import AnswerLog, LiveSettings, Session
     from synth.play.outputs import default_output, open_output, session_folders, session_wav
     from synth.learn.model import load_model
-    from synth.music.songs import DEFAULT_BPM
     from synth.learn.styles import model_folder
 
     from synth.play.session_midi import SessionMidi
