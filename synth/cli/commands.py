@@ -162,7 +162,7 @@ def compose(
                                        "generate.")] = api.ComposeRequest.notes,
     out: Annotated[Optional[Path], typer.Option(help="Audio file to write (.wav, .flac, .ogg) "
                                                 "\\[default: out/song.wav, numbered]")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Same seed, same song.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Same seed, same song.")] = Sampling.seed,
     temperature: Annotated[float, typer.Option(help="Below 1 safer, above 1 wilder.")] = \
         Sampling.temperature,
     top_p: Annotated[float, typer.Option(help="Draw only from the most likely notes and "
@@ -223,7 +223,8 @@ def render(
     cutoff: Cutoff = Effects.cutoff, no_fx: NoFx = not Effects.enabled,
     loudness: Loudness = Effects.loudness,
     humanize: Humanize = Performance.humanize,
-    seed: Annotated[Optional[int], typer.Option(help="Seed for --humanize.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed for --humanize.")] = \
+        Performance.seed,
     overwrite: Overwrite = False,
 ) -> None:
     """Render a song file or a MIDI file through the same piano and effects as compose."""
@@ -554,7 +555,7 @@ def live(
     top_p: Annotated[float, typer.Option(help="Draw only from the most likely notes holding "
                                          "this much probability.")] = Sampling.top_p,
     seed: Annotated[Optional[int], typer.Option(help="Same seed, same answers to the same "
-                                                "playing.")] = None,
+                                                "playing.")] = Sampling.seed,
     log: Annotated[Optional[Path], typer.Option(help="Write one JSON line per answer "
                                                 "(phrase, answer, their lengths, bpm, gap, "
                                                 "delay, early, latency_ms).")] = None,
