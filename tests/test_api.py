@@ -15,7 +15,8 @@ import soundfile
 
 import synth
 from synth import api
-from synth.music.events import Event
+from synth.learn.generate import Sampling
+from synth.music.events import Event, even as evenly
 from synth.music.songs import Song
 
 from conftest import make_midi
@@ -90,6 +91,25 @@ def test_compose_takes_a_model_object_or_folder_and_a_primer_of_any_kind(tmp_pat
 
 def test_compose_even_gives_every_event_one_beat(tiny_model):
     assert {e.quarters for e in synth.compose(40, model=tiny_model, seed=1, even=True)} == {4}
+
+
+def test_compose_song_is_the_primer_then_the_new_events_and_even_only_flattens_them(tiny_model):
+    primer = [Event(13, 6), Event(17, 2)]
+    ask = dict(notes=30, primer=primer, model=tiny_model)
+    song = api.compose_song(api.ComposeRequest(**ask, sampling=Sampling(seed=4)))
+    assert song.events[:2] == primer and song.primer_length == 2 and len(song.new) == 30
+    assert song.new == synth.compose(30, model=tiny_model, primer=primer, seed=4)
+    flat = api.compose_song(api.ComposeRequest(**ask, sampling=Sampling(seed=4), even=True))
+    assert flat.events == evenly(song.events)  # the model heard the primer as written
+
+
+def test_outputs_are_checked_before_any_work(tmp_path):
+    (tmp_path / "a.mid").write_bytes(b"")
+    with pytest.raises(synth.SynthError, match="a.mid exists already"):
+        api.Outputs(audio=tmp_path / "a.wav", midi=tmp_path / "a.mid").check()
+    with pytest.raises(synth.SynthError, match="cannot write .mp3"):
+        api.Outputs(audio=tmp_path / "a.mp3").check()
+    assert api.Outputs(midi=tmp_path / "a.mid").check(overwrite=True).midi == tmp_path / "a.mid"
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -210,18 +230,58 @@ def test_write_song_keeps_a_file_that_exists(tmp_path):
 
 def test_cli_compose_and_render_call_the_api(cli, tmp_path, monkeypatch):
     calls = []
-    for name in ("load_model", "compose", "render", "read_song", "write_song"):
+    for name in ("load_model", "compose_song", "write_outputs", "render", "read_song",
+                 "write_song"):
         real = getattr(api, name)
         monkeypatch.setattr(api, name, lambda *a, _real=real, _name=name, **k:
                             calls.append(_name) or _real(*a, **k))
     code, out, err = cli("compose", "--notes", "12", "--seed", "1", "--out", "a.wav",
                          "--tokens", "a.txt")
     assert code == 0, err
-    assert calls == ["load_model", "compose", "render", "write_song"]
+    assert calls == ["compose_song", "load_model", "write_outputs", "render", "write_song"]
     calls.clear()
     code, out, err = cli("render", "a.txt", "--out", "b.wav")
     assert code == 0, err
-    assert calls == ["read_song", "render"]
+    assert calls == ["read_song", "write_outputs", "render"]
+
+
+@pytest.mark.parametrize("even", [False, True], ids=["rhythm", "even"])
+def test_one_request_gives_one_song_from_the_api_the_cli_and_the_studio(cli, tmp_path,
+                                                                         tiny_model, even):
+    """The same request through synth.compose, `synth compose --tokens` and the studio's
+    /api/compose: the same events, the primer's included (evened too with `even`)."""
+    import shutil
+    import warnings
+
+    from synth.music.events import parse_events
+    from synth.studio.app import create_app
+
+    with warnings.catch_warnings():  # newer Starlette asks for httpx2; httpx still works
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    shutil.copytree(tiny_model, tmp_path / "models" / "tiny")  # a style all three can name
+    primer = "C4:1.5 D4:0.5 E4:2 0 G4:3"
+    asked = dict(notes=40, seed=5, temperature=0.9, top_p=0.95, even=even)
+    primed = evenly(parse_events(primer)) if even else parse_events(primer)
+    by_api = primed + synth.compose(style="tiny", primer=primer, **asked)
+    request = api.ComposeRequest(40, primer, Sampling(temperature=0.9, top_p=0.95, seed=5),
+                                 even, style="tiny")
+    assert api.compose_song(request).events == by_api
+    code, out, err = cli("compose", "--style", "tiny", "--primer", primer, "--notes", "40",
+                         "--seed", "5", "--temperature", "0.9", "--top-p", "0.95",
+                         *(["--even"] if even else []), "--out", "a.wav", "--tokens", "a.txt")
+    assert code == 0, err
+    assert synth.read_song(tmp_path / "a.txt").events == by_api
+    with TestClient(create_app(tmp_path)) as client:
+        studio = client.post("/api/compose", json={"style": "tiny", "primer": primer,
+                                                   **asked}).json()
+        client.get("/api/audio", params={"path": studio["wav"]})  # until it is saved
+    assert studio["primer"] == 5
+    assert [Event(c, q) for c, q in studio["events"]] == by_api
+    assert synth.read_song(tmp_path / studio["song"]).events == by_api
+    lengths = {e.quarters for e in by_api}
+    assert lengths == {4} if even else len(lengths) > 1  # with `even`, the primer's too
 
 
 def test_cli_compose_imports_nothing_the_api_does_not(tmp_path):

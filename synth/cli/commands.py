@@ -1,8 +1,10 @@
-"""The `synth` command line: parse, call the library, print. Nothing else lives here.
+"""The `synth` command line: parse, call the library, print. Nothing else lives here: the
+screens are in synth/cli/screens.py, and every option's default is read from its one home
+(tempo: songs.DEFAULT_BPM, effects: Effects, sampling: Sampling, composing: ComposeRequest).
 
 Heavy modules (TensorFlow above all) are imported inside the commands that need them, so
 `synth compose` and `synth live` never pay for them; so is rich's Table, which only the
-reports use.
+reports use. The homes of the defaults are the modules compose loads anyway.
 """
 
 from __future__ import annotations
@@ -11,16 +13,19 @@ import contextlib
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
+from synth import api
+from synth.cli.screens import (LineReporter, LiveScreen, NoteShower, RichReporter, console,
+                               errors, metrics_table, show_input)
 from synth.errors import SynthError
-
-if TYPE_CHECKING:
-    from rich.table import Table
+from synth.learn.generate import Sampling
+from synth.music.songs import DEFAULT_BPM
+from synth.sound.effects import Effects
+from synth.sound.piano import Performance
 
 app = typer.Typer(
     name="synth",
@@ -30,8 +35,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-console = Console(highlight=False)
-errors = Console(stderr=True, highlight=False)
 _state = {"debug": False}
 
 
@@ -114,13 +117,16 @@ def import_(
 def _check_bpm(bpm: Optional[float]) -> Optional[float]:
     from synth.music.songs import check_bpm
 
-    return bpm if bpm is None else check_bpm(bpm)  # checked here: `bpm or 150` would take 0
+    # checked here: `bpm or DEFAULT_BPM` would take 0
+    return bpm if bpm is None else check_bpm(bpm)
 
 
 Bpm = Annotated[Optional[float], typer.Option(help="Tempo in beats per minute \\[default: the "
-                                              "song's own, else 150].", callback=_check_bpm)]
+                                              f"song's own, else {DEFAULT_BPM:g}].",
+                                              callback=_check_bpm)]
 ComposeBpm = Annotated[Optional[float], typer.Option("--bpm", help="Tempo in beats per minute "
-                                                     "\\[default: 150].", callback=_check_bpm)]
+                                                     f"\\[default: {DEFAULT_BPM:g}].",
+                                                     callback=_check_bpm)]
 RoomSize = Annotated[float, typer.Option(help="Reverb room size, 0-1.")]
 Wet = Annotated[float, typer.Option(help="Reverb wet level, 0-1.")]
 Cutoff = Annotated[float, typer.Option(help="Low-pass cutoff in Hz (24 dB per octave).")]
@@ -145,58 +151,27 @@ StyleOpt = Annotated[Optional[str], typer.Option("--style", help="A style: the m
                                                  "`synth styles`); not with --model.")]
 
 
-def _effects(room_size: float, wet: float, cutoff: float, no_fx: bool, loudness: float):
-    from synth.sound.effects import Effects
-
+def _effects(room_size: float, wet: float, cutoff: float, no_fx: bool, loudness: float) -> Effects:
     return Effects(room_size=room_size, wet=wet, cutoff=cutoff, enabled=not no_fx,
                    loudness=loudness).check()
-
-
-def _outputs(out: Path, extra: list[Optional[Path]], overwrite: bool) -> None:
-    from synth.sound.render import check_audio_path
-    from synth.files import refuse_existing
-
-    check_audio_path(out)
-    for path in [out, *[p for p in extra if p is not None]]:
-        refuse_existing(path, overwrite)
-
-
-def _write_song_outputs(events: list, performance, effects, out: Path,
-                        midi_out: Optional[Path], tokens_out: Optional[Path],
-                        plot_out: Optional[Path], primer_length: int = 0,
-                        title: str = "") -> list[Path]:
-    """Render and save everything asked for (through synth.api); returns the paths written.
-    The outputs were checked by _outputs first, so they are written over here."""
-    from synth import api
-
-    bpm = performance.bpm
-    written = [api.render(events, out, bpm=bpm, effects=effects, humanize=performance.humanize,
-                          seed=performance.seed, overwrite=True)]
-    if midi_out is not None:
-        written.append(api.write_midi(midi_out, events, bpm=bpm, overwrite=True))
-    if tokens_out is not None:
-        written.append(api.write_song(tokens_out, events, title=title, bpm=bpm,
-                                      source="composed by synth", overwrite=True))
-    if plot_out is not None:
-        written.append(api.piano_roll(plot_out, events, bpm=bpm, primer_length=primer_length,
-                                      title=title, overwrite=True))
-    return written
 
 
 @app.command()
 def compose(
     notes: Annotated[int, typer.Option(help="How many new events (notes and rests) to "
-                                       "generate.")] = 200,
+                                       "generate.")] = api.ComposeRequest.notes,
     out: Annotated[Optional[Path], typer.Option(help="Audio file to write (.wav, .flac, .ogg) "
                                                 "\\[default: out/song.wav, numbered]")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Same seed, same song.")] = None,
-    temperature: Annotated[float, typer.Option(help="Below 1 safer, above 1 wilder.")] = 1.0,
+    seed: Annotated[Optional[int], typer.Option(help="Same seed, same song.")] = Sampling.seed,
+    temperature: Annotated[float, typer.Option(help="Below 1 safer, above 1 wilder.")] = \
+        Sampling.temperature,
     top_p: Annotated[float, typer.Option(help="Draw only from the most likely notes and "
-                                         "lengths holding this much probability.")] = 1.0,
+                                         "lengths holding this much probability.")] = \
+        Sampling.top_p,
     primer: Annotated[Optional[str], typer.Option(help="Notes to continue: 'C4:1.5 D4:0.5 E4', "
                                                   "classes, a song file or a MIDI file.")] = None,
     even: Annotated[bool, typer.Option("--even", help="Every length one beat (no "
-                                       "rhythm).")] = False,
+                                       "rhythm).")] = api.ComposeRequest.even,
     bpm: ComposeBpm = None,
     midi: MidiOut = None,
     tokens: Annotated[Optional[Path], typer.Option("--tokens", help="Also save the song file "
@@ -204,36 +179,33 @@ def compose(
     plot: PlotOut = None,
     model: ModelDir = None,
     style: StyleOpt = None,
-    memory: MemoryOpt = None,
-    room_size: RoomSize = 0.5, wet: Wet = 0.22, cutoff: Cutoff = 6000.0, no_fx: NoFx = False,
-    loudness: Loudness = -16.0,
-    humanize: Humanize = 0.0,
+    memory: MemoryOpt = Sampling.memory,
+    room_size: RoomSize = Effects.room_size, wet: Wet = Effects.wet,
+    cutoff: Cutoff = Effects.cutoff, no_fx: NoFx = not Effects.enabled,
+    loudness: Loudness = Effects.loudness,
+    humanize: Humanize = Performance.humanize,
     overwrite: Overwrite = False,
 ) -> None:
     """Compose a new melody with the model and render it with the piano."""
-    from synth import api, files
-    from synth.music.events import even as evenly, total_beats
-    from synth.learn.generate import Sampling, check_notes
+    from synth import files
+    from synth.music.events import total_beats
 
-    check_notes(notes)
+    request = api.ComposeRequest(notes, primer or None, Sampling(
+        temperature=temperature, top_p=top_p, seed=seed, memory=memory), even, model,
+        style).check()  # before any work
     out = out or files.unique_path(Path("out"), "song", ".wav")
-    performance = api.performance(bpm or 150.0, humanize, seed)
+    performance = api.performance(bpm or DEFAULT_BPM, humanize, seed)
     effects = _effects(room_size, wet, cutoff, no_fx, loudness)
-    _outputs(out, [midi, tokens, plot], overwrite)
-    Sampling(temperature=temperature, top_p=top_p, seed=seed).check()  # before any work
-    primer_events = api.read_primer(primer) if primer else []
-    melody = api.load_model(model, style=style)
-    if not melody.has_lengths and not even:
-        console.print(f"This model ({melody.path}) predicts notes only, not lengths (format 1): "
-                      "every note lasts one beat. Retrain it with `synth train` for rhythm.")
-    song = primer_events + api.compose(notes, model=melody, primer=primer_events, seed=seed,
-                                       temperature=temperature, top_p=top_p, memory=memory)
-    if even:
-        song = evenly(song)
-    written = _write_song_outputs(song, performance, effects, out, midi, tokens, plot,
-                                  len(primer_events), title="composed by synth")
-    seconds = total_beats(song) * 60.0 / performance.bpm
-    primed = f" after a {len(primer_events)}-event primer" if primer_events else ""
+    outputs = api.Outputs(audio=out, midi=midi, song=tokens, plot=plot).check(overwrite)
+    song = api.compose_song(request)
+    if not song.model.has_lengths and not even:
+        console.print(f"This model ({song.model.path}) predicts notes only, not lengths (format "
+                      "1): every note lasts one beat. Retrain it with `synth train` for rhythm.")
+    written = api.write_outputs(song.events, outputs, performance, effects,
+                                title="composed by synth", source="composed by synth",
+                                primer_length=song.primer_length, overwrite=True)
+    seconds = total_beats(song.events) * 60.0 / performance.bpm
+    primed = f" after a {song.primer_length}-event primer" if song.primer_length else ""
     console.print(f"{notes} events{primed}, {seconds:.1f} s at {performance.bpm:g} bpm -> "
                   f"{', '.join(map(str, written))}")
 
@@ -247,22 +219,24 @@ def render(
     bpm: Bpm = None,
     midi: MidiOut = None,
     plot: PlotOut = None,
-    room_size: RoomSize = 0.5, wet: Wet = 0.22, cutoff: Cutoff = 6000.0, no_fx: NoFx = False,
-    loudness: Loudness = -16.0,
-    humanize: Humanize = 0.0,
-    seed: Annotated[Optional[int], typer.Option(help="Seed for --humanize.")] = None,
+    room_size: RoomSize = Effects.room_size, wet: Wet = Effects.wet,
+    cutoff: Cutoff = Effects.cutoff, no_fx: NoFx = not Effects.enabled,
+    loudness: Loudness = Effects.loudness,
+    humanize: Humanize = Performance.humanize,
+    seed: Annotated[Optional[int], typer.Option(help="Seed for --humanize.")] = \
+        Performance.seed,
     overwrite: Overwrite = False,
 ) -> None:
     """Render a song file or a MIDI file through the same piano and effects as compose."""
-    from synth import api, files
+    from synth import files
 
     song = api.read_song(song_file)
     out = out or files.unique_path(Path("out"), song_file.stem, ".wav")
-    performance = api.performance(bpm or song.bpm or 150.0, humanize, seed)
+    performance = api.performance(bpm or song.bpm or DEFAULT_BPM, humanize, seed)
     effects = _effects(room_size, wet, cutoff, no_fx, loudness)
-    _outputs(out, [midi, plot], overwrite)
-    written = _write_song_outputs(song.events, performance, effects, out, midi, None, plot,
-                                  title=song.name)
+    outputs = api.Outputs(audio=out, midi=midi, plot=plot).check(overwrite)
+    written = api.write_outputs(song.events, outputs, performance, effects, title=song.name,
+                                overwrite=True)
     seconds = song.seconds(performance.bpm)
     if song_file.suffix.lower() in (".mid", ".midi"):
         from synth.music.midi import parts
@@ -273,79 +247,6 @@ def render(
                           "line, the highest note where they overlap, in the file's beats")
     console.print(f"{len(song.events)} events, {seconds:.1f} s at {performance.bpm:g} bpm -> "
                   f"{', '.join(map(str, written))}")
-
-
-class _LineReporter:
-    """Training progress as one line per epoch, for logs (CI, a cluster) rather than a
-    terminal."""
-
-    def __init__(self) -> None:
-        import time
-
-        self.clock = time.monotonic
-        self.epochs = 0
-        self.began = self.clock()
-
-    def start(self, epochs: int, batches: int) -> None:
-        self.epochs = epochs
-        self.began = self.clock()
-
-    def batch(self, epoch: int, batch: int, logs: dict[str, float]) -> None:
-        pass
-
-    def note(self, text: str) -> None:
-        console.print(text, soft_wrap=True)
-
-    def epoch(self, epoch: int, logs: dict[str, float]) -> None:
-        held = f", held-out loss {logs['val_loss']:.3f}" if "val_loss" in logs else ""
-        console.print(f"epoch {epoch + 1}/{self.epochs}: loss {logs.get('loss', 0):.3f}{held}, "
-                      f"{self.clock() - self.began:.0f} s", soft_wrap=True)
-
-
-class _RichReporter:
-    """Draws training progress: one bar over all epochs, loss and accuracy as it goes."""
-
-    def __init__(self, progress):
-        self.progress = progress
-        self.task = None
-        self.batches = 1
-        self.last = ""
-
-    def note(self, text: str) -> None:
-        self.progress.console.print(text, soft_wrap=True)
-
-    def start(self, epochs: int, batches: int) -> None:
-        self.batches = batches
-        self.task = self.progress.add_task("training", total=epochs * batches, stats="")
-
-    def batch(self, epoch: int, batch: int, logs: dict[str, float]) -> None:
-        stats = f"epoch {epoch + 1}  loss {logs.get('loss', 0):.3f}{self.last}"
-        self.progress.update(self.task, completed=epoch * self.batches + batch + 1, stats=stats)
-
-    def epoch(self, epoch: int, logs: dict[str, float]) -> None:
-        if "val_loss" in logs:
-            self.last = f"  held-out loss {logs['val_loss']:.3f}"
-        self.progress.update(self.task, completed=(epoch + 1) * self.batches)
-
-
-def _metrics_table(title: str, metrics, baselines, name: str = "LSTM",
-                   classes_only: bool = False, others: tuple = ()) -> Table:
-    """Bits per event (class, length given the class, joint) and accuracies, beside the
-    baselines; `others` are more (name, metrics) rows."""
-    from rich.table import Table
-
-    table = Table("model", "class bits", "length bits", "joint bits", "class acc.",
-                  "length acc.", title=title)
-    for row, (label, m) in enumerate(((name, metrics), *others)):
-        length = "-" if classes_only else f"{m.length_bits:.3f}"
-        joint = "-" if classes_only else f"{m.joint_bits:.3f}"
-        table.add_row(label, f"{m.class_bits:.3f}", length,
-                      joint if row else f"[bold]{joint}[/bold]", f"{m.class_accuracy:.1%}",
-                      "-" if classes_only else f"{m.length_accuracy:.1%}")
-    b = baselines
-    table.add_row(f"Kneser-Ney n-grams (classes {b.class_order}, lengths {b.length_order})",
-                  f"{b.class_bits:.3f}", f"{b.length_bits:.3f}", f"{b.joint_bits:.3f}", "-", "-")
-    return table
 
 
 @app.command()
@@ -406,13 +307,13 @@ def train(
     if console.is_terminal:
         with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                       TextColumn("{task.fields[stats]}"), console=console) as progress:
-            result = fit(songs, model, settings, _RichReporter(progress), restart=restart,
+            result = fit(songs, model, settings, RichReporter(progress), restart=restart,
                          quiet=not _state["debug"])
     else:
-        result = fit(songs, model, settings, _LineReporter(), restart=restart,
+        result = fit(songs, model, settings, LineReporter(), restart=restart,
                      quiet=not _state["debug"])
     m = result.held_out
-    console.print(_metrics_table(
+    console.print(metrics_table(
         f"{result.evaluated_on}: {m.events} events, best epoch {result.best_epoch} of "
         f"{result.epochs_run}, stopped by {result.stopped_by} (bits per event; length given "
         "the class)", result.with_memory, result.baselines, name="LSTM + memory",
@@ -430,7 +331,7 @@ def evaluate(
     style: StyleOpt = None,
     songs_to_compose: Annotated[int, typer.Option("--compose", help="Songs composed for the "
                                                   "copying check.")] = 20,
-    memory: MemoryOpt = None,
+    memory: MemoryOpt = Sampling.memory,
 ) -> None:
     """Score the model on a folder of songs beside an n-gram baseline and a PPM baseline, and
     check copying."""
@@ -442,7 +343,7 @@ def evaluate(
     others = ((("LSTM alone", report.without_memory),) if report.without_memory else ()) + \
         (("PPM, IDyOM-style", report.ppm), ("PPM, linked lengths (the memory alone)",
                                              report.linked_ppm))
-    console.print(_metrics_table(
+    console.print(metrics_table(
         f"{dataset}: {len(report.songs)} songs, {m.events} events (bits per event; length "
         "given the class)", m, report.baselines, classes_only=report.classes_only,
         name="LSTM + memory" if report.without_memory else "LSTM", others=others))
@@ -522,62 +423,12 @@ def _sigterm_as_ctrl_c():
         signal.signal(signal.SIGTERM, previous)
 
 
-def _show_input(source) -> None:
-    from synth.play.inputs import KeysInput, keyboard_picture
-
-    console.print(f"Listening to the {source.description}.")
-    if isinstance(source, KeysInput):
-        console.print(keyboard_picture())
-
-
-def _note_label(pitch: int) -> str:
-    """A played note's name; notes outside C3-B4 flagged, as they are left out."""
-    from synth.music.notes import in_range, midi_name
-
-    name = midi_name(pitch)
-    return name if in_range(pitch) else f"[yellow]{name}(outside C3-B4, left out)[/yellow]"
-
-
-class _NoteShower:
-    """Prints each event of a take (note name and length, rests too) as soon as the playing has
-    decided it, and flags keys outside C3-B4 the moment they are struck."""
-
-    def __init__(self) -> None:
-        self.shown = 0
-
-    def message(self, msg) -> None:
-        from synth.play.inputs import is_press
-        from synth.music.notes import in_range
-
-        if is_press(msg) and not in_range(msg.note):
-            console.print(_note_label(msg.note), end=" ")
-
-    def progress(self, take, now: float) -> None:
-        self._show(take.decided(now))
-
-    def finish(self, events) -> None:
-        """The take is over: the events not shown yet (the last note at least)."""
-        self._show(events)
-        console.print()
-
-    def _show(self, events) -> None:
-        from synth.music.events import event_name
-
-        for event in events[self.shown:]:
-            console.print(event_name(event), end=" ")
-        self.shown = max(self.shown, len(events))
-
-
-def _note_shower() -> _NoteShower:
-    return _NoteShower()
-
-
 @app.command()
 def record(
     name: Annotated[str, typer.Option(help="Song name: saved as dataset/NAME.txt (numbered if "
                                       "taken).")] = "take",
     bpm: Annotated[float, typer.Option(help="Tempo you play at: a beat lasts 60/bpm seconds; "
-                                       "lengths are kept to the quarter beat.")] = 150.0,
+                                       "lengths are kept to the quarter beat.")] = DEFAULT_BPM,
     count_in: Annotated[int, typer.Option(help="Beats counted before the take starts.")] = 4,
     seconds: Annotated[Optional[float], typer.Option(help="End the take after this many "
                                                      "seconds.")] = None,
@@ -600,13 +451,13 @@ def record(
     _recover_takes(dataset)
     source = open_input(input, speed, hold=60.0 / bpm)
     log = TakeJournal(dataset / TAKES, name, bpm, source.description)
-    _show_input(source)
+    show_input(source)
     limit = f", or after {seconds:g} s" if seconds else ""
     console.print(f"Enter or Ctrl-C ends the take{limit}.")
     if count_in:
         console.print("count-in:", end=" ")
         count(count_in, bpm, lambda beat: console.print(str(beat), end=" "))
-    shower = _note_shower()
+    shower = NoteShower()
     with _sigterm_as_ctrl_c():
         try:
             take = record_take(source, bpm, seconds, on_message=shower.message,
@@ -650,17 +501,15 @@ def _recover_takes(dataset: Path) -> int:
     return len(found)
 
 
-def _recover_sessions(folders) -> int:
+def _recover_sessions(folders: list[Path]) -> int:
     """Move what older `live` sessions left hidden into place; one line each."""
-    from synth.play.journal import recover_leftovers
+    from synth.play.outputs import recover_sessions
 
-    count = 0
-    for folder in dict.fromkeys(Path(f) for f in folders):
-        for left in recover_leftovers(folder):
-            console.print(f"Recovered {left.what} of an unfinished live session: saved "
-                          f"{left.path} (was {left.leftover.name})")
-            count += 1
-    return count
+    found = recover_sessions(folders)
+    for left in found:
+        console.print(f"Recovered {left.what} of an unfinished live session: saved "
+                      f"{left.path} (was {left.leftover.name})")
+    return len(found)
 
 
 @app.command()
@@ -676,54 +525,6 @@ def recover(
     if not found:
         where = ", ".join(map(str, [dataset / "takes", *(folders or [Path("out")])]))
         console.print(f"Nothing to recover in {where}.")
-
-
-_TEMPO_FROM = {"phrase": "", "fixed": " fixed",
-               "previous": " as before: too few notes to hear a tempo",
-               "default": " by default: too few notes to hear a tempo"}
-
-
-class _LiveScreen:
-    """Draws the conversation, one line per turn: what you play as you play it, then what the
-    model answers as it sounds, its tempo and latency at the end of the line."""
-
-    def __init__(self) -> None:
-        self.line = ""  # who the open line belongs to: "you", "synth" or nobody
-        self.shown = 0  # events of the answer shown
-
-    def _open(self, who: str) -> None:
-        if self.line != who:
-            if self.line:
-                console.print()
-            console.print(f"[bold]{who:<5}[/bold]", end="  ")
-            self.line = who
-
-    def played(self, pitch: int, kept: bool = True) -> None:
-        self._open("you")
-        # A note under a higher one still held (a left hand) is left out of the phrase.
-        console.print(_note_label(pitch) if kept else f"[dim]({_note_label(pitch)})[/dim]",
-                      end=" ")
-
-    def answered(self, exchange) -> None:
-        self.shown = 0
-        self._open("synth")
-
-    def sounded(self, exchange, count: int) -> None:
-        from synth.music.events import event_name
-
-        self._open("synth")
-        console.print(" ".join(event_name(e) for e in exchange.answer[self.shown:count]),
-                      end=" ")
-        self.shown = count
-
-    def finished(self, exchange) -> None:
-        self._open("synth")
-        cut = f"; cut short after {exchange.played} events" if exchange.interrupted else ""
-        if exchange.overlapped:
-            cut = f"; {exchange.played} events, to the end of the bar you came in on"
-        console.print(f" [dim]({exchange.bpm:.0f} bpm{_TEMPO_FROM[exchange.bpm_from]}, "
-                      f"{exchange.latency_ms:.1f} ms{cut})[/dim]")
-        self.line = ""
 
 
 @app.command()
@@ -751,11 +552,12 @@ def live(
     bpm: Annotated[Optional[float], typer.Option(
         help="Fix the tempo of the answers (and of the grid your phrases are read on) "
         "\\[default: follow yours, heard anew in each phrase].")] = None,
-    temperature: Annotated[float, typer.Option(help="Below 1 safer, above 1 wilder.")] = 1.0,
+    temperature: Annotated[float, typer.Option(help="Below 1 safer, above 1 wilder.")] = \
+        Sampling.temperature,
     top_p: Annotated[float, typer.Option(help="Draw only from the most likely notes holding "
-                                         "this much probability.")] = 1.0,
+                                         "this much probability.")] = Sampling.top_p,
     seed: Annotated[Optional[int], typer.Option(help="Same seed, same answers to the same "
-                                                "playing.")] = None,
+                                                "playing.")] = Sampling.seed,
     log: Annotated[Optional[Path], typer.Option(help="Write one JSON line per answer "
                                                 "(phrase, answer, their lengths, bpm, gap, "
                                                 "delay, early, latency_ms).")] = None,
@@ -764,21 +566,20 @@ def live(
         "rewritten after each answer.")] = None,
     model: ModelDir = None,
     style: StyleOpt = None,
-    memory: MemoryOpt = None,
-    room_size: RoomSize = 0.5, wet: Wet = 0.22, cutoff: Cutoff = 6000.0, no_fx: NoFx = False,
-    loudness: Loudness = -16.0,
+    memory: MemoryOpt = Sampling.memory,
+    room_size: RoomSize = Effects.room_size, wet: Wet = Effects.wet,
+    cutoff: Cutoff = Effects.cutoff, no_fx: NoFx = not Effects.enabled,
+    loudness: Loudness = Effects.loudness,
     overwrite: Overwrite = False,
 ) -> None:
     """Call and response: play a phrase, pause, and the model answers; Ctrl-C ends."""
     import time
 
     from synth.files import refuse_existing
-    from synth.learn.generate import Sampling
     from synth.play.inputs import open_input
     from synth.play.live import AnswerLog, LiveSettings, Session
-    from synth.play.outputs import default_output, open_output
+    from synth.play.outputs import default_output, open_output, session_folders, session_wav
     from synth.learn.model import load_model
-    from synth.music.songs import DEFAULT_BPM
     from synth.learn.styles import model_folder
 
     from synth.play.session_midi import SessionMidi
@@ -790,8 +591,7 @@ def live(
     if log is not None and log.suffix.lower() != ".jsonl":
         raise SynthError(f"--log {log}: expected a .jsonl file")
     # What older sessions left hidden takes its name first: the new one picks after it.
-    wav = Path(output[4:]) if output and output.startswith("wav:") else Path("out/live.wav")
-    _recover_sessions([wav.parent] + ([log.parent] if log is not None else []))
+    _recover_sessions(session_folders(output, log))
     if log is not None:
         refuse_existing(log, overwrite)
     if midi is not None:
@@ -801,7 +601,8 @@ def live(
     if output is None:
         output = default_output()
         if output != "audio":
-            console.print(f"No sound card found: the session is saved to {output[4:]}.")
+            console.print(f"No sound card found: the session is saved to "
+                          f"{session_wav(output)}.")
     melody_model = load_model(model_folder(style, model))
     source = open_input(input, speed, hold=60.0 / (bpm or DEFAULT_BPM))
     answers = AnswerLog(log) if log else None
@@ -811,9 +612,9 @@ def live(
         if answers is not None:
             answers.abandon()
         raise
-    _show_input(source)
+    show_input(source)
     duet = SessionMidi(midi, bpm or DEFAULT_BPM) if midi is not None else None
-    session = Session(melody_model, sound, settings, answers, _LiveScreen(), duet=duet)
+    session = Session(melody_model, sound, settings, answers, LiveScreen(), duet=duet)
     pause = f"{gap:g} s" if gap is not None else f"{gap_beats:g} beats"
     console.print(f"Play a phrase and pause for {pause}; the model answers. Ctrl-C ends.")
     with _sigterm_as_ctrl_c():

@@ -249,13 +249,33 @@ class MidiOutput:
 
 
 AS_WAV = "--output wav:FILE (the session as a WAV)"
+LIVE_WAV = Path("out") / "live.wav"  # a session saved with no WAV named: out/live.wav, numbered
 
 
 def default_output() -> str:
     """The sound card where there is one, else a new WAV in out/."""
     if devices.audio_output_names():
         return "audio"
-    return f"wav:{files.unique_path(Path('out'), 'live', '.wav')}"
+    return f"wav:{files.unique_path(LIVE_WAV.parent, LIVE_WAV.stem, LIVE_WAV.suffix)}"
+
+
+def session_wav(spec: str | None) -> Path | None:
+    """The WAV an --output spec saves the session to (wav:FILE), else None."""
+    kind, _, rest = (spec or "").partition(":")
+    return Path(rest) if kind == "wav" and rest else None
+
+
+def session_folders(spec: str | None, log: Path | None = None) -> list[Path]:
+    """The folders a session with this --output and --log writes into: where what older
+    sessions left hidden is recovered first, so that the new session's names come after it."""
+    wav = session_wav(spec) or LIVE_WAV
+    return [wav.parent] + ([log.parent] if log is not None else [])
+
+
+def recover_sessions(folders: Sequence[Path]) -> list[journal.Recovered]:
+    """Move what killed sessions left hidden in `folders` (each looked in once) into place."""
+    return [left for folder in dict.fromkeys(Path(f) for f in folders)
+            for left in journal.recover_leftovers(folder)]
 
 
 def open_output(spec: str, effects: Effects = Effects(), origin: float = 0.0,

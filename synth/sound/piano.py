@@ -28,6 +28,7 @@ import numpy as np
 from synth.errors import SynthError
 from synth.music.events import QUARTERS_PER_BEAT, Event, starts
 from synth.music.notes import class_to_midi
+from synth.music.songs import DEFAULT_BPM
 
 RATE = 44_100
 SAMPLES = Path(__file__).parent.parent / "assets" / "piano"
@@ -50,7 +51,7 @@ LIVE_HEAD_FRAMES = 2 * RATE  # live play starts with each key's first 2 s decode
 class Performance:
     """How the notes are played."""
 
-    bpm: float = 150.0
+    bpm: float = DEFAULT_BPM
     humanize: float = 0.0  # 0 = machine-exact; 1 = about 20 ms timing and 15 velocity wobble
     seed: int | None = None
 

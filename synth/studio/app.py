@@ -31,7 +31,7 @@ from synth.learn import styles
 from synth.errors import SynthError
 from synth.sound.piano import SAMPLES
 from synth.studio import duet, takes, webpiano
-from synth.studio.library import MAX_UPLOAD, Library
+from synth.studio.library import MAX_UPLOAD, Library, compose_defaults
 from synth.studio.paths import Refused
 from synth.studio.training import Trainer, folders
 
@@ -160,6 +160,9 @@ def create_app(root: Path = Path("."), token: str | None = None) -> Starlette:
             {"name": s.name, "packaged": s.packaged,
              "folder": None if s.packaged else os.path.relpath(s.path, root)} for s in found]})
 
+    async def compose_form(request: Request) -> Response:
+        return JSONResponse(compose_defaults())  # the page's form starts from the CLI's defaults
+
     async def compose(request: Request) -> Response:
         try:
             return JSONResponse(await run_in_threadpool(library.compose, await _json(request)))
@@ -196,6 +199,7 @@ def create_app(root: Path = Path("."), token: str | None = None) -> Starlette:
         Route("/api/download", download),
         Route("/api/import", import_midi, methods=["POST"]),
         Route("/api/styles", style_list),
+        Route("/api/compose", compose_form),
         Route("/api/compose", compose, methods=["POST"]),
         Route("/api/record", record, methods=["POST"]),
         Route("/api/train", train_status),

@@ -22,7 +22,11 @@ from typing import Any
 
 from synth import api, files
 from synth.learn import styles
+from synth.learn.generate import MAX_SEED, Sampling
 from synth.errors import SynthError
+from synth.music.songs import DEFAULT_BPM
+from synth.sound.effects import Effects
+from synth.sound.piano import Performance
 from synth.studio.paths import inside
 
 TAKES = "dataset/takes"
@@ -154,15 +158,16 @@ class Library:
                 self._audio_bytes -= len(old)
         return None, data
 
-    def _render(self, relative: str, song, bpm: float, effects) -> None:
+    def _render(self, relative: str, events: list, performance: Performance,
+                effects: Effects) -> None:
         """Render and save a song's WAV on a thread of its own; until it is saved, the player
         streams it from `rendering(relative)` as it comes."""
         rendering = self._rendering[relative] = Rendering()
 
         def run() -> None:
             try:
-                api.render(song, self.root / relative, bpm=bpm, effects=effects,
-                           tap=rendering.add)
+                api.write_outputs(events, api.Outputs(audio=self.root / relative), performance,
+                                  effects, tap=rendering.add)
             except Exception as exc:  # reaches the player as the end of the stream
                 rendering.finish(str(exc))
             else:
@@ -196,7 +201,7 @@ class Library:
             from synth.music.midi import events_to_midi
 
             buffer = io.BytesIO()
-            events_to_midi(song.events, song.bpm or 150.0).save(file=buffer)
+            events_to_midi(song.events, song.bpm or DEFAULT_BPM).save(file=buffer)
             return None, buffer.getvalue(), name
         from synth.music.songs import format_song
 
@@ -243,39 +248,47 @@ class Library:
         return self._models[key]
 
     def compose(self, request: dict) -> dict:
-        """Compose as `synth compose` does and save out/NAME.wav, .txt and .mid."""
-        from synth.sound.effects import Effects
-        from synth.music.events import even as evenly
-
-        ask = Ask(request)
-        notes = ask.int("notes", 200, 1, MAX_NOTES)
-        temperature = ask.float("temperature", 1.0)
-        top_p = ask.float("top_p", 1.0)
-        seed = ask.int("seed", None, 0, 2**32 - 1)
-        bpm = ask.float("bpm", 150.0)
-        primer = ask.text("primer", "")
-        effects = Effects(room_size=ask.float("room_size", 0.5), wet=ask.float("wet", 0.22),
-                          cutoff=ask.float("cutoff", Effects.cutoff),
-                          enabled=ask.bool("effects", True)).check()
-        even = ask.bool("even", False)
-        model = self.model(ask.text("style", styles.DEFAULT) or None)
-        performance = api.performance(bpm, 0.0, seed)
-        primer_events = api.read_primer(primer) if primer.strip() else []
-        song = primer_events + api.compose(notes, model=model, primer=primer_events, seed=seed,
-                                           temperature=temperature, top_p=top_p)
-        if even:
-            song = evenly(song)
+        """Compose through synth.api's one pipeline, as `synth compose` does, and save
+        out/NAME.wav, .txt and .mid."""
+        ask, default = Ask(request), compose_defaults()
+        notes = ask.int("notes", default["notes"], 1, MAX_NOTES)
+        sampling = Sampling(temperature=ask.float("temperature", default["temperature"]),
+                            top_p=ask.float("top_p", default["top_p"]),
+                            seed=ask.int("seed", default["seed"], 0, MAX_SEED))
+        bpm = ask.float("bpm", default["bpm"])
+        primer = ask.text("primer", default["primer"])
+        effects = Effects(room_size=ask.float("room_size", default["room_size"]),
+                          wet=ask.float("wet", default["wet"]),
+                          cutoff=ask.float("cutoff", default["cutoff"]),
+                          enabled=ask.bool("effects", default["effects"])).check()
+        even = ask.bool("even", default["even"])
+        style = ask.text("style", default["style"])
+        model = self.model(style or None)
+        performance = api.performance(bpm, seed=sampling.seed)
+        song = api.compose_song(api.ComposeRequest(notes, primer if primer.strip() else None,
+                                                   sampling, even, model))
         out = self.root / "out"
         with self._lock:  # two composes at once never pick the same name
             stem = files.free_name("song", [(out, ".wav"), (out, ".txt"), (out, ".mid")])
-            api.write_song(out / f"{stem}.txt", song, title=stem, bpm=performance.bpm,
-                           source=f"composed by synth studio ({ask.text('style', 'default')})")
-        api.write_midi(out / f"{stem}.mid", song, bpm=performance.bpm)
-        self._render(f"out/{stem}.wav", song, performance.bpm, effects)
+            api.write_outputs(song.events, api.Outputs(song=out / f"{stem}.txt",
+                                                       midi=out / f"{stem}.mid"), performance,
+                              title=stem, source=f"composed by synth studio ({style})")
+        self._render(f"out/{stem}.wav", song.events, performance, effects)
         return {"id": f"out/{stem}", "song": f"out/{stem}.txt", "wav": f"out/{stem}.wav",
-                "midi": f"out/{stem}.mid", "primer": len(primer_events),
-                "events": [[e.cls, e.quarters] for e in song], "bpm": performance.bpm,
+                "midi": f"out/{stem}.mid", "primer": song.primer_length,
+                "events": [[e.cls, e.quarters] for e in song.events], "bpm": performance.bpm,
                 "title": stem}
+
+
+def compose_defaults() -> dict:
+    """The Compose page's starting values (GET /api/compose), read from the homes the CLI's
+    options read too: ComposeRequest, Sampling, DEFAULT_BPM and Effects."""
+    request, effects = api.ComposeRequest(), Effects()
+    return {"notes": request.notes, "bpm": DEFAULT_BPM, "seed": request.sampling.seed,
+            "temperature": request.sampling.temperature, "top_p": request.sampling.top_p,
+            "room_size": effects.room_size, "wet": effects.wet, "cutoff": effects.cutoff,
+            "effects": effects.enabled, "even": request.even, "primer": "",
+            "style": styles.DEFAULT}
 
 
 class Rendering:

@@ -46,6 +46,11 @@ async function loadStyles() {
     `<li><span>${esc(s.name)}</span><span class="muted">${s.packaged ? "shipped with synth" : `${esc(s.folder)}/`}</span></li>`).join("");
 }
 
+// The compose form's starting values and the tempo of a song that gives none: the server's,
+// read from the same homes as the command line's defaults (GET /api/compose). Awaited before
+// any page is shown, so nothing typed into the form is overwritten when they arrive.
+const defaults = await getJSON("/api/compose");
+
 // --- library ---------------------------------------------------------------------------------
 let songs = [], section = "", selected = null;
 const songRoll = new Roll($("song-roll"));
@@ -98,7 +103,7 @@ async function chooseSong(item) {
   detail.querySelector(".empty").hidden = true;
   detail.querySelector(".full").hidden = false;
   $("song-title").textContent = item.title;
-  const bpm = item.bpm || 150;
+  const bpm = item.bpm || defaults.bpm;
   $("song-meta").textContent = [item.source, item.events ? `${item.events} events` : "",
     item.song ? `${bpm} bpm` : "", clock(item.seconds)].filter(Boolean).join(" · ");
   $("song-path").textContent = [item.song, item.wav, item.take].filter(Boolean).filter((v, i, a) => a.indexOf(v) === i).join("  ·  ");
@@ -162,6 +167,13 @@ const composedRoll = new Roll($("composed-roll"));
 const composedPlayer = new Player({button: $("composed-play"), roll: composedRoll,
   time: $("composed-time"), length: $("composed-length"), bar: $("composed-progress")});
 const form = $("compose-form");
+for (const input of form.querySelectorAll("input[type=number], input[type=range]")) {
+  if (defaults[input.name] !== null && defaults[input.name] !== undefined) {
+    input.value = defaults[input.name];
+  }
+}
+form.effects.checked = defaults.effects;
+form.even.checked = defaults.even;
 form.querySelectorAll("input[type=range]").forEach((input) => {
   const show = () => {
     const v = form.querySelector(`[data-for=${input.name}]`);

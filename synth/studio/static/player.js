@@ -7,7 +7,7 @@ export class Player {
     Object.assign(this, {button, roll, time, length, bar});
     this.audio = new Audio();
     this.audio.preload = "auto";
-    this.bpm = 150;
+    this.bpm = null;  // set by load(): the song's tempo
     this.startedAt = 0;
     this.onPlaying = null;
     button.addEventListener("click", () => this.toggle());
@@ -40,7 +40,7 @@ export class Player {
     this.stop();
     this.seconds = seconds || 0;
     this.src = src;
-    this.bpm = bpm || 150;
+    this.bpm = bpm;
     this.audio.src = src || "";
     this.time.textContent = "0:00";
     this.length.textContent = clock(seconds || 0);
