@@ -142,6 +142,12 @@ def pcm16(audio: np.ndarray) -> np.ndarray:
     the only large new array is the result."""
     audio = np.asarray(audio)
     out = np.empty(audio.shape, dtype=np.int16)
+    if audio.ndim == 2 and not audio.flags.c_contiguous:
+        # (frames, 2) views of (2, frames) arrays, as the chain gives them: a channel at a time,
+        # its samples side by side (frame by frame, NumPy would move two samples a call)
+        for channel in range(audio.shape[1]):
+            out[:, channel] = pcm16(audio[:, channel])
+        return out
     scratch = np.empty((min(len(audio), _BLOCK), *audio.shape[1:]), dtype=np.float32)
     for start in range(0, len(audio), _BLOCK):
         part = audio[start : start + _BLOCK]
