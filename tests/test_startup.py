@@ -1,5 +1,11 @@
-"""The command line's start (synth/cli/startup.py): a run that names its command builds that
-command alone, and every other run the whole app, with the same help and errors as before."""
+"""The command line's start and end (synth/cli/startup.py): a run that names its command builds
+that command alone, every other run the whole app, with the same help and errors as before;
+the objects are frozen at exit, not before."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import typer.main
@@ -36,3 +42,15 @@ def test_every_other_run_gets_the_whole_app(args):
 def test_help_and_errors_read_as_from_the_whole_app(cli, args, code, shown):
     status, out, err = cli(*args)
     assert status == code and shown in out + err
+
+
+
+def test_the_objects_are_frozen_at_exit_not_before(tmp_path):
+    code = ("import atexit, gc\nfrom synth.cli.startup import quick_exit\n"
+            "atexit.register(lambda: print('at exit', gc.get_freeze_count() > 0))\n"
+            "quick_exit(); quick_exit()\nprint('now', gc.get_freeze_count())")
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(root)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["now", "0", "at", "exit", "True"]

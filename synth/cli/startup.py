@@ -1,8 +1,11 @@
-"""The command line's start: the typer app cut down to the one command a run invokes."""
+"""The command line's start and end: the typer app cut down to the one command a run invokes,
+and an interpreter shutdown that skips its last garbage collections."""
 
 from __future__ import annotations
 
+import atexit
 import copy
+import gc
 from collections.abc import Sequence
 
 import typer
@@ -30,3 +33,15 @@ def invoked(app: typer.Typer, args: Sequence[str]) -> typer.Typer:
         light.registered_commands = chosen
         return light
     return app
+
+
+def quick_exit() -> None:
+    """Have the interpreter freeze every object as it shuts down, so that its last garbage
+    collections pass them by: those walk every object left (the model's, the piano's, the
+    modules'), about 50 ms of CPU after a compose that has written everything (measured under
+    load). Objects are still freed as their modules are cleared; only objects in reference
+    cycles are left to the operating system, and Python never promised to finalise objects
+    alive at exit. At exit, not now: a program that calls main() itself (the tests) collects
+    as before until it ends. Registered once however often main() runs."""
+    atexit.unregister(gc.freeze)
+    atexit.register(gc.freeze)
