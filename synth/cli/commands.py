@@ -669,8 +669,11 @@ def main() -> None:
     # worker threads gain nothing there, yet start with NumPy and spin a while, taking the
     # second core from the effects' helper thread. Set before the commands import NumPy.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    from synth.cli.startup import invoked, quick_exit
+
+    quick_exit()
     try:
-        app()
+        invoked(app, sys.argv[1:])()  # typer builds only the command this run calls
     except SynthError as exc:
         if _state["debug"]:
             raise

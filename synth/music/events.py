@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Sequence
-from fractions import Fraction
 from typing import NamedTuple
 
 import numpy as np
@@ -50,6 +49,8 @@ def parse_length(text: str) -> int:
     value = text.strip()
     if not re.fullmatch(r"[0-9]+(\.[0-9]*)?|\.[0-9]+|[0-9]+/[0-9]+", value):
         raise SynthError(f"length '{value}' is not a number of beats: {LENGTHS_EXPECTED}")
+    from fractions import Fraction  # here, not at the top: compose never reads a length
+
     try:
         beats = Fraction(value)
     except (ValueError, ZeroDivisionError):

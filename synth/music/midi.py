@@ -11,14 +11,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import mido
+from typing import TYPE_CHECKING
 
 from synth import files
 from synth.errors import SynthError
 from synth.music.events import MAX_QUARTERS, QUARTERS_PER_BEAT, Event, rests, starts, to_grid
 from synth.music.notes import HIGHEST_MIDI, LOWEST_MIDI, class_to_midi, in_range, midi_to_class
 from synth.music.songs import Song, check_bpm
+
+if TYPE_CHECKING:
+    import mido  # imported by the functions that read or make MIDI: a song file needs none
 
 DRUM_CHANNEL = 9  # General MIDI channel 10 carries percussion, never melody
 TICKS_PER_BEAT = 480
@@ -55,6 +57,8 @@ class ImportReport:
 
 def read_midi(path: Path) -> mido.MidiFile:
     """Open a MIDI file, turning every way it can be broken into one clear error."""
+    import mido
+
     path = Path(path)
     if not path.is_file():
         raise SynthError(f"{path}: no such file")
@@ -71,6 +75,8 @@ def read_midi(path: Path) -> mido.MidiFile:
 
 def file_notes(midi: mido.MidiFile) -> tuple[list[Note], float]:
     """All pitched notes of every track (drums left out) and the file's first tempo in bpm."""
+    import mido
+
     notes: list[Note] = []
     first_tempo: tuple[int, int] | None = None  # (tick, microseconds per beat)
     tpb = midi.ticks_per_beat
@@ -245,6 +251,8 @@ def take_to_midi(timed: Iterable[tuple[float, mido.Message]], bpm: float,
                  name: str = "") -> mido.MidiFile:
     """A raw take as a type-0 MIDI file: every message at its time (seconds from the start of
     the take), velocities and controllers kept, tempo set to the take's bpm."""
+    import mido
+
     check_bpm(bpm)
     tempo = mido.bpm2tempo(bpm)
     midi = mido.MidiFile(type=0, ticks_per_beat=TICKS_PER_BEAT)
@@ -324,6 +332,8 @@ def events_to_midi(events: Sequence[Event], bpm: float,
                    velocities: Sequence[int] | None = None) -> mido.MidiFile:
     """A type-0 MIDI file of a song: each note strikes at its start and is released after its
     length; rests are silence."""
+    import mido
+
     check_bpm(bpm)
     midi = mido.MidiFile(type=0, ticks_per_beat=TICKS_PER_BEAT)
     track = mido.MidiTrack()

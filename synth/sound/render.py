@@ -112,11 +112,23 @@ def write_audio(path: Path, blocks: Iterable[np.ndarray], channels: int = 2,
     subtype = {"WAV": "PCM_16", "FLAC": "PCM_16", "OGG": "VORBIS"}[fmt]
 
     def write(tmp: Path) -> None:
+        # Each block is converted and written on a thread of its own while this one makes the
+        # next (a song's reverb runs here, the slowest stage); one block in flight at a time.
         try:
-            with soundfile.SoundFile(tmp, "w", rate, channels, subtype, format=fmt) as out:
-                for block in blocks:
+            with soundfile.SoundFile(tmp, "w", rate, channels, subtype, format=fmt) as out, \
+                    ThreadPoolExecutor(max_workers=1) as writer:
+                def put(block: np.ndarray) -> None:
                     # WAV: the same samples soundfile would write, several times faster
                     out.write(pcm16(block) if fmt == "WAV" else block)
+
+                written = None
+                for block in blocks:
+                    writing = writer.submit(put, block)
+                    if written is not None:
+                        written.result()
+                    written = writing
+                if written is not None:
+                    written.result()
         finally:
             if hasattr(blocks, "close"):
                 blocks.close()  # a generator stops its work now, not when collected
@@ -130,6 +142,12 @@ def pcm16(audio: np.ndarray) -> np.ndarray:
     the only large new array is the result."""
     audio = np.asarray(audio)
     out = np.empty(audio.shape, dtype=np.int16)
+    if audio.ndim == 2 and not audio.flags.c_contiguous:
+        # (frames, 2) views of (2, frames) arrays, as the chain gives them: a channel at a time,
+        # its samples side by side (frame by frame, NumPy would move two samples a call)
+        for channel in range(audio.shape[1]):
+            out[:, channel] = pcm16(audio[:, channel])
+        return out
     scratch = np.empty((min(len(audio), _BLOCK), *audio.shape[1:]), dtype=np.float32)
     for start in range(0, len(audio), _BLOCK):
         part = audio[start : start + _BLOCK]
