@@ -665,10 +665,6 @@ def devices() -> None:
 
 def main() -> None:
     """Entry point: run the app; a SynthError becomes one line per problem and exit status 2."""
-    # synth's NumPy products are one row (generation) or a small batch (scoring): OpenBLAS's
-    # worker threads gain nothing there, yet start with NumPy and spin a while, taking the
-    # second core from the effects' helper thread. Set before the commands import NumPy.
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from synth.cli.startup import invoked, quick_exit
 
     quick_exit()
