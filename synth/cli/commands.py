@@ -10,7 +10,6 @@ reports use. The homes of the defaults are the modules compose loads anyway.
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
