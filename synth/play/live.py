@@ -49,7 +49,8 @@ from synth.errors import SynthError
 from synth.music import events as ev
 from synth.play.outputs import BLOCK, Strike
 from synth.learn.generate import Runner, Sampling, memory_for, next_event, restore, state
-from synth.play.inputs import KeyEvent, Input, Take, is_press, is_release
+from synth.play.inputs import KeyEvent, Input, is_press, is_release
+from synth.play.take import Take
 from synth.music.midi import CHORD_SECONDS
 from synth.learn.model import Model
 from synth.music.notes import class_to_midi, in_range
