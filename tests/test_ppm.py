@@ -18,7 +18,7 @@ from synth.learn.evaluation import metrics_of, ppm_metrics
 from synth.music.events import Event
 from synth.learn.generate import (Runner, Sampling, compose, memory_for, mixed_probs, restore,
                             softmax, state)
-from synth.play.live import Responder
+from synth.play.responder import Responder
 from synth.learn.model import Model, load_model, save_model
 from synth.learn.ppm import (NUM_CLASSES, Gate, LongTerm, Memory, MixSettings, entropy, fit_gate,
                        manifest_entry, mix, song_probs)

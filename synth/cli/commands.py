@@ -773,7 +773,8 @@ def live(
     from synth.files import refuse_existing
     from synth.learn.generate import Sampling
     from synth.play.inputs import open_input
-    from synth.play.live import AnswerLog, LiveSettings, Session
+    from synth.play.exchanges import AnswerLog
+    from synth.play.live import LiveSettings, Session
     from synth.play.outputs import default_output, open_output
     from synth.learn.model import load_model
     from synth.music.songs import DEFAULT_BPM
