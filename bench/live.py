@@ -115,7 +115,7 @@ def play_phrase(session, now, pitches):
             session.handle(KeyEvent(now[0], message))
             now[0] += NOTE / 2
             session.tick(now[0])
-    while session.current is not None or session.phrase:  # the gap, then the answer
+    while session.current is not None or session.listener.phrase:  # the gap, the answer
         now[0] += 0.01
         session.tick(now[0])
 

@@ -2,17 +2,15 @@ import time
 
 import mido
 import pytest
-from hypothesis import given, settings, strategies as st
 
 from conftest import make_midi
 from synth.play import devices, inputs
 from synth.errors import SynthError
-from synth.music.events import Event
-from synth.play.inputs import KEY_PITCHES, ReplayInput, Take, keyboard_picture, open_input
+from synth.play.inputs import KEY_PITCHES, ReplayInput, keyboard_picture, open_input
 from synth.music.midi import DRUM_CHANNEL
 from synth.music.notes import HIGHEST_MIDI, LOWEST_MIDI
 
-C4, E4, G4 = 60, 64, 67
+C4, E4 = 60, 64
 
 
 def seconds(notes):
@@ -118,137 +116,6 @@ def test_two_rows_of_keys_are_two_octaves():
     assert KEY_PITCHES["z"] == 48 and KEY_PITCHES["q"] == 60 and KEY_PITCHES["u"] == 71
     picture = keyboard_picture()
     assert "z=C3" in picture and "q=C4" in picture and "2=C#4" in picture
-
-
-def take(notes, bpm=60.0):
-    """A take from (start, end, pitch) notes in seconds."""
-    messages = []
-    for start, end, pitch in notes:
-        messages.append((start, mido.Message("note_on", note=pitch, velocity=80)))
-        messages.append((end, mido.Message("note_off", note=pitch)))
-    messages.sort(key=lambda m: (m[0], m[1].type == "note_on"))
-    return Take(bpm=bpm, messages=messages, seconds=max(e for _, e, _ in notes))
-
-
-def test_legato_notes_last_until_the_next_press():
-    # E4 pressed while C4 is still held, G4 while E4 is: legato playing, three presses.
-    events, outside = take([(0, 1.2, C4), (1, 2.3, E4), (2, 3, G4)]).events()
-    assert events == [Event(13, 4), Event(17, 4), Event(20, 4)] and outside == []
-
-
-def test_a_pause_of_half_a_beat_or_more_is_a_rest():
-    # 120 bpm, a beat is 0.5 s: C4 held a beat then a beat of silence; E4 held 0.4 s then a
-    # 0.1 s lift (articulation, not a rest); G4 held as long as it was held.
-    events, _ = take([(0, 0.5, C4), (1.0, 1.4, E4), (1.5, 2.25, G4)], bpm=120).events()
-    assert events == [Event(13, 4), Event(0, 4), Event(17, 4), Event(20, 6)]
-
-
-@pytest.mark.parametrize("lift,events", [
-    (0.45, [Event(13, 4), Event(17, 4)]),  # under half a beat: the note lasts to the next
-    (0.55, [Event(13, 2), Event(0, 2), Event(17, 4)]),  # half a beat and more: a rest
-])
-def test_half_a_beat_of_silence_is_the_line(lift, events):
-    assert take([(0, 1 - lift, C4), (1, 2, E4)]).events()[0] == events
-
-
-def test_short_staccato_notes_make_rests_after_them():
-    events, _ = take([(0, 0.1, C4), (1, 1.1, E4), (2, 2.1, G4)]).events()
-    assert events == [Event(13, 1), Event(0, 3), Event(17, 1), Event(0, 3), Event(20, 1)]
-
-
-def test_keys_struck_within_40_ms_are_one_chord_its_top_note():
-    events, _ = take([(0, 1, C4), (0.015, 1, G4), (0.03, 1, E4), (1, 2, C4)], bpm=120).events()
-    assert events == [Event(20, 8), Event(13, 8)]
-
-
-def test_lengths_are_on_the_grid_at_the_takes_bpm():
-    notes = [(0, 0.75, C4), (0.75, 1.0, E4), (1.0, 2.0, G4)]
-    assert take(notes, bpm=60).events()[0] == [Event(13, 3), Event(17, 1), Event(20, 4)]
-    assert take(notes, bpm=120).events()[0] == [Event(13, 6), Event(17, 2), Event(20, 8)]
-
-
-def test_notes_out_of_range_are_left_out():
-    events, outside = take([(0, 1, C4), (1, 2, 84), (2, 3, 40), (3, 4, G4)]).events()
-    assert [n.pitch for n in outside] == [84, 40]
-    assert events == [Event(13, 4), Event(0, 8), Event(20, 4)]  # their time is silence
-
-
-def test_a_note_held_over_8_beats_lasts_8_then_rests():
-    events, _ = take([(0, 10, C4), (10, 11, E4)]).events()
-    assert events == [Event(13, 32), Event(0, 8), Event(17, 4)]
-
-
-def decided_along(notes, bpm, step=0.01):
-    """(time, decided events) every `step` seconds while the take is played."""
-    whole = take(notes, bpm)
-    out = []
-    now = 0.0
-    while now <= whole.seconds + 1.0:
-        part = Take(bpm=bpm, messages=[(t, m) for t, m in whole.messages if t <= now])
-        out.append((now, part.decided(now)))
-        now += step
-    return whole, out
-
-
-def test_an_event_is_shown_as_soon_as_it_is_decided():
-    # 60 bpm: C4 dotted quarter legato into E4 eighth, E4 let go, a beat of silence, G4.
-    notes = [(0, 1.5, C4), (1.5, 1.9, E4), (3, 4, G4)]
-    whole, along = decided_along(notes, 60)
-    final = whole.events()[0]
-    assert final == [Event(13, 6), Event(17, 2), Event(0, 4), Event(20, 4)]
-
-    def first_time(count):
-        return next(t for t, events in along if len(events) >= count)
-
-    # C4 is decided once E4's grid point (1.5 s) has passed, not before E4 is pressed
-    assert 1.5 < first_time(1) <= 1.5 + 0.25 + 0.02
-    # E4 is decided half a beat after it was let go, long before G4 comes
-    assert first_time(2) == pytest.approx(1.9 + 0.5, abs=0.02)
-    # its rest waits for the next press
-    assert 3.0 < first_time(3) <= 3.0 + 0.25 + 0.02
-    assert all(events == final[: len(events)] for _, events in along)
-
-
-def test_a_key_on_the_same_grid_point_replaces_the_note_before_it_is_shown():
-    # Two quick presses 0.1 beat apart land on one quarter-beat point: the later one counts.
-    notes = [(0, 1, C4), (1.0, 1.1, E4), (1.1, 2, G4), (2, 3, C4)]
-    whole, along = decided_along(notes, 60)
-    final = whole.events()[0]
-    assert final == [Event(13, 4), Event(20, 4), Event(13, 4)]
-    assert all(events == final[: len(events)] for _, events in along)
-
-
-@pytest.mark.parametrize("notes,final", [
-    # E4 comes 0.45 beat after C4 is let go (legato), then G4 on E4's grid point 0.52 beat
-    # after: C4 becomes a half-beat note and a rest only then
-    ([(0, 0.6, C4), (1.05, 1.1, E4), (1.12, 2, G4), (2, 3, C4)],
-     [Event(13, 2), Event(0, 2), Event(20, 4), Event(13, 4)]),
-    # E4 comes just under half a beat after C4 is let go, just before C4 would be decided as
-    # held: C4 lasts to E4
-    ([(0, 0.5, C4), (0.95, 2, E4)], [Event(13, 4), Event(17, 4)]),
-])
-def test_nothing_shown_is_taken_back(notes, final):
-    whole, along = decided_along(notes, 60, step=0.005)
-    assert whole.events()[0] == final
-    assert all(events == final[: len(events)] for _, events in along)
-
-
-played = st.lists(st.tuples(st.floats(0.0, 1.5), st.floats(0.01, 2.0),
-                            st.integers(LOWEST_MIDI - 3, HIGHEST_MIDI + 3)),
-                  min_size=1, max_size=12)
-
-
-@given(played, st.sampled_from([60, 97, 150, 240]))
-@settings(max_examples=60, deadline=None)
-def test_what_is_shown_is_always_the_start_of_the_saved_song(gaps, bpm):
-    notes, now = [], 0.0
-    for gap, held, pitch in gaps:
-        now += gap
-        notes.append((now, now + held, pitch))
-    whole, along = decided_along(notes, bpm, step=0.05)
-    final = whole.events()[0]
-    for _, events in along:
-        assert events == final[: len(events)]
 
 
 def test_the_shipped_example_phrases_replay():

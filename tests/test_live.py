@@ -15,12 +15,12 @@ from synth.errors import SynthError
 from synth.music.events import Event as Ev, events_of, events_to_names, starts, total_beats
 from synth.learn.generate import Runner, Sampling, continue_melody
 from synth.play.inputs import KeyEvent
-from synth.play.live import (ANSWER_BEATS, MAX_RESPOND, ON_BEAT_MARGIN, Exchange, LiveSettings,
-                        Responder, Session, answer_notes)
+from synth.play.answers import answer_notes
+from synth.play.live import MAX_RESPOND, ON_BEAT_MARGIN, LiveSettings, Session
 from synth.play.outputs import BLOCK, DeviceSink, MidiOutput, NullSink, SoundOutput
 from synth.learn.model import Model, save_model
 from synth.sound.piano import RATE
-from synth.music.songs import DEFAULT_BPM, read_song
+from synth.music.songs import read_song
 
 C4, D4, E4, F4, G4 = 60, 62, 64, 65, 67
 
@@ -387,32 +387,6 @@ def play_out(session, clock, step=0.005):
     return clock.now
 
 
-def test_a_phrase_ends_only_after_the_gap_with_no_key_held():
-    clock, output = Clock(), Recorder()
-    session = Session(model(), output, LiveSettings(gap=0.5, bpm=120), clock=clock)
-    session.handle(press(0.0, C4))
-    session.handle(press(0.4, E4))  # legato: C4 still held
-    session.handle(lift(0.5, C4))
-    for t in (0.6, 1.2):  # E4 is still held: no phrase end, however long
-        clock.now = t
-        session.tick(t)
-    session.handle(lift(1.3, E4))
-    clock.now = 1.79
-    session.tick(1.79)
-    assert session.current is None
-    clock.now = 1.8
-    session.tick(1.8)
-    # At 120 bpm a quarter beat is 0.125 s: C4 lasts until E4 (3 quarters), E4 is held 0.9 s.
-    exchange = session.current
-    assert exchange.phrase == [Ev(13, 3), Ev(17, 7)]
-    # The grid runs through the two onsets (0.0 and 0.4 s: 3.2 quarters apart) in the middle:
-    # beats at 0.0125 + k * 0.5 s, and the answer starts on the first after the phrase end.
-    assert output.calls[-1][0] == "play" and output.calls[-1][2:] == (pytest.approx(2.0125), 1.8)
-    assert session.current.start == pytest.approx(2.0125) and session.current.bpm == 120
-    play_out(session, clock)
-    assert len(exchange.answer) == 2  # as many events as the phrase
-
-
 @pytest.mark.parametrize("bpm", [80, 125, 160])
 def test_the_answer_is_played_in_the_tempo_and_on_the_beat_of_the_phrase(bpm):
     clock, output = Clock(), Recorder()
@@ -446,23 +420,6 @@ def test_the_answer_lasts_its_lengths_from_its_start():
     assert 1 <= exchange.played == len(exchange.answer) <= 4 and not exchange.interrupted
 
 
-def test_too_few_notes_take_the_previous_tempo_or_the_default():
-    clock, output = Clock(), Recorder()
-    session = Session(model(), output, LiveSettings(gap=0.3, interrupt=False), clock=clock)
-    first = play_phrase(session, clock, [0, 1], 100)
-    assert first.bpm == DEFAULT_BPM and first.bpm_from == "default"
-    play_out(session, clock)
-    second = play_phrase(session, clock, [0, 1, 2, 3], 100, start=clock.now + 1)
-    assert second.bpm == pytest.approx(100) and second.bpm_from == "phrase"
-    play_out(session, clock)
-    onset = clock.now + 1
-    third = play_phrase(session, clock, [0], 100, start=onset)
-    assert third.bpm == pytest.approx(100) and third.bpm_from == "previous"
-    # One note starts the grid: the answer comes on a beat of that tempo after it.
-    beats = (third.start - onset) / 0.6
-    assert beats == pytest.approx(round(beats)) and beats >= 1
-
-
 def test_a_key_pressed_before_the_answers_first_beat_cuts_all_of_it():
     clock, output = Clock(), Recorder()
     session = Session(model(), output, LiveSettings(gap=0.3), clock=clock)
@@ -491,27 +448,6 @@ def test_a_cut_counts_the_events_begun_by_their_real_lengths():
     assert exchange.interrupted and exchange.played == 4
 
 
-def test_the_melody_state_carries_through_the_session():
-    responder = Responder(model(), Sampling(seed=3))
-    phrase1, phrase2 = events_of([13, 17, 20]), [Ev(15, 2), Ev(18, 6)]
-    first = responder.answer(phrase1, 4)
-    second = responder.answer(phrase2, 3)
-    assert len(first) == 4 and len(second) == 3
-    fresh = Runner(model())
-    fresh.feed(phrase1 + first + phrase2 + second)
-    assert np.allclose(responder.melody.h, fresh.h) and np.allclose(responder.melody.c, fresh.c)
-
-
-def test_a_cut_answer_is_remembered_only_as_far_as_it_sounded():
-    responder = Responder(model(), Sampling(seed=3))
-    phrase = [Ev(13, 4), Ev(17, 2), Ev(20, 8)]
-    answer = responder.answer(phrase, 6)
-    responder.heard(2)
-    fresh = Runner(model())
-    fresh.feed(phrase + answer[:2])
-    assert np.allclose(responder.melody.h, fresh.h) and np.allclose(responder.melody.c, fresh.c)
-
-
 def drawn_at_once(phrase, count, seed, weights=None):
     """The reference: the phrase fed into a fresh melody, then `count` events drawn in one
     go by generate.continue_melody; returns them, the melody and the random generator."""
@@ -519,47 +455,6 @@ def drawn_at_once(phrase, count, seed, weights=None):
     melody.feed(phrase)
     rng = np.random.default_rng(seed)
     return continue_melody(melody, count, Sampling(seed=seed), rng), melody, rng
-
-
-def test_an_answer_drawn_as_it_plays_is_the_answer_drawn_at_once():
-    clock, output = Clock(), Recorder()
-    session = Session(model(), output, LiveSettings(gap=0.3, respond=60,
-                                                    sampling=Sampling(seed=11)), clock=clock)
-    exchange = play_phrase(session, clock, [0, 1, 2, 3], 120)
-    play_out(session, clock)
-    expected, melody, rng = drawn_at_once(exchange.phrase, 60, seed=11)
-    assert exchange.answer == expected and exchange.played == 60
-    assert total_beats(expected) > ANSWER_BEATS  # --respond asks for exactly that many
-    # Scheduled in many parts, which add up to the notes of the whole answer.
-    assert sum(call[0] == "extend" for call in output.calls) > 5
-    [notes] = output.notes
-    assert [(n.on, n.off, n.pitch) for n in notes] == [
-        (pytest.approx(n.on), pytest.approx(n.off), n.pitch)
-        for n in answer_notes(expected, exchange.bpm, 80)]
-    # The melody and the random numbers are where drawing at once left them.
-    assert np.allclose(session.responder.melody.h, melody.h)
-    assert session.responder.rng.random() == rng.random()
-
-
-def test_the_first_block_is_ready_before_the_whole_answer_is_drawn():
-    clock = Clock()
-    drawn_when_played = []
-
-    class Counting(Recorder):
-        def play(self, notes, start, now):
-            drawn_when_played.append(len(draws))
-            super().play(notes, start, now)
-
-    session = Session(model(), Counting(), LiveSettings(gap=0.3, respond=300), clock=clock)
-    draws = []
-    draw = session.responder.draw
-    session.responder.draw = lambda room=None: draws.append(1) or draw(room)
-    exchange = play_phrase(session, clock, [0, 1, 2, 3], 120)
-    [drawn] = drawn_when_played
-    # Half a second from the answer's start at 120 bpm is 4 quarter beats: at most 4 events.
-    assert 1 <= drawn <= 4 and len(exchange.answer) == drawn
-    play_out(session, clock, step=0.02)
-    assert len(draws) == len(exchange.answer) == exchange.played == 300
 
 
 def test_a_cut_mid_answer_leaves_the_melody_where_the_sounded_events_left_it():
@@ -581,33 +476,6 @@ def test_a_cut_mid_answer_leaves_the_melody_where_the_sounded_events_left_it():
     assert np.allclose(session.responder.melody.h, melody.h)
     assert np.allclose(session.responder.melody.c, melody.c)
     assert session.responder.rng.random() == rng.random()
-
-
-def test_the_phrase_is_heard_during_the_gap_and_forgotten_if_it_goes_on():
-    clock, output = Clock(), Recorder()
-    session = Session(model(), output, LiveSettings(gap=0.4, respond=6,
-                                                    sampling=Sampling(seed=3)), clock=clock)
-    heard = []
-    hear = session.responder.hear
-    session.responder.hear = lambda events: heard.append(len(events)) or hear(events)
-    for t, pitch in ((0.0, C4), (0.5, E4), (1.0, G4)):
-        session.handle(press(t, pitch))
-        session.handle(lift(t + 0.4, pitch))
-    clock.now = 1.4 + 0.25  # past half the gap: the phrase is read and fed, not answered
-    session.tick(clock.now)
-    assert sum(heard) == 3 and session.current is None
-    session.handle(press(1.7, D4))  # the phrase goes on
-    session.handle(lift(2.1, D4))
-    clock.now = 2.1 + 0.4 + 0.001
-    session.tick(clock.now)
-    exchange = session.current
-    assert [e.cls for e in exchange.phrase] == [13, 17, 20, 0, 15]  # 0.3 s silence: a rest
-    assert sum(heard) == 3 + 5
-    play_out(session, clock)
-    # The melody heard the whole phrase once: the first reading was undone.
-    expected, melody, _ = drawn_at_once(exchange.phrase, 6, seed=3)
-    assert exchange.answer == expected
-    assert np.allclose(session.responder.melody.h, melody.h)
 
 
 @pytest.mark.slow
@@ -635,64 +503,10 @@ def lengths_only(quarters):
     return weights
 
 
-@pytest.mark.parametrize("quarters,notes,events", [
-    ([8], 12, 8),  # two-beat notes: 8 of them fill 16 beats, the phrase's 12 would not fit
-    ([4], 5, 5),  # one-beat notes: as many as the phrase had, well inside 16 beats
-    ([2, 4, 8], 40, None),  # mixed: as many as fit
-])
-def test_the_default_answer_is_as_long_as_the_phrase_but_at_most_16_beats(quarters, notes,
-                                                                           events):
-    clock, output = Clock(), Recorder()
-    weights = lengths_only(quarters)
-    session = Session(model(weights), output, LiveSettings(gap=0.3, sampling=Sampling(seed=2)),
-                      clock=clock)
-    exchange = play_phrase(session, clock, list(range(notes)), 120)
-    play_out(session, clock)
-    answer = exchange.answer
-    assert total_beats(answer) <= ANSWER_BEATS and len(answer) <= notes
-    if events is not None:
-        assert len(answer) == events
-    else:  # the next event drawn at once (at most 2 beats) would have gone past 16 beats
-        assert 1 <= len(answer) < notes and total_beats(answer) > ANSWER_BEATS - 2
-    assert answer == drawn_at_once(exchange.phrase, len(answer), 2, weights)[0]
-
-
 def test_respond_asks_for_up_to_500_events():
     assert LiveSettings(respond=MAX_RESPOND).check().respond == 500
     with pytest.raises(SynthError, match="--respond 501 is out of range: expected 1-500"):
         LiveSettings(respond=501).check()
-
-
-def test_a_note_begun_under_a_higher_note_held_is_left_out_and_a_chord_is_its_top():
-    clock, output = Clock(), Recorder()
-    session = Session(model(), output, LiveSettings(gap=0.3, bpm=120), clock=clock)
-    C3, B4 = 48, 71
-    for event in [
-        press(0.0, G4), press(0.01, C4), press(0.03, E4),  # a chord: G4 on top
-        press(0.25, C3), lift(0.4, C3),  # under G4, still held: left out
-        press(0.5, E4 - 1), lift(0.6, E4 - 1),  # under G4 too
-        lift(0.9, C4), lift(0.9, E4), lift(0.9, G4),
-        press(1.0, D4), lift(1.4, D4),  # nothing held above: kept
-        press(1.5, C3),  # a low note, then a melody note above it while it is held: both kept
-        press(1.75, F4), lift(1.9, F4),
-        press(2.0, B4), press(2.25, E4), lift(2.4, E4), lift(2.5, B4),  # E4 under B4: out
-        lift(2.5, C3),
-    ]:
-        session.handle(event)
-    clock.now = 2.5 + 0.3 + 0.001
-    session.tick(clock.now)
-    exchange = session.current
-    assert [e.cls for e in exchange.phrase if e.cls] == [20, 15, 1, 18, 24]
-    assert exchange.under == 3 and exchange.record()["under"] == 3
-    # The player still hears every key they pressed.
-    assert sum(call[0] == "down" for call in output.calls) == 10
-
-
-def test_answers_hold_each_note_for_its_length():
-    notes = answer_notes([Ev(13, 2), Ev(0, 4), Ev(17, 4), Ev(17, 2), Ev(20, 6)], bpm=120,
-                         velocity=70)
-    assert [(n.on, n.off, n.pitch, n.velocity) for n in notes] == [
-        (0.0, 0.25, 60, 70), (0.75, 1.25, 64, 70), (1.25, 1.5, 64, 70), (1.5, 2.25, 67, 70)]
 
 
 def test_sound_output_has_the_answer_ready_when_play_returns():
@@ -817,22 +631,6 @@ def test_a_device_that_fails_is_reported():
         sink.write(np.zeros((BLOCK, 2), dtype=np.float32))
 
 
-def test_exchange_log_lines_are_plain_json():
-    exchange = Exchange(time=1.23456, phrase=[Ev(13, 2)], answer=[Ev(0, 4), Ev(17, 6)],
-                        latency_ms=1.23456, bpm=91.23456, start=1.55556, played=2, gap=0.98765,
-                        release=0.24691)
-    assert json.loads(json.dumps(exchange.record())) == {
-        "time": 1.235, "phrase": [13], "answer": [0, 17], "latency_ms": 1.235,
-        "bpm": 91.23, "start": 1.5556, "bpm_from": "phrase", "played": 2,
-        "interrupted": False, "left_out": 0, "under": 0, "phrase_lengths": [0.5],
-        "answer_lengths": [1.0, 1.5], "gap": 0.988, "gap_beats": 1.5, "release": 0.247,
-        # the first note comes after the one-beat rest: 1.55556 + 60 / 91.23456 - 0.24691
-        "delay": 1.966, "delay_beats": 2.99, "early": False, "overlapped": False}
-    assert exchange.seconds == pytest.approx(2.5 * 60 / 91.23456)
-    exchange.played = 1  # only the rest sounded: no answer note, no delay
-    assert exchange.record()["delay"] is None and exchange.record()["delay_beats"] is None
-
-
 def test_the_next_session_recovers_what_an_older_one_left_hidden(cli, tmp_path, tiny_model):
     from test_journal import old_leftovers
 
@@ -866,7 +664,7 @@ def test_a_session_killed_mid_way_leaves_its_wav_and_log_under_their_names(tmp_p
                                                                             tiny_model):
     """What a kill leaves, seen from inside: both files are there and whole while the session
     runs (the fault-injection suite kills real processes)."""
-    from synth.play.live import AnswerLog
+    from synth.play.exchanges import AnswerLog
     from synth.learn.model import load_model
     from synth.play.outputs import SoundOutput, WavSink
 
@@ -888,40 +686,7 @@ def test_a_session_killed_mid_way_leaves_its_wav_and_log_under_their_names(tmp_p
     session.close()
 
 
-# --- turn-taking: phrase ends in musical time, the answer on the beat, the duet as MIDI ---
-
-
-def play_notes(session, clock, notes, bpm, start=0.0):
-    """Play (start_beat, end_beat, pitch) notes into the session, ticking the clock through
-    every silence (as the session's loop does); returns the clock times of the phrase ends
-    decided on the way (the times `respond` ran)."""
-    period = 60.0 / bpm
-    keys = sorted([(start + b * period, 1, press, p) for b, _, p in notes] +
-                  [(start + e * period, 0, lift, p) for _, e, p in notes])
-    ends = []
-    for t, _, make, pitch in keys:
-        while clock.now + 0.005 < t:
-            clock.now += 0.005
-            answered = len(session.exchanges) + (session.current is not None)
-            session.tick(clock.now)
-            if len(session.exchanges) + (session.current is not None) > answered:
-                ends.append(clock.now)
-        clock.now = t
-        session.handle(make(t, pitch))
-        session.tick(t)
-    return ends
-
-
-def wait(session, clock, seconds):
-    ends = []
-    until = clock.now + seconds
-    while clock.now < until:
-        clock.now += 0.005
-        answered = len(session.exchanges) + (session.current is not None)
-        session.tick(clock.now)
-        if len(session.exchanges) + (session.current is not None) > answered:
-            ends.append(clock.now)
-    return ends
+# --- turn-taking in real time: phrases with rests, the answer on the beat, the duet as MIDI ---
 
 
 PITCHES = [C4, D4, E4, F4, G4, E4, D4, C4]
@@ -936,116 +701,6 @@ def rested_phrase(offset=0.0, last=1.3):
     beats = [0, 1, 2, 3, 5, 6, 8, 9]
     return [(offset + b, offset + b + (last if i == 7 else 0.9), PITCHES[i])
             for i, b in enumerate(beats)]
-
-
-@pytest.mark.parametrize("bpm", [80, 120, 160])
-def test_rests_inside_a_phrase_do_not_end_it_and_the_answer_comes_on_the_next_beat(bpm):
-    clock, output = Clock(), Recorder()
-    session = Session(model(lengths_only([2, 4])), output,
-                      LiveSettings(respond=4, sampling=Sampling(seed=1)), clock=clock)
-    period = 60.0 / bpm
-    notes = rested_phrase() + rested_phrase(SPACING) + rested_phrase(2 * SPACING, last=0.9)
-    ends = play_notes(session, clock, notes, bpm, start=0.5)
-    ends += wait(session, clock, 20 * period)
-    log = [e.record() for e in session.exchanges]
-    assert len(log) == 3 and len(ends) == 3  # one end per phrase, no false ends
-    for entry, end in zip(log, [10.3, SPACING + 10.3, 2 * SPACING + 9.9]):
-        assert entry["phrase"] == RESTED
-        # The phrase ended 1.5 beats after its last key came up (the one-beat rests, 1.1
-        # beats of silence, never did), and the answer came on the next beat after that.
-        release = 0.5 + end * period
-        assert entry["release"] == pytest.approx(release, abs=0.001)
-        assert entry["gap_beats"] == pytest.approx(1.5, abs=0.05)
-        assert entry["time"] == pytest.approx(release + 1.5 * period, abs=0.006)
-        beat = (entry["start"] - 0.5) / period
-        assert beat == pytest.approx(round(beat), abs=0.01)
-        assert entry["time"] < entry["start"] < entry["time"] + period + 0.001
-        assert not entry["early"] and not entry["interrupted"]
-    # Released a third of a beat after a beat: the answer enters 1.7 beats later; released
-    # just before a beat (0.9 of the way), 2.1 beats later: the beat at 1.6 beats is taken.
-    assert [e["delay_beats"] for e in log] == pytest.approx([1.7, 1.7, 2.1], abs=0.03)
-    # The first phrase's gap was in beats as soon as three notes gave its tempo.
-    assert log[0]["bpm_from"] == "phrase" and log[0]["bpm"] == pytest.approx(bpm, rel=0.01)
-
-
-def test_before_three_notes_the_gap_is_in_seconds_and_gap_wins_over_beats():
-    clock, output = Clock(), Recorder()
-    session = Session(model(), output, LiveSettings(), clock=clock)
-    assert session.gap() == 0.8  # nothing known yet
-    play_notes(session, clock, [(0, 0.9, C4), (1, 1.9, E4)], 60)
-    assert session.gap() == pytest.approx(0.8)  # two notes: no tempo yet, still 0.8 s
-    # At 60 bpm the seconds rule ends the phrase 0.8 s after its last key up.
-    ends = wait(session, clock, 1.0)
-    assert ends == [pytest.approx(1.9 + 0.8, abs=0.006)]
-    fixed = Session(model(), Recorder(), LiveSettings(gap=0.4, gap_beats=3), clock=clock)
-    assert fixed.gap() == 0.4
-    beats = Session(model(), Recorder(), LiveSettings(bpm=100, gap_beats=2), clock=clock)
-    assert beats.gap() == pytest.approx(1.2)
-
-
-def test_a_long_rest_that_ended_a_phrase_early_is_learned():
-    clock, output = Clock(), Recorder()
-    session = Session(model(lengths_only([4])), output,
-                      LiveSettings(bpm=120, respond=1, sampling=Sampling(seed=1)), clock=clock)
-    # Three notes, then a two-beat rest (2.1 beats of silence): the phrase ends after 1.5
-    # beats, and the player goes on half a beat later: an early end.
-    ends = play_notes(session, clock, [(0, 0.9, C4), (1, 1.9, D4), (2, 2.9, E4),
-                                       (5, 5.9, F4), (6, 6.9, G4)], 120)
-    assert len(ends) == 1
-    early = session.exchanges[0] if session.exchanges else session.current
-    assert early.early and early.record()["early"]
-    assert session.rest_beats == pytest.approx(2.1, abs=0.01)
-    wait(session, clock, 5.0)
-    # Now a phrase ends only after 1.3 x 2.1 = 2.73 beats of silence: a two-beat rest is
-    # part of the phrase.
-    start = clock.now
-    ends = play_notes(session, clock, [(0, 0.9, C4), (1, 1.9, D4), (2, 2.9, E4),
-                                       (5, 5.9, F4)], 120, start=start)
-    ends += wait(session, clock, 3.0)
-    assert ends == [pytest.approx(start + (5.9 + 2.73) * 0.5, abs=0.01)]
-    last = session.exchanges[-1]
-    assert [e.cls for e in last.phrase] == [13, 15, 17, 0, 18] and not last.early
-    assert last.record()["gap_beats"] == pytest.approx(2.73, abs=0.01)
-
-
-def test_overlap_the_answer_finishes_its_bar_and_the_keys_are_the_next_call():
-    clock, output = Clock(), Recorder()
-    session = Session(model(lengths_only([2])), output,
-                      LiveSettings(gap=0.3, respond=40, overlap=True, sampling=Sampling(seed=2)),
-                      clock=clock)
-    first = play_phrase(session, clock, [0, 1, 2, 3], 120)
-    begin = session.origin + first.start
-    # Play again 1.2 beats into the answer: it goes on to the end of its first bar (4 beats).
-    clock.now = begin + 0.6
-    session.tick(clock.now)
-    session.handle(press(clock.now, D4))
-    assert session.current is first and first.overlapped
-    session.handle(lift(clock.now + 0.2, D4))
-    session.handle(press(clock.now + 0.5, F4))
-    session.handle(lift(clock.now + 0.7, F4))
-    while session.current is first:
-        clock.now += 0.005
-        session.tick(clock.now)
-    assert clock.now == pytest.approx(begin + 2.0, abs=0.006)  # the bar line, 4 beats in
-    assert first.interrupted and first.played == 8  # eight half beats sounded
-    assert ("cut", pytest.approx(begin + 2.0)) in output.calls
-    assert first.record()["overlapped"]
-    # The keys played during the answer are the next phrase, answered once the gap passes.
-    while session.current is None:
-        clock.now += 0.005
-        session.tick(clock.now)
-    second = session.current
-    assert [e.cls for e in second.phrase if e.cls] == [15, 18]
-    assert clock.now == pytest.approx(begin + 0.6 + 0.7 + 0.3, abs=0.006) or \
-        clock.now >= begin + 2.0
-
-
-def test_overlap_before_the_answer_begins_cuts_it():
-    clock, output = Clock(), Recorder()
-    session = Session(model(), output, LiveSettings(gap=0.3, overlap=True), clock=clock)
-    exchange = play_phrase(session, clock, [0, 1, 2, 3], 60)
-    session.handle(press(clock.now + 0.1, E4))
-    assert exchange.interrupted and exchange.played == 0 and exchange.early
 
 
 def channel_notes(midi, channel):

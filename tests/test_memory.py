@@ -11,7 +11,7 @@ from synth.learn.generate import Runner, Sampling, restore, state
 from synth.learn.memory import Memory
 from synth.learn.model import Model, load_model
 from synth.learn.ppm import LongTerm
-from synth.play.live import Responder
+from synth.play.responder import Responder
 
 
 def snapshot(memory: Memory) -> list[np.ndarray]:

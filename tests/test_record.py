@@ -253,7 +253,7 @@ def played(notes):
 def test_a_recovered_take_is_saved_exactly_as_the_finished_take(tmp_path):
     from datetime import date
 
-    from synth.play.inputs import Take
+    from synth.play.take import Take
     from synth.play.record import recover_takes, save_take
 
     messages = played([(0.0, 0.2, C4), (0.25, 0.5, E4), (1.0, 1.6, 84), (1.5, 2.4, G4)])
@@ -344,7 +344,7 @@ def test_a_full_disk_during_recovery_keeps_the_journal(cli, monkeypatch):
 
 def test_a_journal_that_filled_the_disk_says_how_much_it_kept(tmp_path, monkeypatch):
     from synth.errors import SynthError
-    from synth.play.inputs import Take
+    from synth.play.take import Take
     from synth.play.journal import TakeJournal
     from synth.play.record import save_take
 

@@ -26,7 +26,7 @@ with warnings.catch_warnings():  # newer Starlette asks for httpx2; httpx still 
     from starlette.testclient import TestClient  # noqa: E402
 
 from synth.studio.app import create_app  # noqa: E402
-from synth.play.live import GAP_BEATS  # noqa: E402
+from synth.play.phrase_end import GAP_BEATS  # noqa: E402
 from synth.studio import server  # noqa: E402
 
 SONG = "# title: Little Tune\n# source: a test\n# bpm: 120\n13 15:2 17 0:0.5 18 20:2\n"

@@ -576,7 +576,8 @@ def live(
 
     from synth.files import refuse_existing
     from synth.play.inputs import open_input
-    from synth.play.live import AnswerLog, LiveSettings, Session
+    from synth.play.exchanges import AnswerLog
+    from synth.play.live import LiveSettings, Session
     from synth.play.outputs import default_output, open_output, session_folders, session_wav
     from synth.learn.model import load_model
     from synth.learn.styles import model_folder

@@ -1,1 +1,1 @@
-"""Keyboards in, answers out: inputs, outputs, devices, record, live, tempo, the journal and the session MIDI file. Imports synth.learn, synth.sound, synth.music, synth.files, synth.errors."""
+"""Keyboards in, answers out: inputs, takes, outputs, devices, record, live (its listener, phrase end, responder, answers and exchanges), tempo, the journal and the session MIDI file. Imports synth.learn, synth.sound, synth.music, synth.files, synth.errors."""

@@ -1,6 +1,6 @@
 """`synth record`: one take from an input, saved as a song file and its raw MIDI take.
 
-The song file holds the take's events, classes and lengths (see `inputs.Take`); the raw take
+The song file holds the take's events, classes and lengths (see `take.Take`); the raw take
 keeps every message as it was played, timing and velocity included. Both are saved the moment
 the take ends. Meanwhile the take streams into its journal (synth.play.journal), so that a take
 whose process died is saved by the next `record` or by `recover` (`recover_takes`), as it
@@ -22,7 +22,8 @@ from synth import files
 from synth.play import journal
 from synth.errors import SynthError
 from synth.music.events import Event
-from synth.play.inputs import Input, Take, is_press
+from synth.play.inputs import Input, is_press
+from synth.play.take import Take
 from synth.music.midi import Note, take_to_midi, write_midi
 from synth.music.songs import Song, check_bpm, write_song
 

@@ -22,7 +22,9 @@ from synth.errors import SynthError
 from synth.music.events import event_name
 from synth.learn.generate import Sampling
 from synth.play.inputs import Input
-from synth.play.live import GAP_BEATS, Exchange, LiveSettings, Screen, Session
+from synth.play.exchanges import Exchange
+from synth.play.live import LiveSettings, Screen, Session
+from synth.play.phrase_end import GAP_BEATS
 from synth.play.outputs import Strike
 
 MAX_MESSAGE = 4096  # bytes in one message from the page

@@ -10,7 +10,7 @@ from pathlib import Path
 import mido
 
 from synth.errors import SynthError
-from synth.play.inputs import Take
+from synth.play.take import Take
 from synth.play.record import check_seconds, save_take
 from synth.music.songs import check_bpm
 
