@@ -16,12 +16,14 @@ synth.sound.effects.Effects, sampling: synth.learn.generate.Sampling), which the
 the CLI's options and the studio's forms all read.
 
 Every problem is a `synth.SynthError` with the command line's one-line message. Heavy modules
-(pedalboard, soundfile, mido, matplotlib) are imported by the function that needs them, never
-TensorFlow. Outputs are written atomically and an existing file is kept unless `overwrite`.
+(pedalboard, soundfile, mido, matplotlib) are imported by the function that needs them (mido for
+a MIDI file on a side thread while the audio renders), never TensorFlow. Outputs are written atomically and an existing file is kept unless `overwrite`.
 """
 
 from __future__ import annotations
 
+import importlib
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -162,9 +164,16 @@ def write_outputs(events: Events, outputs: Outputs, performance: Performance = P
     bpm = performance.bpm
     written = []
     if outputs.audio is not None:
-        written.append(render(events, outputs.audio, bpm=bpm, effects=effects,
-                              humanize=performance.humanize, seed=performance.seed,
-                              overwrite=overwrite, tap=tap))
+        # mido's import is most of a MIDI file's cost: it runs beside the audio's render, whose
+        # work mostly releases the GIL, instead of after it.
+        aside = _import_aside("mido") if outputs.midi is not None else None
+        try:
+            written.append(render(events, outputs.audio, bpm=bpm, effects=effects,
+                                  humanize=performance.humanize, seed=performance.seed,
+                                  overwrite=overwrite, tap=tap))
+        finally:
+            if aside is not None:
+                aside.join()
     if outputs.midi is not None:
         written.append(write_midi(outputs.midi, events, bpm=bpm, overwrite=overwrite))
     if outputs.song is not None:
@@ -174,6 +183,20 @@ def write_outputs(events: Events, outputs: Outputs, performance: Performance = P
         written.append(piano_roll(outputs.plot, events, bpm=bpm, primer_length=primer_length,
                                   title=title, overwrite=overwrite))
     return written
+
+
+def _import_aside(module: str) -> threading.Thread:
+    """Import `module` on a thread of its own, so that a later import finds it loaded; a
+    failure is left for that import to report."""
+    def load() -> None:
+        try:
+            importlib.import_module(module)
+        except Exception:  # noqa: BLE001 - the import that needs it raises it again
+            pass
+
+    thread = threading.Thread(target=load, name=f"import {module}", daemon=True)
+    thread.start()
+    return thread
 
 
 def performance(bpm: float = DEFAULT_BPM, humanize: float = Performance.humanize,

@@ -324,3 +324,17 @@ def test_the_readme_api_example_runs(tmp_path):
     done = run_python(example, tmp_path)  # a fresh process in an empty folder, as a user would
     assert done.returncode == 0, f"the README's example failed:\n{done.stderr}"
     assert list(tmp_path.iterdir()), "the README's example should write something"
+
+
+def test_write_outputs_writes_the_midi_file_whose_import_ran_beside_the_audio(tmp_path):
+    events = [Event(13, 4), Event(17, 2), Event(0, 4), Event(20, 8)]
+    outputs = api.Outputs(audio=tmp_path / "song.wav", midi=tmp_path / "song.mid")
+    assert api.write_outputs(events, outputs) == [outputs.audio, outputs.midi]
+    assert api.read_song(outputs.midi).events == events
+    assert soundfile.info(str(outputs.audio)).frames > 0
+
+
+def test_an_import_aside_that_fails_is_left_to_the_import_that_needs_it():
+    api._import_aside("synth_no_such_module").join()  # no exception, nothing printed
+    with pytest.raises(ImportError):
+        import synth_no_such_module  # noqa: F401

@@ -199,8 +199,9 @@ class LongTerm:
                 (counts <= 0).any() or not np.isfinite(counts).all():
             raise SynthError("the PPM tables are damaged; retrain with `synth train`")
         nodes, index = np.unique(keys, return_inverse=True)
-        table = np.zeros((len(nodes), WIDTH))
-        np.add.at(table, (index, symbols), counts)
+        # The counts of each (context, symbol), summed (whole numbers: exact in any order).
+        table = np.bincount(index * WIDTH + symbols, counts,
+                            len(nodes) * WIDTH).reshape(len(nodes), WIDTH)
         share, escape = _interpolate(table)
         stream = nodes & 1
         context = nodes >> 1
@@ -223,7 +224,11 @@ class LongTerm:
                                                     != parent).any():
                     raise SynthError("the PPM tables are damaged; retrain with `synth train`")
                 below = probs[where]  # a context's suffixes were always seen with it
-            probs[at] = table[at] * share[at, None] + escape[at, None] * below
+            mine = table[at]
+            mine *= share[at, None]
+            below *= escape[at, None]  # `below` is a copy: UNIFORM and probs are untouched
+            mine += below
+            probs[at] = mine
         return cls(nodes, probs, entropy(probs), tuple(orders), bool(link), (keys, symbols, counts))
 
     def arrays(self) -> dict[str, np.ndarray]:
