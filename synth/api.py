@@ -17,7 +17,8 @@ the CLI's options and the studio's forms all read.
 
 Every problem is a `synth.SynthError` with the command line's one-line message. Heavy modules
 (pedalboard, soundfile, mido, matplotlib) are imported by the function that needs them (mido for
-a MIDI file on a side thread while the audio renders), never TensorFlow. Outputs are written atomically and an existing file is kept unless `overwrite`.
+a MIDI file on a side thread while the audio renders), never TensorFlow. Outputs are written
+atomically and an existing file is kept unless `overwrite`.
 """
 
 from __future__ import annotations
