@@ -309,3 +309,21 @@ def test_a_note_off_before_its_note_on_at_the_same_moment_is_no_note(tmp_path):
     midi.save(tmp_path / "grace.mid")
     song, _ = import_midi(tmp_path / "grace.mid")
     assert song.events == [Event(13, 4), Event(15, 4), Event(17, 4)]
+
+
+@pytest.mark.parametrize("notes,rests", [(6, False), (4, True)])
+def test_import_refuses_a_melody_of_more_events_than_compose_writes(tmp_path, monkeypatch,
+                                                                    notes, rests):
+    import synth.music.midi as midi
+    import synth.music.songs as songs
+
+    for module in (midi, songs):
+        monkeypatch.setattr(module, "MAX_EVENTS", 5)
+    # one beat apart, or two with a beat of silence between (each silence a rest event)
+    step = 2 if rests else 1
+    path = make_midi(tmp_path / "long.mid", [[(step * i, step * i + 1, 60)
+                                              for i in range(notes)]])
+    with pytest.raises(SynthError, match=rf"^{path}: holds more than 5 events"):
+        import_midi(path)
+    short = make_midi(tmp_path / "short.mid", [[(i, i + 1, 60) for i in range(5)]])
+    assert len(import_midi(short)[0].events) == 5

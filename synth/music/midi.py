@@ -17,7 +17,7 @@ from synth import files
 from synth.errors import SynthError
 from synth.music.events import MAX_QUARTERS, QUARTERS_PER_BEAT, Event, rests, starts, to_grid
 from synth.music.notes import HIGHEST_MIDI, LOWEST_MIDI, class_to_midi, in_range, midi_to_class
-from synth.music.songs import Song, check_bpm
+from synth.music.songs import MAX_EVENTS, Song, check_bpm, too_long
 
 if TYPE_CHECKING:
     import mido  # imported by the functions that read or make MIDI: a song file needs none
@@ -281,8 +281,12 @@ def import_midi(path: Path) -> tuple[Song, ImportReport]:
     if not notes:
         raise SynthError(f"{path}: holds no notes to import (drums on channel 10 are ignored)")
     melody, dropped = melody_line(notes)
+    if len(melody) > MAX_EVENTS:  # every melody note is an event: refused before the work
+        raise too_long(path)
     report = ImportReport(path=path, dropped=dropped, bpm=bpm)
     events = line_events(melody, report)
+    if len(events) > MAX_EVENTS:  # the rests between the notes made it too long
+        raise too_long(path)
     title = _track_name(midi) or path.stem.replace("_", " ")
     song = Song(events=events, title=title, source=f"imported from {path.name}",
                 bpm=bpm if 20 <= bpm <= 400 else None)
