@@ -14,6 +14,7 @@ import pytest
 from conftest import make_midi
 from synth.music.events import Event, events_of, events_to_names
 from synth.music.midi import file_notes
+from synth.music.notes import midi_name
 from synth.music.songs import Song, read_song, write_song
 
 C4, E4, G4, A4 = 60, 64, 67, 69
@@ -88,6 +89,28 @@ def test_a_replayed_rhythm_is_recorded_and_imported_as_written(cli, tmp_path, ea
             counts["clamped"]) == ("14", "2", "2", "0" if not early else "3", "0")
     # the chord's lower notes are dropped; let go early, the three notes before a silence
     # (and the end) are lengthened to the grid
+
+
+def test_notes_too_fast_for_the_grid_are_kept_where_there_is_room_and_named_where_not(
+        cli, tmp_path):
+    # The take: seven eighth notes at 480 bpm, recorded at the default 150 bpm (once
+    # saved as C4:0.25 E4:0.25 G4:0.5 B4:0.25, D4, F4 and A4 gone without a word).
+    scale = [C4, D4, E4, F4, G4, A4, 71]
+    path = make_midi(tmp_path / "fast.mid", [[(i / 2, (i + 1) / 2, p) for i, p in enumerate(scale)]],
+                     tempos=[(0.0, 480.0)])
+    code, out, err = cli("record", "--input", f"replay:{path}", "--count-in", 0)
+    assert code == 0, err
+    kept = [e.cls + 47 for e in read_song(Path("dataset/take.txt")).events if not e.is_rest]
+    [warning] = [line for line in err.splitlines() if "faster than a quarter beat" in line]
+    named = re.search(r"(\d) notes faster than a quarter beat at 150 bpm were merged: "
+                      r"([A-G#0-9 ]+); record at a slower --bpm to keep them", warning)
+    assert named, warning
+    merged = [midi_name(p) for p in scale if p not in kept]
+    assert named[2].split() == merged and int(named[1]) == len(merged)
+    assert len(kept) >= 5  # kept where the grid has room: the most its points hold
+    assert "too fast, merged" in out  # flagged on screen as it happened
+    raw, _ = file_notes(mido.MidiFile("dataset/takes/take.mid"))
+    assert [n.pitch for n in raw] == scale  # the raw take keeps them all
 
 
 def test_a_song_rendered_to_midi_and_imported_back_is_unchanged(cli):

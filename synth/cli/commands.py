@@ -443,6 +443,7 @@ def record(
     from synth.play.record import (TAKES, check_count_in, check_seconds, count_in as count,
                               record_take, save_take)
     from synth.music.songs import check_bpm
+    from synth.play.take import merged_warning
 
     check_bpm(bpm)
     check_count_in(count_in)
@@ -474,6 +475,11 @@ def record(
         names = " ".join(midi_name(n.pitch) for n in saved.outside)
         errors.print(f"[yellow]warning:[/yellow] {len(saved.outside)} note(s) outside C3-B4 "
                      f"left out of the song (the raw take keeps them): {names}", soft_wrap=True)
+    merged = take.merged()
+    if merged:
+        errors.print(f"[yellow]warning:[/yellow] "
+                     f"{merged_warning(merged, bpm, 'record at a slower --bpm to keep them')} "
+                     "(the raw take keeps them)", soft_wrap=True)
     rests = sum(e.is_rest for e in saved.events)
     console.print(f"Take ended by {take.ended_by}: {len(saved.events) - rests} notes, {rests} "
                   f"rests, {take.seconds:.1f} s.")

@@ -14,7 +14,8 @@ if TYPE_CHECKING:
 
     from synth.learn.evaluation import Baselines, Metrics
     from synth.music.events import Event
-    from synth.play.inputs import Input, Take
+    from synth.play.inputs import Input
+    from synth.play.take import Take
     from synth.play.live import Exchange
 
 console = Console(highlight=False)
@@ -43,12 +44,21 @@ def note_label(pitch: int) -> str:
     return name if in_range(pitch) else f"[yellow]{name}(outside C3-B4, left out)[/yellow]"
 
 
+def merged_labels(notes: list) -> str:
+    """Notes merged for want of room on the grid, flagged as they go."""
+    from synth.music.notes import midi_name
+
+    return " ".join(f"[yellow]{midi_name(n.pitch)}(too fast, merged)[/yellow]" for n in notes)
+
+
 class NoteShower:
     """Prints each event of a take (note name and length, rests too) as soon as the playing has
-    decided it, and flags keys outside C3-B4 the moment they are struck."""
+    decided it, flags keys outside C3-B4 the moment they are struck, and notes merged for want
+    of room on the grid the moment they are."""
 
     def __init__(self) -> None:
         self.shown = 0
+        self.merged = 0  # merged notes flagged
 
     def message(self, msg) -> None:
         from synth.music.notes import in_range
@@ -59,6 +69,10 @@ class NoteShower:
 
     def progress(self, take: Take, now: float) -> None:
         self._show(take.decided(now))
+        merged = take.merged(now)
+        if len(merged) > self.merged:
+            console.print(merged_labels(merged[self.merged:]), end=" ")
+            self.merged = len(merged)
 
     def finish(self, events: list[Event]) -> None:
         """The take is over: the events not shown yet (the last note at least)."""
