@@ -46,7 +46,7 @@ class ImportReport:
     path: Path
     kept: int = 0  # melody notes that became events
     folded: int = 0  # notes moved by an octave (beyond the whole-song shift) into C3-B4
-    dropped: int = 0  # notes hidden under a higher note, or on the same grid point as the next
+    dropped: int = 0  # notes hidden under a higher note, or merged for want of grid points
     rests: int = 0  # rest events added for silent gaps
     moved: int = 0  # lengths changed by quantising to the quarter-beat grid
     clamped: int = 0  # notes longer than 8 beats, held 8 beats (the rest of the time a rest)
