@@ -129,9 +129,10 @@ def test_fast_notes_are_kept_where_the_grid_has_room_and_merged_and_named_where_
 
 def test_the_merged_notes_are_named_in_one_line():
     from synth.music.midi import Note
-    from synth.play.take import merged_warning
+    from synth.play.take import merged_names, merged_warning
 
-    notes = [Note(0, 1, D4), Note(1, 2, F4), Note(2, 3, A4)]
+    notes = merged_names([Note(0, 1, D4), Note(1, 2, F4), Note(2, 3, A4)])
+    assert notes == ["D4", "F4", "A4"]
     assert merged_warning(notes, 150, "record at a slower --bpm to keep them") == \
         "3 notes faster than a quarter beat at 150 bpm were merged: D4 F4 A4; record at a " \
         "slower --bpm to keep them"

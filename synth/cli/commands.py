@@ -443,7 +443,7 @@ def record(
     from synth.play.record import (TAKES, check_count_in, check_seconds, count_in as count,
                               record_take, save_take)
     from synth.music.songs import check_bpm
-    from synth.play.take import merged_warning
+    from synth.play.take import merged_names, merged_warning
 
     check_bpm(bpm)
     check_count_in(count_in)
@@ -475,7 +475,7 @@ def record(
         names = " ".join(midi_name(n.pitch) for n in saved.outside)
         errors.print(f"[yellow]warning:[/yellow] {len(saved.outside)} note(s) outside C3-B4 "
                      f"left out of the song (the raw take keeps them): {names}", soft_wrap=True)
-    merged = take.merged()
+    merged = merged_names(take.merged())
     if merged:
         errors.print(f"[yellow]warning:[/yellow] "
                      f"{merged_warning(merged, bpm, 'record at a slower --bpm to keep them')} "
@@ -631,6 +631,11 @@ def live(
     console.print()
     console.print(f"Session ended by {session.ended_by}: {len(session.exchanges)} answers"
                   + (f"; saved {', '.join(map(str, written))}" if written else ""))
+    merged = [name for exchange in session.exchanges for name in exchange.merged]
+    if merged:
+        errors.print(f"[yellow]warning:[/yellow] {len(merged)} note(s) of your phrases were "
+                     f"faster than a quarter beat and merged: {' '.join(merged)}; play them "
+                     "slower to keep them", soft_wrap=True)
 
 
 @app.command()

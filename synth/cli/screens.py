@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 console = Console(highlight=False)
 errors = Console(stderr=True, highlight=False)
 
+MERGED_LIVE = "play them slower to keep them"
+
 # How an answer's tempo was found, as the end of its line says it.
 TEMPO_FROM = {"phrase": "", "fixed": " fixed",
               "previous": " as before: too few notes to hear a tempo",
@@ -109,6 +111,12 @@ class LiveScreen:
                       end=" ")
 
     def answered(self, exchange: Exchange) -> None:
+        from synth.play.take import merged_warning
+
+        if exchange.merged:  # said at the end of the phrase's line, before the answer's
+            self._open("you")
+            console.print(f"[yellow]({merged_warning(exchange.merged, exchange.bpm, MERGED_LIVE)})"
+                          "[/yellow]", end=" ")
         self.shown = 0
         self._open("synth")
 

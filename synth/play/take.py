@@ -97,11 +97,16 @@ class Take:
         return events
 
 
-def merged_warning(merged: list[Note], bpm: float, advice: str) -> str:
+def merged_names(merged: list[Note]) -> list[str]:
+    """The names of notes merged, as the player is told them."""
+    return [midi_name(n.pitch) for n in merged]
+
+
+def merged_warning(names: list[str], bpm: float, advice: str) -> str:
     """What to tell the player about notes merged for want of room on the grid: how many,
-    which, and `advice` on keeping them ("record at a slower --bpm")."""
-    count = len(merged)
-    names = " ".join(midi_name(n.pitch) for n in merged)
+    which (`names`), and `advice` on keeping them ("record at a slower --bpm")."""
+    count = len(names)
+    names = " ".join(names)
     what = "1 note faster than a quarter beat" if count == 1 else \
         f"{count} notes faster than a quarter beat"
     return f"{what} at {bpm:.0f} bpm {'was' if count == 1 else 'were'} merged: {names}; {advice}"
