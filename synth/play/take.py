@@ -42,6 +42,7 @@ class Take:
     messages: list[tuple[float, mido.Message]] = field(default_factory=list)
     seconds: float = 0.0  # how long the take lasted
     ended_by: str = ""
+    downbeat: float = 0.0  # seconds into the take of beat 1 (the count-in's beats before it)
 
     def notes(self, until: float | None = None) -> list[Note]:
         """Every note played, times in beats at the take's bpm; keys still held end at `until`
@@ -66,6 +67,15 @@ class Take:
         """The song's events, and the notes left out because they lie outside C3-B4."""
         reading = self.reading()
         return reading.events, reading.outside
+
+    def pickup(self) -> float:
+        """How many beats before beat 1 (`downbeat`) the song starts: notes played during the
+        count-in, on the quarter-beat grid measured from its beats; 0 for none."""
+        placed = on_the_grid(self.line()[0])[0]
+        if not placed:
+            return 0.0
+        before = ev.to_grid(self.downbeat * self.bpm / 60.0) - placed[0][1]
+        return max(before, 0) / ev.QUARTERS_PER_BEAT
 
     def merged(self, until: float | None = None) -> list[Note]:
         """The notes merged so far for want of room on the grid (see `on_the_grid`): once
