@@ -482,7 +482,8 @@ def record(
                      "(the raw take keeps them)", soft_wrap=True)
     rests = sum(e.is_rest for e in saved.events)
     console.print(f"Take ended by {take.ended_by}: {len(saved.events) - rests} notes, {rests} "
-                  f"rests, {max(take.seconds - take.downbeat, 0.0):.1f} s after the count-in.")
+                  f"rests, {max(take.seconds - take.downbeat, 0.0):.1f} s"
+                  + (" after the count-in." if count_in else "."))
     pickup = take.pickup()
     if pickup:
         console.print(f"The song starts {pickup:g} beat{'s' if pickup != 1 else ''} before beat "
