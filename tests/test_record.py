@@ -97,8 +97,8 @@ def test_notes_too_fast_for_the_grid_are_kept_where_there_is_room_and_named_wher
     # The take: seven eighth notes at 480 bpm, recorded at the default 150 bpm (once
     # saved as C4:0.25 E4:0.25 G4:0.5 B4:0.25, D4, F4 and A4 gone without a word).
     scale = [C4, D4, E4, F4, G4, A4, 71]
-    path = make_midi(tmp_path / "fast.mid", [[(i / 2, (i + 1) / 2, p) for i, p in enumerate(scale)]],
-                     tempos=[(0.0, 480.0)])
+    eighths = [(i / 2, (i + 1) / 2, p) for i, p in enumerate(scale)]
+    path = make_midi(tmp_path / "fast.mid", [eighths], tempos=[(0.0, 480.0)])
     code, out, err = cli("record", "--input", f"replay:{path}", "--count-in", 0)
     assert code == 0, err
     kept = [e.cls + 47 for e in read_song(Path("dataset/take.txt")).events if not e.is_rest]

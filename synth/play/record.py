@@ -2,10 +2,10 @@
 
 The song file holds the take's events, classes and lengths (see `take.Take`); the raw take
 keeps every message as it was played, timing and velocity included, from the count-in's first
-beat (the input is open before the count-in, so a pickup played during it is kept). Both are saved the moment
-the take ends. Meanwhile the take streams into its journal (synth.play.journal), so that a take
-whose process died is saved by the next `record` or by `recover` (`recover_takes`), as it
-would have been.
+beat (the input is open before the count-in, so a pickup played during it is kept). Both are
+saved the moment the take ends. Meanwhile the take streams into its journal
+(synth.play.journal), so that a take whose process died is saved by the next `record` or by
+`recover` (`recover_takes`), as it would have been.
 """
 
 from __future__ import annotations
