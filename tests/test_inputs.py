@@ -124,3 +124,47 @@ def test_the_shipped_example_phrases_replay():
     source = ReplayInput(Path(__file__).parent.parent / "examples" / "phrases.mid")
     presses = [m for _, m in source.timeline if inputs.is_press(m)]
     assert len(presses) == 36 and all(LOWEST_MIDI <= m.note <= HIGHEST_MIDI for m in presses)
+
+
+@pytest.mark.parametrize("data,keys,rest", [
+    (b"zq\n", ["z", "q", "\n"], b""),
+    (b"\x1b[A\x1b[B\x1b[C\x1b[Dz", ["z"], b""),  # arrows: not G3, E3, D#3
+    (b"\x1bOP\x1b[15~\x1b[1;5Cq", ["q"], b""),  # F1, F5, Ctrl+Right
+    (b"\x1bxz", ["z"], b""),  # Alt+x
+    (b"\x1b\x1b[Az", ["z"], b""),  # Escape, then an arrow
+    (b"z\x1b[1", ["z"], b"\x1b[1"),  # cut off: the next read completes it
+    (b"q\x1b", ["q"], b"\x1b"),
+    ("é".encode() + b"Z", ["z"], b""),
+])
+def test_escape_sequences_are_read_whole_and_left_out(data, keys, rest):
+    assert inputs.key_presses(data) == (keys, rest)
+
+
+def test_the_computer_keyboard_ignores_arrows_and_function_keys_through_a_terminal():
+    import os
+    import pty
+
+    main, terminal = pty.openpty()
+    source = inputs.KeysInput(hold=5.0, terminal=terminal)
+    try:
+        source.start()
+        # down (cut in two by the terminal), F5, z, right, F4, q, left, a lone Escape; Enter.
+        # Read a byte at a time, the arrows' last bytes were keys: b=G3, c=E3, d=D#3, s=C#3.
+        for chunk in (b"\x1b[", b"B", b"\x1b[15~z", b"\x1b[C\x1bOS", b"q", b"\x1b[D", b"\x1b"):
+            os.write(main, chunk)
+            time.sleep(0.02)
+        time.sleep(0.2)
+        os.write(main, b"\n")
+        events = []
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not (events and events[-1].is_stop):
+            event = source.get(timeout=0.1)
+            if event is not None:
+                events.append(event)
+    finally:
+        source.close()
+        os.close(main)
+        os.close(terminal)
+    presses = [e.message.note for e in events if inputs.is_press(e.message)]
+    assert presses == [KEY_PITCHES["z"], KEY_PITCHES["q"]]
+    assert events[-1].reason == "Enter"

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from synth.learn.generate import Sampling
+from synth.music.notes import midi_name
 from synth.music.songs import DEFAULT_BPM
 from synth.play.live import LiveSettings, Session
 from test_live import (C4, D4, E4, F4, G4, Clock, Recorder, drawn_at_once, lift, model, play_out,
@@ -78,3 +79,21 @@ def test_a_note_begun_under_a_higher_note_held_is_left_out_and_a_chord_is_its_to
     assert exchange.under == 3 and exchange.record()["under"] == 3
     # The player still hears every key they pressed.
     assert sum(call[0] == "down" for call in output.calls) == 10
+
+
+def test_notes_too_fast_for_the_grid_are_kept_where_there_is_room_and_named_where_not():
+    clock, output = Clock(), Recorder()
+    session = Session(model(), output, LiveSettings(gap=0.3, bpm=120), clock=clock)
+    # 120 bpm, an eighth of a second a quarter beat: D4, E4, F4 and A4 within 0.15 s
+    pitches = [C4, D4, E4, F4, 69, G4]
+    times = [0.0, 0.5, 0.55, 0.6, 0.65, 1.0]
+    for t, pitch in zip(times, pitches):
+        session.handle(press(t, pitch))
+        session.handle(lift(t + 0.015, pitch))
+    clock.now = 1.015 + 0.3 + 0.001
+    session.tick(clock.now)
+    exchange = session.current
+    kept = [e.cls + 47 for e in exchange.phrase if e.cls]
+    assert 1 <= len(exchange.merged) and len(kept) + len(exchange.merged) == len(pitches)
+    assert exchange.merged == [midi_name(p) for p in pitches if p not in kept]
+    assert exchange.record()["merged"] == exchange.merged  # and in the --log line

@@ -229,11 +229,29 @@ def test_line_events_legato_and_detached():
     assert line_events(short, shift=False) == [Event(13, 2), Event(0, 2), Event(17, 4)]
 
 
-def test_line_events_two_notes_on_one_grid_point_keep_the_later():
+def test_line_events_two_notes_on_one_grid_point_move_the_earlier_back_where_there_is_room():
     report = ImportReport(path=Path("<test>"))
-    events = line_events([Note(0, 1, 60), Note(0.05, 1, 64), Note(1, 2, 67)], report,
+    events = line_events([Note(0, 1, 60), Note(1, 1.04, 62), Note(1.05, 2, 64)], report,
                          shift=False)
-    assert events == [Event(17, 4), Event(20, 4)] and report.dropped == 1
+    assert events == [Event(13, 3), Event(15, 1), Event(17, 4)] and report.dropped == 0
+    # no room: the note before holds the point before, so the earlier of the two is merged
+    report = ImportReport(path=Path("<test>"))
+    events = line_events([Note(0, 0.75, 60), Note(0.75, 1, 62), Note(1, 1.04, 64),
+                          Note(1.05, 2, 65)], report, shift=False)
+    assert events == [Event(13, 3), Event(15, 1), Event(18, 4)] and report.dropped == 1
+
+
+def test_on_the_grid_names_the_merged_notes_and_never_moves_a_placed_note_but_the_last():
+    from synth.music.midi import on_the_grid
+
+    notes = [Note(i * 0.15, i * 0.15 + 0.1, 60 + i) for i in range(9)]  # 0.6 quarter apart
+    placed, merged = on_the_grid(notes)
+    points = [p for _, p in placed]
+    assert points == sorted(set(points))  # one note per point, in order
+    assert len(placed) + len(merged) == len(notes)
+    for cut in range(1, len(notes)):
+        part, part_merged = on_the_grid(notes[:cut])
+        assert part[:-1] == placed[: len(part) - 1] and part_merged == merged[: len(part_merged)]
 
 
 def test_chords_become_their_top_note_from_the_first_key():
@@ -309,3 +327,21 @@ def test_a_note_off_before_its_note_on_at_the_same_moment_is_no_note(tmp_path):
     midi.save(tmp_path / "grace.mid")
     song, _ = import_midi(tmp_path / "grace.mid")
     assert song.events == [Event(13, 4), Event(15, 4), Event(17, 4)]
+
+
+@pytest.mark.parametrize("notes,rests", [(6, False), (4, True)])
+def test_import_refuses_a_melody_of_more_events_than_compose_writes(tmp_path, monkeypatch,
+                                                                    notes, rests):
+    import synth.music.midi as midi
+    import synth.music.songs as songs
+
+    for module in (midi, songs):
+        monkeypatch.setattr(module, "MAX_EVENTS", 5)
+    # one beat apart, or two with a beat of silence between (each silence a rest event)
+    step = 2 if rests else 1
+    path = make_midi(tmp_path / "long.mid", [[(step * i, step * i + 1, 60)
+                                              for i in range(notes)]])
+    with pytest.raises(SynthError, match=rf"^{path}: holds more than 5 events"):
+        import_midi(path)
+    short = make_midi(tmp_path / "short.mid", [[(i, i + 1, 60) for i in range(5)]])
+    assert len(import_midi(short)[0].events) == 5

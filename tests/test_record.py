@@ -14,7 +14,9 @@ import pytest
 from conftest import make_midi
 from synth.music.events import Event, events_of, events_to_names
 from synth.music.midi import file_notes
+from synth.music.notes import midi_name
 from synth.music.songs import Song, read_song, write_song
+from synth.play.inputs import Input
 
 C4, E4, G4, A4 = 60, 64, 67, 69
 ROOT = Path(__file__).parent.parent
@@ -90,6 +92,28 @@ def test_a_replayed_rhythm_is_recorded_and_imported_as_written(cli, tmp_path, ea
     # (and the end) are lengthened to the grid
 
 
+def test_notes_too_fast_for_the_grid_are_kept_where_there_is_room_and_named_where_not(
+        cli, tmp_path):
+    # The issue's take: seven eighth notes at 480 bpm, recorded at the default 150 bpm (once
+    # saved as C4:0.25 E4:0.25 G4:0.5 B4:0.25, D4, F4 and A4 gone without a word).
+    scale = [C4, D4, E4, F4, G4, A4, 71]
+    eighths = [(i / 2, (i + 1) / 2, p) for i, p in enumerate(scale)]
+    path = make_midi(tmp_path / "fast.mid", [eighths], tempos=[(0.0, 480.0)])
+    code, out, err = cli("record", "--input", f"replay:{path}", "--count-in", 0)
+    assert code == 0, err
+    kept = [e.cls + 47 for e in read_song(Path("dataset/take.txt")).events if not e.is_rest]
+    [warning] = [line for line in err.splitlines() if "faster than a quarter beat" in line]
+    named = re.search(r"(\d) notes faster than a quarter beat at 150 bpm were merged: "
+                      r"([A-G#0-9 ]+); record at a slower --bpm to keep them", warning)
+    assert named, warning
+    merged = [midi_name(p) for p in scale if p not in kept]
+    assert named[2].split() == merged and int(named[1]) == len(merged)
+    assert len(kept) >= 5  # kept where the grid has room: the most its points hold
+    assert "too fast, merged" in out  # flagged on screen as it happened
+    raw, _ = file_notes(mido.MidiFile("dataset/takes/take.mid"))
+    assert [n.pitch for n in raw] == scale  # the raw take keeps them all
+
+
 def test_a_song_rendered_to_midi_and_imported_back_is_unchanged(cli):
     events = [Event(13, 6), Event(15, 2), Event(0, 2), Event(17, 1), Event(17, 3), Event(0, 40),
               Event(24, 32), Event(1, 1), Event(0, 1), Event(12, 10)]
@@ -144,9 +168,73 @@ def test_only_notes_out_of_range_keeps_the_raw_take(cli, tmp_path):
 
 
 def test_count_in_counts_down(cli, tmp_path):
-    code, out, _ = cli("record", "--input", replay(tmp_path / "p.mid", [(0, 0.1, C4)]),
+    # the replay plays from the count-in's first beat: its note comes after three beats
+    code, out, _ = cli("record", "--input", replay(tmp_path / "p.mid", [(0.5, 0.6, C4)]),
                        "--count-in", 3, "--bpm", 400)
     assert code == 0 and "3 2 1 play!" in out
+
+
+class CountedInPlayer(Input):
+    """A fake keyboard that takes `opening` seconds to open, and a player who plays along
+    with the count-in as they hear it: (beat, beats held, pitch) notes, beats counted from
+    the count-in's first beat."""
+
+    def __init__(self, notes, bpm, opening):
+        super().__init__()
+        self.notes, self.step, self.opening = notes, 60.0 / bpm, opening
+        self.first_beat = None
+
+    def start(self):
+        time.sleep(self.opening)  # a port slow to open: the count-in must wait for it
+
+    def hear(self, beat):
+        if self.first_beat is None:
+            self.first_beat = time.monotonic()
+            self._spawn(self._play)
+
+    def _play(self):
+        timed = [(b, mido.Message("note_on", note=p, velocity=80)) for b, _, p in self.notes]
+        timed += [(b + held, mido.Message("note_off", note=p)) for b, held, p in self.notes]
+        for beat, msg in sorted(timed, key=lambda m: m[0]):
+            due = self.first_beat + beat * self.step
+            if self._stop.wait(max(due - time.monotonic(), 0.0)):
+                return
+            self.put(msg, when=due)
+        self.put(None, reason="Enter")
+
+
+def test_a_pickup_played_during_the_count_in_is_kept_and_beat_1_follows_the_count_in():
+    from synth.play.record import record_take
+
+    # 150 bpm, 4 beats counted in; E4 and G4 on the count-in's third and fourth beats (a
+    # two-beat pickup), C4 on beat 1 for a beat, then E4 for two
+    notes = [(2, 0.9, E4), (3, 0.9, G4), (4, 0.9, C4), (5, 1.8, E4)]
+    player = CountedInPlayer(notes, bpm=150, opening=0.3)
+    said = []
+    take = record_take(player, 150, None, count_in=4,
+                       on_beat=lambda beat: said.append(beat) or player.hear(beat),
+                       on_start=lambda: said.append("play!"))
+    assert said == [4, 3, 2, 1, "play!"]
+    assert take.downbeat == pytest.approx(1.6)  # four beats at 0.4 s
+    # C4 was played on beat 1: it falls there, not 0.3 s (the port's opening) off it
+    [c4_at] = [t for t, m in take.messages if m.type == "note_on" and m.note == C4]
+    assert c4_at == pytest.approx(take.downbeat, abs=0.03)
+    assert take.events()[0] == [Event(17, 4), Event(20, 4), Event(13, 4), Event(17, 7)]
+    assert take.pickup() == 2
+
+
+def test_record_says_where_the_pickup_falls_and_the_raw_take_keeps_its_timing(cli, tmp_path):
+    # 240 bpm, a beat 0.25 s, 2 beats counted in: the replay, playing from the count-in's
+    # first beat, gives a one-beat pickup G4, then C4 on beat 1, then E4 held 1.8 beats
+    notes = [(0.25, 0.45, G4), (0.5, 0.7, C4), (0.75, 1.2, E4)]
+    code, out, err = cli("record", "--input", replay(tmp_path / "p.mid", notes), "--bpm", 240,
+                         "--count-in", 2)
+    assert code == 0, err
+    assert read_song(Path("dataset/take.txt")).events == [Event(20, 4), Event(13, 4),
+                                                          Event(17, 7)]
+    assert "The song starts 1 beat before beat 1" in out
+    raw, _ = file_notes(mido.MidiFile("dataset/takes/take.mid"))
+    assert [n.start for n in raw] == pytest.approx([1, 2, 3], abs=0.15)  # beats of the take
 
 
 @pytest.mark.parametrize("args,message", [

@@ -197,3 +197,26 @@ event_st = st.builds(Event, st.integers(0, 24), st.integers(1, 32))
 def test_any_song_with_lengths_round_trips_through_its_file(events):
     song = parse_song(format_song(Song(events=events, bpm=133)), "x.txt")
     assert song.events == events and song.bpm == 133
+
+
+def test_a_song_of_more_events_than_compose_writes_is_refused_naming_the_file(tmp_path):
+    from synth.music.songs import MAX_EVENTS
+
+    path = tmp_path / "long.txt"
+    path.write_text("13 " * MAX_EVENTS + "\n")
+    assert len(read_song(path).events) == MAX_EVENTS  # the most compose writes still reads
+    path.write_text("13 " * (MAX_EVENTS + 1) + "\n")
+    with pytest.raises(SynthError, match=rf"^{path}: holds more than {MAX_EVENTS} events"):
+        read_song(path)
+
+
+def test_render_refuses_a_song_too_long_before_any_work(cli):
+    from pathlib import Path
+
+    from synth.music.songs import MAX_EVENTS
+
+    Path("long.txt").write_text("13:0.25 " * (MAX_EVENTS + 1))
+    code, out, err = cli("render", "long.txt", "--out", "long.wav")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert f"long.txt: holds more than {MAX_EVENTS} events" in err
+    assert not list(Path(".").glob("*.wav")) and not list(Path(".").glob(".*"))

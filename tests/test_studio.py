@@ -408,6 +408,23 @@ def test_record_saves_a_take_as_synth_record_does(client, root):
     assert [m.note for m in raw if m.type == "note_on" and m.velocity] == [60, 62, 64, 90]
     again = client.post("/api/record", json=TAKE).json()
     assert again["song"] == "dataset/morning-take-2.txt"  # never over a song that exists
+    assert saved["merged"] == [] and saved["warning"] is None
+
+
+def test_record_names_the_notes_too_fast_for_the_grid(client, root):
+    # 150 bpm, 0.1 s a quarter beat: C4, then D4, E4 and F4 50 ms apart, then G4. D4 and
+    # E4 land on quarter beats 4 and 5, F4 on E4's: with D4 on the point before, E4 is merged.
+    times = [0.0, 0.4, 0.45, 0.5, 0.9]
+    messages = [[t, p, 80] for t, p in zip(times, [60, 62, 64, 65, 67])]
+    messages = sorted(messages + [[t + 0.03, p, 0] for t, p, _ in messages])
+    response = client.post("/api/record", json={"name": "fast", "bpm": 150, "seconds": 1.2,
+                                                "messages": messages})
+    saved = response.json()
+    assert response.status_code == 200, saved
+    assert saved["merged"] == ["E4"]
+    assert saved["warning"] == ("1 note faster than a quarter beat at 150 bpm was merged: E4; "
+                                "record at a slower tempo to keep them")
+    assert [cls for cls, _ in saved["events"] if cls] == [13, 15, 18, 20]
 
 
 @pytest.mark.parametrize("change, says", [

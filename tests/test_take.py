@@ -6,7 +6,7 @@ from synth.music.events import Event
 from synth.music.notes import HIGHEST_MIDI, LOWEST_MIDI
 from synth.play.take import Take
 
-C4, E4, G4 = 60, 64, 67
+C4, D4, E4, F4, G4, A4, B4 = 60, 62, 64, 65, 67, 69, 71
 
 
 def take(notes, bpm=60.0):
@@ -98,20 +98,68 @@ def test_an_event_is_shown_as_soon_as_it_is_decided():
     assert all(events == final[: len(events)] for _, events in along)
 
 
-def test_a_key_on_the_same_grid_point_replaces_the_note_before_it_is_shown():
-    # Two quick presses 0.1 beat apart land on one quarter-beat point: the later one counts.
+def test_a_key_on_the_same_grid_point_moves_the_note_before_back_before_it_is_shown():
+    # Two quick presses 0.1 beat apart land on one quarter-beat point: the later keeps it,
+    # the earlier moves back a point, C4 giving up a quarter beat for it.
     notes = [(0, 1, C4), (1.0, 1.1, E4), (1.1, 2, G4), (2, 3, C4)]
     whole, along = decided_along(notes, 60)
     final = whole.events()[0]
-    assert final == [Event(13, 4), Event(20, 4), Event(13, 4)]
+    assert final == [Event(13, 3), Event(17, 1), Event(20, 4), Event(13, 4)]
+    assert whole.merged() == []
     assert all(events == final[: len(events)] for _, events in along)
 
 
+def test_fast_notes_are_kept_where_the_grid_has_room_and_merged_and_named_where_not():
+    # The issue's take: seven eighth notes at 480 bpm (0.0625 s apart) recorded at 150 bpm,
+    # 0.625 of a quarter beat apart: 0, 0.625, 1.25, 1.875, 2.5, 3.125, 3.75 -> points
+    # 0, 1, 1, 2, 3, 3, 4. D4 has no point free before E4's (C4 holds it), nor G4 before
+    # A4's (F4 holds it): those two are merged, the rest kept, each a quarter beat.
+    scale = [C4, D4, E4, F4, G4, A4, B4]
+    whole = take([(i * 0.0625, (i + 1) * 0.0625, p) for i, p in enumerate(scale)], bpm=150)
+    reading = whole.reading()
+    assert reading.events == [Event(13, 1), Event(17, 1), Event(18, 1), Event(22, 1),
+                              Event(24, 1)]
+    assert [n.pitch for n in reading.merged] == [D4, G4]
+    assert len(reading.events) + len(reading.merged) == len(scale)  # none vanishes unnamed
+    # Where there is room, the earlier of two notes on one point moves back: a pair played
+    # a tenth of a beat apart after a long note keeps both.
+    pair = take([(0, 1, C4), (1.0, 1.04, E4), (1.04, 2, G4)], bpm=60).reading()
+    assert pair.events == [Event(13, 3), Event(17, 1), Event(20, 4)] and pair.merged == []
+
+
+def test_the_merged_notes_are_named_in_one_line():
+    from synth.music.midi import Note
+    from synth.play.take import merged_names, merged_warning
+
+    notes = merged_names([Note(0, 1, D4), Note(1, 2, F4), Note(2, 3, A4)])
+    assert notes == ["D4", "F4", "A4"]
+    assert merged_warning(notes, 150, "record at a slower --bpm to keep them") == \
+        "3 notes faster than a quarter beat at 150 bpm were merged: D4 F4 A4; record at a " \
+        "slower --bpm to keep them"
+    assert merged_warning(notes[:1], 97.4, "play slower").startswith(
+        "1 note faster than a quarter beat at 97 bpm was merged: D4;")
+
+
+def test_what_was_merged_so_far_stays_merged():
+    scale = [C4, D4, E4, F4, G4, A4, B4]
+    whole = take([(i * 0.0625, (i + 1) * 0.0625, p) for i, p in enumerate(scale)], bpm=150)
+    seen = []
+    for now in [i * 0.01 for i in range(60)]:
+        part = Take(bpm=150, messages=[(t, m) for t, m in whole.messages if t <= now])
+        merged = part.merged(now)
+        assert merged[: len(seen)] == seen
+        seen = merged
+    assert seen == whole.merged()
+
+
 @pytest.mark.parametrize("notes,final", [
-    # E4 comes 0.45 beat after C4 is let go (legato), then G4 on E4's grid point 0.52 beat
-    # after: C4 becomes a half-beat note and a rest only then
+    # E4 comes 0.45 beat after C4 is let go (legato), then G4 on E4's grid point: E4 moves
+    # back a point, C4 still lasting to it
     ([(0, 0.6, C4), (1.05, 1.1, E4), (1.12, 2, G4), (2, 3, C4)],
-     [Event(13, 2), Event(0, 2), Event(20, 4), Event(13, 4)]),
+     [Event(13, 3), Event(17, 1), Event(20, 4), Event(13, 4)]),
+    # D4 on the point before E4's: no room, so G4 on E4's point merges E4, D4 lasting to G4
+    ([(0, 0.6, C4), (0.75, 0.8, D4), (1.0, 1.1, E4), (1.1, 2, G4), (2, 3, C4)],
+     [Event(13, 3), Event(15, 1), Event(20, 4), Event(13, 4)]),
     # E4 comes just under half a beat after C4 is let go, just before C4 would be decided as
     # held: C4 lasts to E4
     ([(0, 0.5, C4), (0.95, 2, E4)], [Event(13, 4), Event(17, 4)]),

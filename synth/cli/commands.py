@@ -440,9 +440,9 @@ def record(
     from synth.music.events import events_to_names
     from synth.music.notes import midi_name
     from synth.play.journal import TakeJournal
-    from synth.play.record import (TAKES, check_count_in, check_seconds, count_in as count,
-                              record_take, save_take)
+    from synth.play.record import TAKES, check_count_in, check_seconds, record_take, save_take
     from synth.music.songs import check_bpm
+    from synth.play.take import merged_names, merged_warning
 
     check_bpm(bpm)
     check_count_in(count_in)
@@ -455,11 +455,12 @@ def record(
     console.print(f"Enter or Ctrl-C ends the take{limit}.")
     if count_in:
         console.print("count-in:", end=" ")
-        count(count_in, bpm, lambda beat: console.print(str(beat), end=" "))
     shower = NoteShower()
     with _sigterm_as_ctrl_c():
         try:
-            take = record_take(source, bpm, seconds, on_message=shower.message,
+            take = record_take(source, bpm, seconds, count_in=count_in,
+                               on_beat=lambda beat: console.print(str(beat), end=" "),
+                               on_message=shower.message,
                                on_start=lambda: console.print("play!"),
                                on_progress=shower.progress, log=log)
         except BaseException:
@@ -474,9 +475,19 @@ def record(
         names = " ".join(midi_name(n.pitch) for n in saved.outside)
         errors.print(f"[yellow]warning:[/yellow] {len(saved.outside)} note(s) outside C3-B4 "
                      f"left out of the song (the raw take keeps them): {names}", soft_wrap=True)
+    merged = merged_names(take.merged())
+    if merged:
+        errors.print(f"[yellow]warning:[/yellow] "
+                     f"{merged_warning(merged, bpm, 'record at a slower --bpm to keep them')} "
+                     "(the raw take keeps them)", soft_wrap=True)
     rests = sum(e.is_rest for e in saved.events)
     console.print(f"Take ended by {take.ended_by}: {len(saved.events) - rests} notes, {rests} "
-                  f"rests, {take.seconds:.1f} s.")
+                  f"rests, {max(take.seconds - take.downbeat, 0.0):.1f} s"
+                  + (" after the count-in." if count_in else "."))
+    pickup = take.pickup()
+    if pickup:
+        console.print(f"The song starts {pickup:g} beat{'s' if pickup != 1 else ''} before beat "
+                      "1: a pickup played during the count-in, kept as the song's first events.")
     if saved.events:
         console.print(events_to_names(saved.events))
         console.print(f"saved {saved.song_path} and {saved.take_path}")
@@ -625,6 +636,11 @@ def live(
     console.print()
     console.print(f"Session ended by {session.ended_by}: {len(session.exchanges)} answers"
                   + (f"; saved {', '.join(map(str, written))}" if written else ""))
+    merged = [name for exchange in session.exchanges for name in exchange.merged]
+    if merged:
+        errors.print(f"[yellow]warning:[/yellow] {len(merged)} note(s) of your phrases were "
+                     f"faster than a quarter beat and merged: {' '.join(merged)}; play them "
+                     "slower to keep them", soft_wrap=True)
 
 
 @app.command()

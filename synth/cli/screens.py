@@ -14,11 +14,14 @@ if TYPE_CHECKING:
 
     from synth.learn.evaluation import Baselines, Metrics
     from synth.music.events import Event
-    from synth.play.inputs import Input, Take
+    from synth.play.inputs import Input
+    from synth.play.take import Take
     from synth.play.live import Exchange
 
 console = Console(highlight=False)
 errors = Console(stderr=True, highlight=False)
+
+MERGED_LIVE = "play them slower to keep them"
 
 # How an answer's tempo was found, as the end of its line says it.
 TEMPO_FROM = {"phrase": "", "fixed": " fixed",
@@ -43,12 +46,21 @@ def note_label(pitch: int) -> str:
     return name if in_range(pitch) else f"[yellow]{name}(outside C3-B4, left out)[/yellow]"
 
 
+def merged_labels(notes: list) -> str:
+    """Notes merged for want of room on the grid, flagged as they go."""
+    from synth.music.notes import midi_name
+
+    return " ".join(f"[yellow]{midi_name(n.pitch)}(too fast, merged)[/yellow]" for n in notes)
+
+
 class NoteShower:
     """Prints each event of a take (note name and length, rests too) as soon as the playing has
-    decided it, and flags keys outside C3-B4 the moment they are struck."""
+    decided it, flags keys outside C3-B4 the moment they are struck, and notes merged for want
+    of room on the grid the moment they are."""
 
     def __init__(self) -> None:
         self.shown = 0
+        self.merged = 0  # merged notes flagged
 
     def message(self, msg) -> None:
         from synth.music.notes import in_range
@@ -59,6 +71,10 @@ class NoteShower:
 
     def progress(self, take: Take, now: float) -> None:
         self._show(take.decided(now))
+        merged = take.merged(now)
+        if len(merged) > self.merged:
+            console.print(merged_labels(merged[self.merged:]), end=" ")
+            self.merged = len(merged)
 
     def finish(self, events: list[Event]) -> None:
         """The take is over: the events not shown yet (the last note at least)."""
@@ -95,6 +111,12 @@ class LiveScreen:
                       end=" ")
 
     def answered(self, exchange: Exchange) -> None:
+        from synth.play.take import merged_warning
+
+        if exchange.merged:  # said at the end of the phrase's line, before the answer's
+            self._open("you")
+            console.print(f"[yellow]({merged_warning(exchange.merged, exchange.bpm, MERGED_LIVE)})"
+                          "[/yellow]", end=" ")
         self.shown = 0
         self._open("synth")
 

@@ -30,8 +30,9 @@ from synth.learn.model import Model
 from synth.learn.ppm import LongTerm
 from synth.music.events import BEAT, NUM_LENGTHS, Event
 from synth.music.notes import NUM_CLASSES
+from synth.music.songs import MAX_EVENTS
 
-MAX_NOTES = 100_000  # --notes above this is a mistake, not a song
+MAX_NOTES = MAX_EVENTS  # --notes above this is a mistake, not a song
 MAX_SEED = 2**32 - 1  # the most NumPy's legacy seeding (so Keras's) takes; none takes below 0
 HEAD_SIZE = NUM_CLASSES + NUM_LENGTHS  # the heads' logits: classes, then lengths
 _HEADS = 64  # HEAD_SIZE padded to 64 floats in `Runner.out`

@@ -17,7 +17,7 @@ from synth import files
 from synth.errors import SynthError
 from synth.music.events import MAX_QUARTERS, QUARTERS_PER_BEAT, Event, rests, starts, to_grid
 from synth.music.notes import HIGHEST_MIDI, LOWEST_MIDI, class_to_midi, in_range, midi_to_class
-from synth.music.songs import Song, check_bpm
+from synth.music.songs import MAX_EVENTS, Song, check_bpm, too_long
 
 if TYPE_CHECKING:
     import mido  # imported by the functions that read or make MIDI: a song file needs none
@@ -46,7 +46,7 @@ class ImportReport:
     path: Path
     kept: int = 0  # melody notes that became events
     folded: int = 0  # notes moved by an octave (beyond the whole-song shift) into C3-B4
-    dropped: int = 0  # notes hidden under a higher note, or on the same grid point as the next
+    dropped: int = 0  # notes hidden under a higher note, or merged for want of grid points
     rests: int = 0  # rest events added for silent gaps
     moved: int = 0  # lengths changed by quantising to the quarter-beat grid
     clamped: int = 0  # notes longer than 8 beats, held 8 beats (the rest of the time a rest)
@@ -158,28 +158,54 @@ def fold_into_range(pitch: int) -> int:
     return pitch
 
 
-def one_per_grid_point(melody: Sequence[Note]) -> list[tuple[Note, int]]:
-    """Each note of a line with its onset on the quarter-beat grid; of several notes on one
-    grid point only the last is kept."""
-    onsets = [to_grid(n.start) for n in melody]
-    return [(n, q) for i, (n, q) in enumerate(zip(melody, onsets))
-            if i + 1 == len(melody) or onsets[i + 1] > q]
+def on_the_grid(melody: Sequence[Note]) -> tuple[list[tuple[Note, int]], list[Note]]:
+    """Each note of a line with its onset on the quarter-beat grid, and the notes merged.
+
+    A note lands on its nearest grid point. When the next note lands there too, the note
+    moves back a point if that point is free (the note before it gives up the time); where
+    there is no room it is merged: left out, the note before it lasting through its time.
+    Later notes only ever move or merge the last note placed, so a line played so far is
+    placed as the whole line will be, but for its last note.
+    """
+    placed: list[tuple[Note, int]] = []
+    merged: list[Note] = []
+    for note in melody:
+        point = to_grid(note.start)
+        if placed and placed[-1][1] >= point:  # the last note placed sits on this point
+            last = placed.pop()
+            if not placed or placed[-1][1] < point - 1:
+                placed.append((last[0], point - 1))
+            else:
+                merged.append(last[0])
+        placed.append((note, point))
+    return placed, merged
 
 
 def line_events(melody: Sequence[Note], report: ImportReport | None = None,
                 shift: bool = True, min_rest: float = 0.0) -> list[Event]:
     """Events of a monophonic line of notes (times in beats), on the quarter-beat grid.
 
+    Onsets go to the grid as `on_the_grid` places them; notes with no room are merged
+    (counted as dropped in `report`). Then `grid_events`.
+    """
+    report = report or ImportReport(path=Path("<notes>"))
+    line, merged = on_the_grid(melody)
+    report.dropped += len(merged)
+    return grid_events(line, report, shift, min_rest)
+
+
+def grid_events(line: Sequence[tuple[Note, int]], report: ImportReport | None = None,
+                shift: bool = True, min_rest: float = 0.0) -> list[Event]:
+    """Events of a line of notes placed on the grid (each with its onset in quarter beats).
+
     A note lasts until the next onset, unless its key was let go and silence follows for at
     least `min_rest` beats (and a whole grid step): then it lasts as long as it was held and
     the silence is a rest. The last note lasts as long as it was held. Notes longer than
-    8 beats are held 8 beats and the rest of their time is a rest. Two notes on one grid
-    point keep the later. With `shift` the line moves by whole octaves into C3-B4 and stray
-    notes fold in by octave; without it the notes must already be in range.
+    8 beats are held 8 beats and the rest of their time is a rest. With `shift` the line
+    moves by whole octaves into C3-B4 and stray notes fold in by octave; without it the
+    notes must already be in range.
     """
     report = report or ImportReport(path=Path("<notes>"))
-    line = one_per_grid_point(melody)
-    report.dropped += len(melody) - len(line)
     if not line:
         return []
     octaves = best_octave_shift([n.pitch for n, _ in line]) if shift else 0
@@ -281,8 +307,12 @@ def import_midi(path: Path) -> tuple[Song, ImportReport]:
     if not notes:
         raise SynthError(f"{path}: holds no notes to import (drums on channel 10 are ignored)")
     melody, dropped = melody_line(notes)
+    if len(melody) > MAX_EVENTS:  # every melody note is an event: refused before the work
+        raise too_long(path)
     report = ImportReport(path=path, dropped=dropped, bpm=bpm)
     events = line_events(melody, report)
+    if len(events) > MAX_EVENTS:  # the rests between the notes made it too long
+        raise too_long(path)
     title = _track_name(midi) or path.stem.replace("_", " ")
     song = Song(events=events, title=title, source=f"imported from {path.name}",
                 bpm=bpm if 20 <= bpm <= 400 else None)

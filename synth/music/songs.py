@@ -23,6 +23,7 @@ DEFAULT_BPM = 150.0
 MIN_BPM, MAX_BPM = 20.0, 400.0
 EVENTS_PER_LINE = 16
 MAX_PROBLEMS = 10  # per file: enough to see the pattern, not a wall of text
+MAX_EVENTS = 100_000  # the most a song may hold: what compose may write, days of music at most
 
 
 @dataclass
@@ -100,12 +101,20 @@ def _problems_and_song(text: str, path: Path) -> Song | list[str]:
                     problems.append(f"{where}: {_shorten_message(str(exc), length_text)}")
                     continue
             events.append(Event(cls, quarters))
+            if len(events) > MAX_EVENTS:
+                raise too_long(path)
     if not events and not problems:
         problems.append(f"{path}:1:1: the song holds no notes: expected events like 13 or 13:2")
     if len(problems) > MAX_PROBLEMS:
         hidden = len(problems) - MAX_PROBLEMS
         problems = problems[:MAX_PROBLEMS] + [f"{path}: … and {hidden} more problems"]
     return problems or song
+
+
+def too_long(path: Path) -> SynthError:
+    """The error for a song of more events than compose may write: refused before any work."""
+    return SynthError(f"{path}: holds more than {MAX_EVENTS} events, the most a song may hold "
+                      "(and compose writes): split it into shorter songs")
 
 
 def _shorten_message(message: str, value: str) -> str:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from synth.play import journal, tempo
@@ -30,6 +30,7 @@ class Exchange:
     played: int = 0  # answer events that sounded before a cut (all of them if not cut)
     interrupted: bool = False
     left_out: int = 0  # phrase notes outside C3-B4
+    merged: list[str] = field(default_factory=list)  # phrase notes too fast for the grid
     under: int = 0  # phrase notes left out as they began under a higher note still held
     gap: float = 0.0  # seconds of silence that ended the phrase (the rule in force then)
     release: float = 0.0  # seconds from the start of the session to the phrase's last key up

@@ -192,33 +192,77 @@ def watch_enter(source: Input) -> None:
     thread.start()  # never joined: it may sit in readline() until the process ends
 
 
+ESC = 0x1B
+KEY_TIMEOUT = 0.05  # seconds: an Escape with nothing after it this long was the Escape key
+
+
+def key_presses(data: bytes) -> tuple[list[str], bytes]:
+    """The keys in bytes read from a terminal, escape sequences left out whole: arrows and
+    function keys (ESC [ ... final byte, ESC O X) and Alt+key (ESC X). Returns the keys
+    (lowercase) and the start of a sequence cut off at the end of `data`, which the next read
+    completes."""
+    keys: list[str] = []
+    i = 0
+    while i < len(data):
+        byte = data[i]
+        if byte != ESC:
+            if byte < 0x80:  # not one of the letter rows: UTF-8 text is nobody's key
+                keys.append(chr(byte).lower())
+            i += 1
+            continue
+        if i + 1 == len(data):
+            return keys, data[i:]
+        kind = data[i + 1]
+        if kind == ord("["):  # CSI: parameters and intermediates, then a byte 0x40-0x7E
+            end = next((j for j in range(i + 2, len(data)) if 0x40 <= data[j] <= 0x7E), None)
+            if end is None:
+                return keys, data[i:]
+            i = end + 1
+        elif kind == ord("O"):  # SS3: one byte more (F1-F4, arrows in application mode)
+            if i + 2 == len(data):
+                return keys, data[i:]
+            i += 3
+        elif kind == ESC:  # the Escape key, then another sequence
+            i += 1
+        else:  # Alt+key
+            i += 2
+    return keys, b""
+
+
 class KeysInput(Input):
     """The computer keyboard as two octaves. A terminal reports no key-up, so every press is
-    a strike: the note is released by the next press or after `hold` seconds."""
+    a strike: the note is released by the next press or after `hold` seconds. Arrows,
+    function keys and other escape sequences are read whole and ignored."""
 
     description = "computer keyboard"
 
-    def __init__(self, hold: float = 0.4, velocity: int = DEFAULT_VELOCITY):
+    def __init__(self, hold: float = 0.4, velocity: int = DEFAULT_VELOCITY,
+                 terminal: int | None = None):
         super().__init__()
-        if not sys.stdin.isatty():
+        if terminal is None and not sys.stdin.isatty():
             raise SynthError("--input keys needs a terminal to read keys from; use "
                              "--input replay:FILE.mid when there is none")
+        self.terminal = terminal  # a terminal's file descriptor; None = standard input
         self.hold = hold
         self.velocity = velocity
         self._saved = None
+
+    def _fd(self) -> int:
+        return sys.stdin.fileno() if self.terminal is None else self.terminal
 
     def start(self) -> None:
         import termios
         import tty
 
-        fd = sys.stdin.fileno()
+        fd = self._fd()
         self._saved = termios.tcgetattr(fd)
         tty.setcbreak(fd, termios.TCSANOW)  # keys one by one, unechoed; Ctrl-C still works
         self._spawn(self._read)
 
     def _read(self) -> None:
-        fd = sys.stdin.fileno()
+        fd = self._fd()
         sounding: tuple[int, float] | None = None  # (pitch, release time)
+        pending, since = b"", 0.0  # an escape sequence begun in a read, and when
         while not self._stop.is_set():
             wait = 0.05 if sounding is None else min(max(sounding[1] - time.monotonic(), 0), 0.05)
             ready, _, _ = select.select([fd], [], [], wait)
@@ -228,21 +272,30 @@ class KeysInput(Input):
                          when=min(now, sounding[1]))
                 sounding = None
             if not ready:
+                if pending and now - since >= KEY_TIMEOUT:
+                    pending = b""  # nothing more came: it was the Escape key alone
                 continue
-            key = os.read(fd, 1).decode(errors="ignore").lower()
-            if key in ENTER:
-                self.put(None, reason="Enter")
-            elif key in KEY_PITCHES:
-                pitch = KEY_PITCHES[key]
-                self.put(mido.Message("note_on", note=pitch, velocity=self.velocity), when=now)
-                sounding = (pitch, now + self.hold)
+            begun = bool(pending)
+            keys, pending = key_presses(pending + os.read(fd, 1024))
+            since = since if begun and pending else now
+            for key in keys:
+                if key in ENTER:
+                    self.put(None, reason="Enter")
+                elif key in KEY_PITCHES:
+                    if sounding is not None:  # several keys in one read: each ends the last
+                        self.put(mido.Message("note_off", note=sounding[0], velocity=0),
+                                 when=now)
+                    pitch = KEY_PITCHES[key]
+                    self.put(mido.Message("note_on", note=pitch, velocity=self.velocity),
+                             when=now)
+                    sounding = (pitch, now + self.hold)
 
     def close(self) -> None:
         super().close()
         if self._saved is not None:
             import termios
 
-            termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, self._saved)
+            termios.tcsetattr(self._fd(), termios.TCSADRAIN, self._saved)
             self._saved = None
 
 

@@ -30,6 +30,7 @@ class Heard:
     begin: float  # clock time of the beat the phrase's grid starts on
     events: list[ev.Event]
     outside: list  # notes outside C3-B4, left out
+    merged: list  # notes too close to the next for the grid, merged (take.Reading)
     velocity: int
     before: tuple  # the responder's mark before the phrase was fed
     fed: int = 0
@@ -134,10 +135,11 @@ class Listener:
             begin = beat.before(self.phrase[0][0])  # the phrase's grid starts on a beat
             take = Take(bpm=beat.bpm, messages=[(t - begin, m) for t, m in self.phrase],
                         seconds=self.last_activity - begin)
-            events, outside = take.events()
+            reading = take.reading()
             velocities = [m.velocity for _, m in self.phrase if is_press(m)]
             velocity = int(statistics.median(velocities)) if velocities else DEFAULT_VELOCITY
-            self.heard = Heard(beat, begin, events, outside, velocity, self.responder.mark())
+            self.heard = Heard(beat, begin, reading.events, reading.outside, reading.merged,
+                               velocity, self.responder.mark())
         heard = self.heard
         until = time.perf_counter() + budget
         while heard.fed < len(heard.events) and time.perf_counter() < until:

@@ -57,6 +57,7 @@ from synth.play.outputs import BLOCK
 from synth.play.phrase_end import GAP_BEATS, GAP_BEATS_RANGE, PhraseEnd
 from synth.play.responder import Responder
 from synth.play.session_midi import SessionMidi
+from synth.play.take import merged_names
 from synth.sound.piano import RATE
 
 ON_BEAT_MARGIN = 0.02  # an answer never starts on a beat closer than this to the phrase end
@@ -264,6 +265,7 @@ class Session:
         self.current = Exchange(time=now - self.origin, phrase=heard.events, answer=[],
                                 latency_ms=0.0, bpm=beat.bpm, start=start - self.origin,
                                 bpm_from=beat.source, left_out=len(heard.outside),
+                                merged=merged_names(heard.merged),
                                 under=under, gap=gap,
                                 release=self.listener.last_activity - self.origin)
         respond = self.settings.respond

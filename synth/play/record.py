@@ -1,10 +1,11 @@
 """`synth record`: one take from an input, saved as a song file and its raw MIDI take.
 
 The song file holds the take's events, classes and lengths (see `take.Take`); the raw take
-keeps every message as it was played, timing and velocity included. Both are saved the moment
-the take ends. Meanwhile the take streams into its journal (synth.play.journal), so that a take
-whose process died is saved by the next `record` or by `recover` (`recover_takes`), as it
-would have been.
+keeps every message as it was played, timing and velocity included, from the count-in's first
+beat (the input is open before the count-in, so a pickup played during it is kept). Both are
+saved the moment the take ends. Meanwhile the take streams into its journal
+(synth.play.journal), so that a take whose process died is saved by the next `record` or by
+`recover` (`recover_takes`), as it would have been.
 """
 
 from __future__ import annotations
@@ -42,28 +43,25 @@ def check_seconds(seconds: float | None) -> float | None:
     return seconds
 
 
-def count_in(beats: int, bpm: float, on_beat: Callable[[int], None]) -> None:
-    """Count `beats` beats down at the tempo, calling `on_beat(n)` for n = beats ... 1."""
-    check_count_in(beats)
-    step = 60.0 / check_bpm(bpm)
-    begin = time.monotonic()
-    for index in range(beats):
-        on_beat(beats - index)
-        time.sleep(max(begin + (index + 1) * step - time.monotonic(), 0.0))
-
-
 # How late a message may reach the queue after the time stamped on it (a replay thread
 # waking up late, a busy callback thread): the take is only judged up to this long ago.
 QUEUE_LAG = 0.05
 
 
-def record_take(source: Input, bpm: float, seconds: float | None,
+def record_take(source: Input, bpm: float, seconds: float | None, count_in: int = 0,
+                on_beat: Callable[[int], None] = lambda beat: None,
                 on_message: Callable[[mido.Message], None] = lambda msg: None,
                 on_start: Callable[[], None] = lambda: None,
                 on_progress: Callable[[Take, float], None] = lambda take, now: None,
                 log: journal.TakeJournal | None = None) -> Take:
-    """Listen to `source` until Enter, the end of a replay, `seconds`, or Ctrl-C.
+    """Open `source`, count `count_in` beats in at the tempo, and listen until Enter, the end
+    of a replay, `seconds` after the count-in, or Ctrl-C.
 
+    The input is open before the count-in, so the grid starts on the count-in's first beat
+    (not late by however long a port takes to open), the first downbeat after it is beat 1
+    (`take.downbeat`), and notes played during the count-in (a pickup) are kept: the take's
+    times run from the count-in's first beat. `on_beat(n)` is called on each count-in beat,
+    n = count_in ... 1, and `on_start()` on beat 1.
     `on_message` sees every message as it comes; `on_progress(take, now)` is called after each
     one and every few hundredths of a second, with `now` in seconds into the take such that
     every message before it is in the take (for showing `take.decided(now)`).
@@ -72,14 +70,26 @@ def record_take(source: Input, bpm: float, seconds: float | None,
     """
     check_bpm(bpm)
     check_seconds(seconds)
-    take = Take(bpm=bpm)
+    check_count_in(count_in)
+    step = 60.0 / bpm
+    take = Take(bpm=bpm, downbeat=count_in * step)
     source.start()
     begin = time.monotonic()
-    deadline = begin + seconds if seconds is not None else math.inf
-    on_start()
+    downbeat = begin + take.downbeat
+    deadline = downbeat + seconds if seconds is not None else math.inf
+    counted, started = 0, False  # count-in beats said; beat 1 come
     try:
         while True:
-            event = source.get(timeout=min(deadline - time.monotonic(), QUEUE_LAG))
+            clock = time.monotonic()
+            while counted < count_in and clock >= begin + counted * step:
+                on_beat(count_in - counted)
+                counted += 1
+            if not started and clock >= downbeat:
+                on_start()
+                started = True
+            mark = begin + counted * step if counted < count_in else \
+                downbeat if not started else math.inf
+            event = source.get(timeout=min(deadline - clock, QUEUE_LAG, mark - clock))
             if event is None and time.monotonic() < deadline:
                 heard = take.messages[-1][0] if take.messages else 0.0
                 now = max(time.monotonic() - begin - QUEUE_LAG, heard)
@@ -93,11 +103,13 @@ def record_take(source: Input, bpm: float, seconds: float | None,
             if event.is_stop:
                 take.ended_by = event.reason
                 break
-            take.messages.append((event.time - begin, event.message))
+            # A replay's thread may stamp its first message a hair before `begin`.
+            at = max(event.time - begin, 0.0)
+            take.messages.append((at, event.message))
             if log is not None:
-                log.add(event.time - begin, event.message)
+                log.add(at, event.message)
             on_message(event.message)
-            on_progress(take, event.time - begin)
+            on_progress(take, at)
     except KeyboardInterrupt:
         take.ended_by = "Ctrl-C"
     finally:

@@ -10,7 +10,7 @@ from pathlib import Path
 import mido
 
 from synth.errors import SynthError
-from synth.play.take import Take
+from synth.play.take import Take, merged_names, merged_warning
 from synth.play.record import check_seconds, save_take
 from synth.music.songs import check_bpm
 
@@ -64,5 +64,9 @@ def save(root: Path, data: object) -> dict:
     if saved is None:
         raise SynthError("the take holds no notes: play something after the count-in")
     rel = lambda p: Path(p).relative_to(root).as_posix() if p else None  # noqa: E731
+    merged = merged_names(take.merged())
+    warning = merged_warning(merged, take.bpm, "record at a slower tempo to keep them") \
+        if merged else None
     return {"song": rel(saved.song_path), "take": rel(saved.take_path),
-            "events": [[e.cls, e.quarters] for e in saved.events], "outside": len(saved.outside)}
+            "events": [[e.cls, e.quarters] for e in saved.events], "outside": len(saved.outside),
+            "merged": merged, "warning": warning}
