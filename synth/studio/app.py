@@ -313,6 +313,6 @@ async def _json(request: Request) -> object:
         raise WrongType("expected a JSON body with Content-Type: application/json")
     data = await _body(request, MAX_JSON)
     try:
-        return json.loads(data or b"{}")
+        return json.loads(data)  # an empty body is not JSON either
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SynthError(f"the request is not JSON ({exc})") from None

@@ -11,7 +11,7 @@ import ipaddress
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from starlette.datastructures import Headers, QueryParams
 from starlette.requests import HTTPConnection
@@ -114,7 +114,7 @@ class DoorMiddleware:
                 await send({"type": "websocket.close", "code": 1008, "reason": refusal[:120]})
                 return
             return await _refuse(refusal)(scope, receive, send)
-        if by_query and scope["type"] == "http":
+        if by_query and scope["type"] == "http" and self._ours(conn):
             if scope["path"] == "/" and scope.get("method") in ("GET", "HEAD"):
                 # the token leaves the address bar (and the history) once the cookie has it
                 rest = [(k, v) for k, v in conn.query_params.multi_items() if k != "token"]
@@ -159,6 +159,15 @@ class DoorMiddleware:
                 return (f"refused a request from {origin[:80]!r}: only the studio's own page "
                         "may change anything"), False
         return "", by_query
+
+    def _ours(self, conn: HTTPConnection) -> bool:
+        """Whether the Host is one of the studio's names: only there is the cookie set (a
+        wrong Host is refused behind, by the allow-list)."""
+        try:
+            name = urlsplit("//" + conn.headers.get("host", "")).hostname
+        except ValueError:
+            return False
+        return name is not None and name in self.door.hosts
 
     def _set_cookie(self, response: Response) -> None:
         response.set_cookie(self.door.cookie, self.door.token, httponly=True,
