@@ -34,6 +34,13 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def check_no_token(host: str) -> None:
+    """--no-token is the old way, for a studio only this machine can reach."""
+    if not is_loopback(host):
+        raise SynthError(f"--no-token is for a studio on this machine only: --host {host} "
+                         "is reachable from others; leave the token on")
+
+
 def host_names(host: str, extra: Iterable[str] = ()) -> tuple[str, ...]:
     """The names a browser may put in the Host header to reach a studio listening on `host`:
     127.0.0.1, localhost, the address itself, and (listening everywhere) this machine's
@@ -79,9 +86,8 @@ class Door:
     def serving(cls, host: str, port: int, token: str | None,
                 extra_hosts: Iterable[str] = ()) -> "Door":
         """The door of a studio listening on host:port."""
-        if token is None and not is_loopback(host):
-            raise SynthError(f"--no-token is for a studio on this machine only: --host {host} "
-                             "is reachable from others; leave the token on")
+        if token is None:
+            check_no_token(host)
         hosts = host_names(host, extra_hosts)
         return cls(token=token, port=port, hosts=hosts, origins=origins_of(hosts, port))
 
@@ -117,7 +123,7 @@ class DoorMiddleware:
         if by_query and scope["type"] == "http" and self._ours(conn):
             if scope["path"] == "/" and scope.get("method") in ("GET", "HEAD"):
                 # the token leaves the address bar (and the history) once the cookie has it
-                rest = [(k, v) for k, v in conn.query_params.multi_items() if k != "token"]
+                rest = [(k, v) for k, v in _query(conn).multi_items() if k != "token"]
                 response = RedirectResponse("/" + ("?" + urlencode(rest) if rest else ""), 303)
                 self._set_cookie(response)
                 return await response(scope, receive, send)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from synth.errors import SynthError
-from synth.studio.door import Door, is_loopback
+from synth.studio.door import Door, check_no_token, is_loopback
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -56,8 +56,8 @@ def serve(root: Path = Path("."), host: str = DEFAULT_HOST, port: int = DEFAULT_
     from synth.studio.app import create_app
 
     exposed = not is_loopback(host)
-    if not use_token and exposed:
-        Door.serving(host, port, None)  # says why, before a port is taken
+    if not use_token:
+        check_no_token(host)  # before a port is taken
     token = secrets.token_urlsafe(24) if use_token else None
     sock = bind(host, port)
     port = sock.getsockname()[1]
