@@ -53,7 +53,9 @@ PATHS = ("dataset/tune.txt", "dataset/takes/tune.mid", "out/song.txt", "out/song
 
 text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)
 oversized = st.integers(500, 2000).map(lambda n: "é" * n)  # httpx caps a URL at 64 kB
-junk = st.one_of(text, oversized, st.sampled_from(("²", "-1", "1e309", "NaN", "0x10", "½")))
+tricky = st.sampled_from(("²", "٣", "-1", "1e309", "NaN", "inf", "0x10", "½", " 1", "1 ", "",
+                          "9" * 40, "\x00", "%", "é"))
+junk = st.one_of(tricky, tricky, text, oversized)
 query = st.dictionaries(
     st.sampled_from(("path", "format", "name", "since", "room_size", "wet", "cutoff", "x")),
     st.one_of(junk, st.sampled_from(PATHS), st.sampled_from(("wav", "mid", "txt", "0", "3"))),
@@ -76,7 +78,9 @@ def path_of(route: str, name: str) -> str:
 def request_line(draw, methods=METHODS):
     """(method, path, query) on one of the routes, or near one."""
     route = draw(st.sampled_from(sorted(ROUTES)))
-    method = draw(st.sampled_from(methods))
+    # mostly the route's own methods, so that requests get past the router into the route
+    method = draw(st.one_of(st.sampled_from(ROUTES[route]), st.sampled_from(ROUTES[route]),
+                            st.sampled_from(methods)))
     name = draw(st.one_of(text, st.sampled_from(("app.js", "60.flac", "..", "%2e%2e",
                                                  "style.css", "1000.flac", "é.js"))))
     return method, path_of(route, name.replace("/", "") or "x"), draw(query)
