@@ -696,6 +696,15 @@ def test_no_token_is_for_this_machine_only():
     assert "http://[::1]:8000" in Door.serving("::1", PORT, "t").origins
 
 
+def test_an_ipv6_studio_takes_its_own_bracketed_host(root):
+    door = Door.serving("::1", PORT, None)
+    origin = f"http://[::1]:{PORT}"
+    with TestClient(create_app(root, door), base_url=origin, headers={"Origin": origin}) as c:
+        assert c.get("/api/songs").status_code == 200
+        assert "notes" in error(c.post("/api/compose", json={"notes": 0}))
+        assert c.get("/api/songs", headers={"Host": f"[::2]:{PORT}"}).status_code == 400
+
+
 # --- serving -------------------------------------------------------------------------------
 
 

@@ -42,9 +42,9 @@ def check_no_token(host: str) -> None:
 
 
 def host_names(host: str, extra: Iterable[str] = ()) -> tuple[str, ...]:
-    """The names a browser may put in the Host header to reach a studio listening on `host`:
-    127.0.0.1, localhost, the address itself, and (listening everywhere) this machine's
-    name and addresses, plus `extra` (--allow-host)."""
+    """The names a browser may put in the Host header to reach a studio listening on `host`
+    (an IPv6 address in brackets): 127.0.0.1, localhost, the address itself, and (listening
+    everywhere) this machine's name and addresses, plus `extra` (--allow-host)."""
     names = list(LOCAL_NAMES)
     if host in WILDCARDS:
         found = {socket.gethostname(), socket.getfqdn()}
@@ -57,17 +57,21 @@ def host_names(host: str, extra: Iterable[str] = ()) -> tuple[str, ...]:
     else:
         names.append(host.strip("[]"))
     names += [name.strip().lower() for name in extra if name.strip()]
-    return tuple(dict.fromkeys(name.lower() for name in names if name))
+    return tuple(dict.fromkeys(_as_in_host(name.lower()) for name in names if name))
+
+
+def _as_in_host(name: str) -> str:
+    """A name as a browser writes it in Host and Origin: an IPv6 address in brackets."""
+    return f"[{name}]" if ":" in name else name
 
 
 def origins_of(names: Iterable[str], port: int) -> frozenset[str]:
-    """The studio's own origins: http://NAME:PORT for each of its host names."""
+    """The studio's own origins: http://NAME:PORT for each of its host names (as in Host)."""
     found = set()
     for name in names:
-        shown = f"[{name}]" if ":" in name else name
-        found.add(f"http://{shown}:{port}")
+        found.add(f"http://{name}:{port}")
         if port == 80:  # browsers leave the default port out
-            found.add(f"http://{shown}")
+            found.add(f"http://{name}")
     return frozenset(found)
 
 
@@ -173,7 +177,7 @@ class DoorMiddleware:
             name = urlsplit("//" + conn.headers.get("host", "")).hostname
         except ValueError:
             return False
-        return name is not None and name in self.door.hosts
+        return name is not None and _as_in_host(name) in self.door.hosts
 
     def _set_cookie(self, response: Response) -> None:
         response.set_cookie(self.door.cookie, self.door.token, httponly=True,
