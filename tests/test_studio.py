@@ -673,6 +673,13 @@ def test_bodies_of_the_wrong_type_are_415(client, root, route, kind):
     assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
 
 
+@pytest.mark.parametrize("length", ["\u00b2", "-1", "1" * 30])
+def test_a_content_length_that_is_not_a_count_is_a_400(client, root, length):
+    answer = client.post("/api/import", params={"name": "a.mid"}, content=b"MThd",
+                         headers={**MIDI, "Content-Length": length.encode()})
+    assert "Content-Length" in error(answer)
+
+
 def test_json_with_a_charset_is_json(client):
     answer = client.post("/api/compose", content=b'{"notes": 0}',
                          headers={"Content-Type": "application/json; charset=utf-8"})

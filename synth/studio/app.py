@@ -2,7 +2,8 @@
 call synth.api and the modules the CLI calls) and answers JSON, a file or a socket message.
 
 Every SynthError reaches the page as {"error": "..."} with status 400 (404 for a missing
-file); anything unforeseen is logged and reaches the page as one line, never a traceback.
+file, 415 for a body of the wrong type); anything unforeseen is logged and reaches the page as
+one line, never a traceback. Before any route, the door (door.py) lets in only the studio's user.
 """
 
 from __future__ import annotations
@@ -237,7 +238,6 @@ def create_app(root: Path = Path("."), door: Door | None = None) -> Starlette:
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.library = library
     app.state.trainer = trainer
-    app.state.door = door
     return app
 
 
@@ -277,8 +277,8 @@ def _path(request: Request) -> str:
 
 
 def _count(text: str, what: str) -> int:
-    """A whole number 0-999999999 from a query or a header; str.isdigit would take "²"."""
-    if not re.fullmatch(r"[0-9]{1,9}", text):
+    """A whole number from a query or a header, in ASCII digits: str.isdigit takes "²"."""
+    if not re.fullmatch(r"[0-9]{1,18}", text):
         raise SynthError(f"{what}: {text[:20]!r} is not a whole number")
     return int(text)
 
