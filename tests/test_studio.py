@@ -309,7 +309,8 @@ def test_import_keeps_a_name_with_a_path_inside_the_dataset(client, root, tmp_pa
 ])
 def test_import_refuses_bad_files(client, root, name, data, says):
     before = sorted(p.name for p in (root / "dataset").iterdir())
-    assert says in error(client.post("/api/import", headers=MIDI, params={"name": name}, content=data))
+    assert says in error(client.post("/api/import", headers=MIDI, params={"name": name},
+                                     content=data))
     assert sorted(p.name for p in (root / "dataset").iterdir()) == before
 
 

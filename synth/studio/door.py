@@ -121,7 +121,8 @@ class DoorMiddleware:
         refusal, by_query = self.check(scope["type"], scope.get("method", "GET"), conn)
         if refusal:
             if scope["type"] == "websocket":  # before the handshake: the browser sees a 403
-                await send({"type": "websocket.close", "code": 1008, "reason": refusal[:120]})
+                reason = refusal.encode("ascii", "replace")[:120].decode()  # fits a close frame
+                await send({"type": "websocket.close", "code": 1008, "reason": reason})
                 return
             return await _refuse(refusal)(scope, receive, send)
         if by_query and scope["type"] == "http" and self._ours(conn):
