@@ -26,6 +26,7 @@ with warnings.catch_warnings():  # newer Starlette asks for httpx2; httpx still 
     from starlette.testclient import TestClient  # noqa: E402
 
 from synth.studio.app import create_app  # noqa: E402
+from synth.studio.door import Door  # noqa: E402
 from synth.play.phrase_end import GAP_BEATS  # noqa: E402
 from synth.studio import server  # noqa: E402
 
@@ -51,9 +52,25 @@ def root(tmp_path):
     return tmp_path
 
 
+PORT = 8000
+ORIGIN = f"http://127.0.0.1:{PORT}"
+TOKEN = "sesame"
+JSON = {"Content-Type": "application/json"}
+MIDI = {"Content-Type": "application/octet-stream"}
+DUET = f"ws://127.0.0.1:{PORT}/api/duet"  # TestClient's own default host is not one of ours
+
+
+def studio_client(root, token: str | None = TOKEN, **kwargs) -> TestClient:
+    """A client as the studio's own page is: its address, its Origin, the token's cookie."""
+    door = Door.serving("127.0.0.1", PORT, token)
+    cookies = kwargs.pop("cookies", {door.cookie: token} if token else {})
+    return TestClient(create_app(root, door), base_url=ORIGIN, cookies=cookies,
+                      headers={"Origin": ORIGIN, **kwargs.pop("headers", {})}, **kwargs)
+
+
 @pytest.fixture
 def client(root):
-    with TestClient(create_app(root)) as c:
+    with studio_client(root) as c:
         yield c
 
 
@@ -260,7 +277,7 @@ def midi_bytes(tmp_path, notes=((0, 1, 72), (1, 2, 74), (2, 3, 76))) -> bytes:
 
 
 def test_import_a_dropped_midi_file(client, root, tmp_path):
-    response = client.post("/api/import", params={"name": "My Song.mid"},
+    response = client.post("/api/import", headers=MIDI, params={"name": "My Song.mid"},
                            content=midi_bytes(tmp_path))
     report = response.json()
     assert response.status_code == 200, report
@@ -268,10 +285,10 @@ def test_import_a_dropped_midi_file(client, root, tmp_path):
     assert report["shift"] == -1  # moved an octave down into C3-B4, as `synth import` does
     assert (root / "dataset" / "my-song.txt").is_file()
     assert not report["skipped"]
-    again = client.post("/api/import", params={"name": "My Song.mid"},
+    again = client.post("/api/import", headers=MIDI, params={"name": "My Song.mid"},
                         content=midi_bytes(tmp_path)).json()
     assert again["saved"] == "dataset/my-song.txt" and again["skipped"]  # as `synth import`
-    other = client.post("/api/import", params={"name": "My Song.mid"},
+    other = client.post("/api/import", headers=MIDI, params={"name": "My Song.mid"},
                         content=midi_bytes(tmp_path, ((0, 2, 72), (2, 3, 71)))).json()
     assert other["saved"] == "dataset/my-song-2.txt"  # never over a song that exists
     assert "dataset/my-song" in [s["id"] for s in client.get("/api/songs").json()["songs"]]
@@ -279,7 +296,7 @@ def test_import_a_dropped_midi_file(client, root, tmp_path):
 
 
 def test_import_keeps_a_name_with_a_path_inside_the_dataset(client, root, tmp_path):
-    report = client.post("/api/import", params={"name": "../../evil.mid"},
+    report = client.post("/api/import", headers=MIDI, params={"name": "../../evil.mid"},
                          content=midi_bytes(tmp_path)).json()
     assert report["saved"].startswith("dataset/") and not (root.parent / "evil.txt").exists()
 
@@ -292,7 +309,8 @@ def test_import_keeps_a_name_with_a_path_inside_the_dataset(client, root, tmp_pa
 ])
 def test_import_refuses_bad_files(client, root, name, data, says):
     before = sorted(p.name for p in (root / "dataset").iterdir())
-    assert says in error(client.post("/api/import", params={"name": name}, content=data))
+    assert says in error(client.post("/api/import", headers=MIDI, params={"name": name},
+                                     content=data))
     assert sorted(p.name for p in (root / "dataset").iterdir()) == before
 
 
@@ -300,14 +318,14 @@ def test_import_refuses_oversized_uploads(client, root):
     from synth.studio.library import MAX_UPLOAD
 
     big = b"MThd" + bytes(MAX_UPLOAD)
-    assert "limit" in error(client.post("/api/import", params={"name": "big.mid"},
+    assert "limit" in error(client.post("/api/import", headers=MIDI, params={"name": "big.mid"},
                                         content=big))
 
     def chunks():  # no Content-Length: refused while reading
         for _ in range(MAX_UPLOAD // 65536 + 2):
             yield bytes(65536)
 
-    assert "limit" in error(client.post("/api/import", params={"name": "big.mid"},
+    assert "limit" in error(client.post("/api/import", headers=MIDI, params={"name": "big.mid"},
                                         content=chunks()))
 
 
@@ -383,7 +401,7 @@ def test_compose_refuses_bad_settings_and_writes_nothing(client, root, request_b
 
 
 def test_compose_refuses_what_is_not_json(client):
-    assert "not JSON" in error(client.post("/api/compose", content=b"{notes: 3"))
+    assert "not JSON" in error(client.post("/api/compose", content=b"{notes: 3", headers=JSON))
 
 
 # --- record --------------------------------------------------------------------------------
@@ -438,7 +456,7 @@ def test_record_names_the_notes_too_fast_for_the_grid(client, root):
 def test_record_refuses_bad_takes_and_writes_nothing(client, root, change, says):
     before = sorted(p.name for p in (root / "dataset").rglob("*"))
     body = json.dumps({**TAKE, **change}, allow_nan=True)
-    assert says in error(client.post("/api/record", content=body))
+    assert says in error(client.post("/api/record", content=body, headers=JSON))
     assert sorted(p.name for p in (root / "dataset").rglob("*")) == before
 
 
@@ -508,7 +526,7 @@ def receive_until(ws, kind, limit=100):
 
 
 def test_duet_follows_live_s_phrase_end_in_beats_by_default(client):
-    with client.websocket_connect("/api/duet") as ws:
+    with client.websocket_connect(DUET) as ws:
         ws.send_json({"type": "start", "gap_beats": 0})
         assert "--gap-beats" in ws.receive_json()["error"]
         ws.send_json({"type": "start", "overlap": True, "gap_beats": 2})
@@ -516,7 +534,7 @@ def test_duet_follows_live_s_phrase_end_in_beats_by_default(client):
 
 
 def test_duet_answers_a_phrase_with_events(client):
-    with client.websocket_connect("/api/duet") as ws:
+    with client.websocket_connect(DUET) as ws:
         ws.send_json({"type": "start", "gap": 0.2, "seed": 1, "respond": 4})
         assert ws.receive_json() == {"type": "ready", "gap": 0.2, "gap_beats": GAP_BEATS}
         play_phrase(ws, [60, 62, 64, 65])
@@ -534,7 +552,7 @@ def test_duet_answers_a_phrase_with_events(client):
 
 
 def test_duet_refuses_bad_messages_and_goes_on(client):
-    with client.websocket_connect("/api/duet") as ws:
+    with client.websocket_connect(DUET) as ws:
         ws.send_json({"type": "down", "note": 60})
         assert "start" in ws.receive_json()["error"]
         ws.send_text("{not json")
@@ -553,21 +571,163 @@ def test_duet_refuses_bad_messages_and_goes_on(client):
         assert "already" in ws.receive_json()["error"]
 
 
-# --- the token with --host -----------------------------------------------------------------
+# --- the door: token, Host, Origin, content types --------------------------------------------
 
 
-def test_a_token_guards_an_exposed_studio(root):
-    with TestClient(create_app(root, token="sesame")) as c:
-        assert c.get("/").status_code == 403
-        assert c.get("/api/songs").status_code == 403
-        assert c.get("/", params={"token": "wrong"}).status_code == 403
-        opened = c.get("/", params={"token": "sesame"})
-        assert opened.status_code == 200 and "synth_token" in opened.headers["set-cookie"]
-        assert c.get("/api/songs").status_code == 200  # the cookie carries it now
-    with TestClient(create_app(root, token="sesame")) as c:
-        with pytest.raises(Exception):
-            with c.websocket_connect("/api/duet") as ws:
-                ws.receive_json()
+def test_the_token_comes_in_the_address_once_then_a_cookie(root):
+    with studio_client(root, cookies={}) as c:
+        assert "token" in error(c.get("/"), 403)
+        assert "token" in error(c.get("/api/songs"), 403)
+        assert "wrong" in error(c.get("/", params={"token": "wrong"}), 403)
+        opened = c.get("/", params={"token": TOKEN, "x": "1"}, follow_redirects=False)
+        assert opened.status_code == 303 and opened.headers["location"] == "/?x=1"
+        cookie = opened.headers["set-cookie"]
+        assert f"synth_token_{PORT}={TOKEN}" in cookie and "HttpOnly" in cookie \
+            and "SameSite=strict" in cookie
+        assert c.get("/").status_code == 200 and c.get("/api/songs").status_code == 200
+        c.cookies.clear()
+        api = c.get("/api/songs", params={"token": TOKEN})  # an API call: answered, no redirect
+        assert api.status_code == 200 and "set-cookie" in api.headers
+        c.cookies.clear()
+        assert c.get("/api/songs", headers={"Authorization": f"Bearer {TOKEN}"}).status_code \
+            == 200
+
+
+@pytest.mark.parametrize("given", ["é", "sesamé", "\u00b2", "🎹" * 40, "", "sesam"])
+def test_a_non_ascii_or_near_token_is_a_403_not_a_500(root, given):
+    with studio_client(root) as c:
+        c.cookies.clear()
+        assert error(c.get("/", params={"token": given}), 403)
+        assert error(c.get("/api/songs", headers={"Authorization": f"Bearer {given}".encode()}),
+                     403)
+        cookie = f"synth_token_{PORT}={given}".encode()
+        assert error(c.get("/api/songs", headers={"Cookie": cookie}), 403)
+
+
+def test_the_issues_cross_site_record_and_train_are_refused_and_change_nothing(root):
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    evil = {"Content-Type": "text/plain", "Origin": "http://attacker.example",
+            "Host": "attacker.example"}
+    for token in (TOKEN, None):
+        with studio_client(root, token=token) as c:
+            c.cookies.clear()
+            for route, body in (("/api/record", TAKE), ("/api/train", {"epochs": 1}),
+                                ("/api/compose", {"notes": 3})):
+                answer = c.post(route, content=json.dumps(body), headers=evil)
+                assert answer.status_code == 403, answer.text
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
+
+
+@pytest.mark.parametrize("origin", ["http://attacker.example", "http://127.0.0.1:9000",
+                                    "http://localhost:8001", "null", "https://127.0.0.1:8000",
+                                    "http://127.0.0.1:8000.attacker.example"])
+def test_writes_and_the_duet_need_the_studios_own_origin(client, root, origin):
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    for route in ("/api/compose", "/api/record", "/api/train", "/api/train/stop"):
+        assert "only the studio's own page" in error(
+            client.post(route, json=TAKE, headers={"Origin": origin}), 403)
+    assert error(client.post("/api/import", params={"name": "a.mid"}, content=b"MThd",
+                             headers={**MIDI, "Origin": origin}), 403)
+    from starlette.testclient import WebSocketDenialResponse
+    from starlette.websockets import WebSocketDisconnect
+
+    with pytest.raises((WebSocketDenialResponse, WebSocketDisconnect)):
+        with client.websocket_connect(DUET, headers={"Origin": origin}) as ws:
+            ws.receive_json()
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
+
+
+def test_localhost_is_the_studios_own_origin_too(client):
+    local = f"http://localhost:{PORT}"
+    assert client.get("/api/songs", headers={"Host": f"localhost:{PORT}"}).status_code == 200
+    answer = client.post("/api/compose", json={"notes": 0}, headers={"Origin": local})
+    assert "notes" in error(answer)  # past the door: the route's own refusal
+
+
+def test_a_write_without_origin_needs_the_token_in_hand(root):
+    with studio_client(root) as c:
+        del c.headers["Origin"]
+        # the cookie alone is what a browser adds by itself: not enough without an Origin
+        assert "Origin" in error(c.post("/api/compose", json={"notes": 0}), 403)
+        c.cookies.clear()
+        answer = c.post("/api/compose", json={"notes": 0},
+                        headers={"Authorization": f"Bearer {TOKEN}"})
+        assert "notes" in error(answer)  # curl with the token gets in
+        assert "notes" in error(c.post("/api/compose", json={"notes": 0},
+                                       params={"token": TOKEN}))
+    with studio_client(root, token=None) as c:  # --no-token: writes only from the page
+        del c.headers["Origin"]
+        assert error(c.post("/api/compose", json={"notes": 0}), 403)
+        assert c.get("/api/songs").status_code == 200
+
+
+def test_requests_the_browser_marks_as_from_another_site_are_refused(client):
+    for site in ("cross-site", "same-site"):
+        headers = {"Sec-Fetch-Site": site, "Sec-Fetch-Mode": "no-cors"}
+        assert error(client.get("/api/audio", params={"path": "out/song.wav"},
+                                headers=headers), 403)
+        navigate = {"Sec-Fetch-Site": site, "Sec-Fetch-Mode": "navigate"}
+        assert client.get("/", headers=navigate).status_code == 200  # a link to the studio
+    same = {"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "cors"}
+    assert client.get("/api/songs", headers=same).status_code == 200
+
+
+@pytest.mark.parametrize("host", ["attacker.example", "127.0.0.1.nip.io", "localhost.",
+                                  "192.168.1.20"])
+def test_other_host_names_are_refused_against_dns_rebinding(client, host):
+    answer = client.get("/api/songs", headers={"Host": f"{host}:{PORT}"})
+    assert answer.status_code == 400 and answer.text == "Invalid host header"
+
+
+@pytest.mark.parametrize("route, kind", [
+    ("/api/compose", "text/plain"), ("/api/record", "application/x-www-form-urlencoded"),
+    ("/api/train", "multipart/form-data; boundary=x"), ("/api/compose", ""),
+    ("/api/import?name=a.mid", "text/plain"), ("/api/import?name=a.mid", "application/json"),
+])
+def test_bodies_of_the_wrong_type_are_415(client, root, route, kind):
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    headers = {"Content-Type": kind} if kind else {}
+    assert "Content-Type" in error(client.post(route, content=b"{}", headers=headers), 415)
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
+
+
+@pytest.mark.parametrize("length", ["\u00b2", "-1", "1" * 30])
+def test_a_content_length_that_is_not_a_count_is_a_400(client, root, length):
+    answer = client.post("/api/import", params={"name": "a.mid"}, content=b"MThd",
+                         headers={**MIDI, "Content-Length": length.encode()})
+    assert "Content-Length" in error(answer)
+
+
+def test_json_with_a_charset_is_json(client):
+    answer = client.post("/api/compose", content=b'{"notes": 0}',
+                         headers={"Content-Type": "application/json; charset=utf-8"})
+    assert "notes" in error(answer)
+
+
+@pytest.mark.parametrize("since", ["\u00b2", "-1", "1.5", "x", "9" * 30])
+def test_train_status_refuses_a_since_that_is_not_a_count(client, since):
+    assert "since" in error(client.get("/api/train", params={"since": since}))
+
+
+def test_no_token_is_for_this_machine_only():
+    from synth.errors import SynthError
+
+    with pytest.raises(SynthError, match="--no-token"):
+        Door.serving("0.0.0.0", PORT, None)
+    assert Door.serving("127.0.0.1", PORT, None).token is None
+    door = Door.serving("0.0.0.0", PORT, "t", ["studio.lan"])
+    assert {"127.0.0.1", "localhost", "studio.lan"} <= set(door.hosts)
+    assert f"http://studio.lan:{PORT}" in door.origins
+    assert "http://[::1]:8000" in Door.serving("::1", PORT, "t").origins
+
+
+def test_an_ipv6_studio_takes_its_own_bracketed_host(root):
+    door = Door.serving("::1", PORT, None)
+    origin = f"http://[::1]:{PORT}"
+    with TestClient(create_app(root, door), base_url=origin, headers={"Origin": origin}) as c:
+        assert c.get("/api/songs").status_code == 200
+        assert "notes" in error(c.post("/api/compose", json={"notes": 0}))
+        assert c.get("/api/songs", headers={"Host": f"[::2]:{PORT}"}).status_code == 400
 
 
 # --- serving -------------------------------------------------------------------------------
@@ -599,14 +759,15 @@ def free_port() -> int:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("host", ["127.0.0.1", "0.0.0.0"])
-def test_synth_studio_serves_until_ctrl_c(root, host):
+@pytest.mark.parametrize("host, flags", [("127.0.0.1", []), ("0.0.0.0", []),
+                                         ("127.0.0.1", ["--no-token"])])
+def test_synth_studio_serves_until_ctrl_c(root, host, flags):
     import httpx
 
     port = free_port()
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1]))
     process = subprocess.Popen([sys.executable, "-m", "synth.cli", "studio", "--no-browser",
-                                "--port", str(port), "--host", host], cwd=root, env=env,
+                                "--port", str(port), "--host", host, *flags], cwd=root, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         lines = []
@@ -616,11 +777,16 @@ def test_synth_studio_serves_until_ctrl_c(root, host):
             lines.append(line)
         url = next(l for l in lines if "http" in l).split()[2]
         assert f":{port}/" in url
-        if host == "0.0.0.0":
-            assert any("warning" in line for line in lines) and "token=" in url
+        assert any("warning" in line for line in lines) == (host == "0.0.0.0")
+        if flags:
+            assert "token=" not in url
+        else:
+            assert "token=" in url
             assert httpx.get(f"http://127.0.0.1:{port}/").status_code == 403
-        page = httpx.get(url)
-        assert page.status_code == 200 and "synth studio" in page.text
+        with httpx.Client(follow_redirects=True) as browser:
+            page = browser.get(url)
+            assert page.status_code == 200 and "synth studio" in page.text
+            assert browser.get(f"http://127.0.0.1:{port}/api/songs").status_code == 200
         process.send_signal(2)  # Ctrl-C
         rest = process.communicate(timeout=20)[0]
         assert process.returncode == 0, rest
@@ -628,3 +794,12 @@ def test_synth_studio_serves_until_ctrl_c(root, host):
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_synth_studio_refuses_no_token_beyond_this_machine(root):
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1]))
+    done = subprocess.run([sys.executable, "-m", "synth.cli", "studio", "--no-browser",
+                           "--host", "0.0.0.0", "--no-token"], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "--no-token" in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1

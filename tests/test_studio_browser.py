@@ -2,12 +2,16 @@
 the library lists the shipped dataset and plays a song, composing from the page makes a song
 that plays and lands in out/ and in the library, a phrase typed on the computer keys in the
 duet page gets an answer shown with its latency, a take recorded in the page lands in
-dataset/, and a MIDI file given to the page is imported. The browser plays real Web Audio."""
+dataset/, and a MIDI file given to the page is imported. The browser plays real Web Audio.
+The studio is opened as `synth studio` opens it, by its address with the token; a page of
+another origin in the same browser cannot write into it."""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import shutil
+import threading
 import time
 from pathlib import Path
 
@@ -159,3 +163,121 @@ def test_a_midi_file_given_to_the_page_is_imported(driver, studio, tmp_path):
     wait(driver, lambda d: "dataset/dropped-tune.txt" in css(d, "#toast").text, what="the import")
     assert (studio.root / "dataset" / "dropped-tune.txt").is_file()
     wait(driver, lambda d: css(d, "#song-title").text == "Dropped Tune")
+
+
+# --- another page in the same browser ------------------------------------------------------
+
+ATTACK = """<!doctype html><title>another site</title><body>
+<iframe name="sink"></iframe>
+<form id="record" method="post" enctype="text/plain" target="sink" action="STUDIO/api/record">
+<input name='{"name": "evil", "bpm": 120, "messages": [[0, 60, 90], [0.5, 60, 0]], "x": "'
+       value='"}'></form>
+<form id="train" method="post" enctype="text/plain" target="sink" action="STUDIO/api/train">
+<input name='{"epochs": 1, "x": "' value='"}'></form>
+<script>
+const take = JSON.stringify({name: "evil", bpm: 120, messages: [[0, 60, 90], [0.5, 60, 0]]});
+window.results = {};
+async function attack() {
+  const said = (key) => (value) => { window.results[key] = String(value); };
+  await fetch("STUDIO/api/record", {method: "POST", mode: "no-cors", credentials: "include",
+    headers: {"Content-Type": "text/plain"}, body: take}).then(said("plain"), said("plain"));
+  await fetch("STUDIO/api/compose", {method: "POST", credentials: "include",
+    headers: {"Content-Type": "application/json"}, body: '{"notes": 3}'})
+    .then((r) => said("json")(r.status), said("json"));
+  await new Promise((done) => {
+    const ws = new WebSocket("STUDIO".replace("http", "ws") + "/api/duet");
+    ws.onopen = () => { window.results.ws_opened = "yes";
+      ws.send(JSON.stringify({type: "start", gap: 0.2})); };
+    ws.onmessage = (e) => { window.results.ws_message = e.data; ws.close(); };
+    ws.onclose = (e) => { window.results.ws = "closed " + e.code; done(); };
+    setTimeout(done, 5000);
+  });
+  document.getElementById("record").submit();
+  await new Promise((done) => setTimeout(done, 300));
+  document.getElementById("train").submit();
+  await new Promise((done) => setTimeout(done, 300));
+  window.results.done = "yes";
+}
+attack();
+</script>"""
+
+
+@contextlib.contextmanager
+def another_site(studio_origin: str):
+    """A page on another local port (a different origin, the same site: the studio's
+    SameSite=Strict cookie goes along) that tries to write into the studio."""
+    import http.server
+
+    page = ATTACK.replace("STUDIO", studio_origin).encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def files_of(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes()
+            for folder in ("dataset", "out", "model", "models") if (root / folder).exists()
+            for p in sorted((root / folder).rglob("*")) if p.is_file()}
+
+
+def attack_from(driver, studio_origin: str) -> dict:
+    with another_site(studio_origin) as url:
+        driver.get(url)
+        wait(driver, lambda d: d.execute_script("return window.results && window.results.done"),
+             what="the other page's attempts")
+        return driver.execute_script("return window.results")
+
+
+def test_another_page_in_the_browser_cannot_write_into_the_studio(driver, studio):
+    open_page(driver, studio, "library")  # the browser holds the studio's cookie now
+    before = files_of(studio.root)
+    results = attack_from(driver, studio.origin)
+    time.sleep(1.0)  # anything that got in would have saved by now
+    assert "ws_opened" not in results and results["ws"].startswith("closed")
+    assert results["json"].startswith("TypeError")  # its preflight got no CORS answer
+    assert files_of(studio.root) == before
+    assert not (studio.root / "dataset" / "evil.txt").exists()
+    assert studio.app.state.trainer.state == "idle"
+    open_page(driver, studio, "library")  # the studio's own page still works
+    wait(driver, lambda d: all_css(d, ".song"), what="the song list")
+
+
+def test_the_same_page_gets_into_a_studio_without_its_door(driver, tmp_path):
+    """The attempts above are real: against the app with no door, the other page opens the
+    duet; its text/plain and form posts are still stopped there by the JSON-only rule."""
+    import uvicorn
+
+    from synth.studio.app import create_app
+    from synth.studio.server import _any_port
+
+    (tmp_path / "dataset").mkdir()
+    sock = _any_port("127.0.0.1")
+    server = uvicorn.Server(uvicorn.Config(create_app(tmp_path), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        wait(driver, lambda d: server.started, what="the open studio")
+        results = attack_from(driver, f"http://127.0.0.1:{sock.getsockname()[1]}")
+        assert results.get("ws_opened") == "yes" and "ready" in results["ws_message"]
+        time.sleep(1.0)
+        assert files_of(tmp_path) == {}
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()

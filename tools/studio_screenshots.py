@@ -37,7 +37,7 @@ def main() -> None:
             until = lambda test, s=60: WebDriverWait(d, s, 0.05).until(test)  # noqa: E731
             css = lambda sel: d.find_element(By.CSS_SELECTOR, sel)  # noqa: E731
 
-            def go(page):
+            def go(page):  # by the address with the token, as a user opens it; then the cookie
                 d.get(f"{studio.url}#{page}")
                 d.refresh()
                 until(lambda _: d.execute_script("return document.body.dataset.page") == page)

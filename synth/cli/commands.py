@@ -648,16 +648,22 @@ def studio(
     port: Annotated[int, typer.Option(help="Port to listen on; the next free one if it is "
                                       "taken.")] = 8000,
     host: Annotated[str, typer.Option(help="Address to listen on; anything but 127.0.0.1 "
-                                      "exposes the studio to other machines (a token is "
-                                      "then needed).")] = "127.0.0.1",
+                                      "exposes the studio to other machines.")] = "127.0.0.1",
     no_browser: Annotated[bool, typer.Option("--no-browser", help="Do not open the "
                                              "browser.")] = False,
+    no_token: Annotated[bool, typer.Option("--no-token", help="No token in the address "
+                                           "(127.0.0.1 only): any program on this machine "
+                                           "may use the studio.")] = False,
+    allow_host: Annotated[Optional[list[str]], typer.Option("--allow-host", help="Another name the "
+                                                  "studio is reached by (with --host), "
+                                                  "besides 127.0.0.1, localhost and the "
+                                                  "address.")] = None,
 ) -> None:
     """The web app: library, compose, duet, record and train in the browser."""
     from synth.studio.server import serve
 
     serve(Path("."), host, port, not no_browser, say=lambda text: console.print(
-        escape(text), soft_wrap=True))
+        escape(text), soft_wrap=True), use_token=not no_token, allow_hosts=allow_host or ())
 
 
 @app.command()

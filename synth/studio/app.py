@@ -2,7 +2,8 @@
 call synth.api and the modules the CLI calls) and answers JSON, a file or a socket message.
 
 Every SynthError reaches the page as {"error": "..."} with status 400 (404 for a missing
-file); anything unforeseen is logged and reaches the page as one line, never a traceback.
+file, 415 for a body of the wrong type); anything unforeseen is logged and reaches the page as
+one line, never a traceback. Before any route, the door (door.py) lets in only the studio's user.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import hmac
 import json
 import logging
 import os
@@ -21,9 +21,9 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
-from starlette.responses import (FileResponse, JSONResponse, PlainTextResponse, Response,
-                                 StreamingResponse)
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
@@ -31,13 +31,14 @@ from synth.learn import styles
 from synth.errors import SynthError
 from synth.sound.piano import SAMPLES
 from synth.studio import duet, takes, webpiano
+from synth.studio.door import Door, DoorMiddleware
 from synth.studio.library import MAX_UPLOAD, Library, compose_defaults
 from synth.studio.paths import Refused
 from synth.studio.training import Trainer, folders
 
 STATIC = Path(__file__).parent / "static"
 MAX_JSON = 2**20  # a request body: a recorded take of an hour is well under this
-TOKEN_COOKIE = "synth_token"
+MIDI_TYPES = ("application/octet-stream", "audio/midi", "audio/x-midi")
 log = logging.getLogger("synth.studio")
 
 
@@ -49,9 +50,10 @@ def _error(exc: Exception) -> JSONResponse:
                         status_code=500)
 
 
-def create_app(root: Path = Path("."), token: str | None = None) -> Starlette:
-    """The studio for the working directory `root`; with a `token`, every request needs it
-    (from ?token= once, then a cookie)."""
+def create_app(root: Path = Path("."), door: Door | None = None) -> Starlette:
+    """The studio for the working directory `root`, behind `door` (synth.studio.door: the
+    token, the Origin check, the Host allow-list). `synth studio` and `Background` always
+    give one; None is an app with no door, only for calling in-process (TestClient)."""
     root = Path(root)
     library = Library(root)
     trainer = Trainer(root)
@@ -145,6 +147,9 @@ def create_app(root: Path = Path("."), token: str | None = None) -> Starlette:
 
     async def import_midi(request: Request) -> Response:
         try:
+            if _media_type(request) not in MIDI_TYPES:
+                raise WrongType("expected the MIDI file's bytes with Content-Type: "
+                                "application/octet-stream or audio/midi")
             data = await _body(request, MAX_UPLOAD)
             return JSONResponse(await run_in_threadpool(
                 library.import_midi, request.query_params.get("name", ""), data))
@@ -176,7 +181,11 @@ def create_app(root: Path = Path("."), token: str | None = None) -> Starlette:
             return _error(exc)
 
     async def train_status(request: Request) -> Response:
-        status = trainer.status(_int(request.query_params.get("since", "0")))
+        try:
+            since = _count(request.query_params.get("since", "0"), "since")
+        except SynthError as exc:
+            return _error(exc)
+        status = trainer.status(since)
         return JSONResponse({**status, "folders": await run_in_threadpool(folders, root)})
 
     async def train_start(request: Request) -> Response:
@@ -212,7 +221,11 @@ def create_app(root: Path = Path("."), token: str | None = None) -> Starlette:
         WebSocketRoute("/api/duet", duet_socket),
         Route("/static/{name}", static),
     ]
-    middleware = [Middleware(TokenGate, token=token)] if token else []
+    # The door first, so a request from elsewhere is refused (403) before anything reads
+    # it; then the Host allow-list, against DNS rebinding (400).
+    middleware = [] if door is None else [
+        Middleware(DoorMiddleware, door=door),
+        Middleware(TrustedHostMiddleware, allowed_hosts=list(door.hosts), www_redirect=False)]
     @contextlib.asynccontextmanager
     async def lifespan(app):
         # Read the library once while the browser opens, so the first page is quick too.
@@ -263,14 +276,17 @@ def _path(request: Request) -> str:
     return path
 
 
-def _int(text: str) -> int:
-    return int(text) if text.isdigit() else 0
+def _count(text: str, what: str) -> int:
+    """A whole number from a query or a header, in ASCII digits: str.isdigit takes "²"."""
+    if not re.fullmatch(r"[0-9]{1,18}", text):
+        raise SynthError(f"{what}: {text[:20]!r} is not a whole number")
+    return int(text)
 
 
 async def _body(request: Request, limit: int) -> bytes:
     """The request body, refused past `limit` bytes before reading it all."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    declared = request.headers.get("content-length")
+    if declared is not None and _count(declared, "Content-Length") > limit:
         raise SynthError(f"the upload is {int(declared)} bytes, over the limit of {limit}")
     data = bytearray()
     async for chunk in request.stream():
@@ -280,46 +296,23 @@ async def _body(request: Request, limit: int) -> bytes:
     return bytes(data)
 
 
+class WrongType(SynthError):
+    """A body of a kind the route does not take (415)."""
+
+    status = 415
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
 async def _json(request: Request) -> object:
+    """The JSON body, only as application/json: a form or text/plain body (what another page
+    can send without asking) is refused before it is read."""
+    if _media_type(request) != "application/json":
+        raise WrongType("expected a JSON body with Content-Type: application/json")
     data = await _body(request, MAX_JSON)
     try:
-        return json.loads(data or b"{}")
+        return json.loads(data)  # an empty body is not JSON either
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SynthError(f"the request is not JSON ({exc})") from None
-
-
-class TokenGate:
-    """With --host, the app opens only with the token printed on the terminal: ?token=...
-    once, after which a cookie carries it (as Jupyter does)."""
-
-    def __init__(self, app, token: str):
-        self.app = app
-        self.token = token
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            return await self.app(scope, receive, send)
-        from starlette.requests import HTTPConnection
-
-        conn = HTTPConnection(scope)
-        given = conn.query_params.get("token")
-        cookie = conn.cookies.get(TOKEN_COOKIE, "")
-        if given is not None and hmac.compare_digest(given, self.token):
-            if scope["type"] == "http":
-                async def with_cookie(message) -> None:
-                    if message["type"] == "http.response.start":
-                        message.setdefault("headers", [])
-                        message["headers"] = list(message["headers"]) + [
-                            (b"set-cookie", f"{TOKEN_COOKIE}={self.token}; HttpOnly; "
-                                            "SameSite=Strict; Path=/".encode())]
-                    await send(message)
-                return await self.app(scope, receive, with_cookie)
-            return await self.app(scope, receive, send)
-        if cookie and hmac.compare_digest(cookie, self.token):
-            return await self.app(scope, receive, send)
-        if scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": 1008})
-            return
-        response = PlainTextResponse("This studio needs its token: open the address with "
-                                     "?token=... that `synth studio` printed.", status_code=403)
-        await response(scope, receive, send)

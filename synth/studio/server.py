@@ -1,6 +1,6 @@
 """Serving the studio: the first free port from the one asked for, uvicorn on a socket bound
 here (so no other program can take the port in between), the browser opened once the server
-listens, a token when the studio is reachable beyond this machine, Ctrl-C to stop."""
+listens, a token by default (in the address it prints and opens), Ctrl-C to stop."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ import secrets
 import socket
 import threading
 import webbrowser
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from synth.errors import SynthError
+from synth.studio.door import Door, check_no_token, is_loopback
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -47,22 +48,26 @@ def url_of(host: str, port: int, token: str | None = None) -> str:
 
 
 def serve(root: Path = Path("."), host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
-          open_browser: bool = True, say: Callable[[str], None] = print) -> None:
-    """Run the studio until Ctrl-C."""
+          open_browser: bool = True, say: Callable[[str], None] = print,
+          use_token: bool = True, allow_hosts: Sequence[str] = ()) -> None:
+    """Run the studio until Ctrl-C; `use_token=False` (--no-token) only on loopback."""
     import uvicorn
 
     from synth.studio.app import create_app
 
-    exposed = host not in ("127.0.0.1", "localhost", "::1")
-    token = secrets.token_urlsafe(24) if exposed else None
+    exposed = not is_loopback(host)
+    if not use_token:
+        check_no_token(host)  # before a port is taken
+    token = secrets.token_urlsafe(24) if use_token else None
     sock = bind(host, port)
     port = sock.getsockname()[1]
+    door = Door.serving(host, port, token, allow_hosts)
     url = url_of(host, port, token)
     if exposed:
         say(f"warning: the studio is reachable from other machines on {host}:{port}; anyone "
             "with the token below can read and change dataset/, out/, model/ and models/ here.")
     say(f"synth studio: {url}  (Ctrl-C stops it)")
-    config = uvicorn.Config(create_app(root, token), log_level="warning", lifespan="on",
+    config = uvicorn.Config(create_app(root, door), log_level="warning", lifespan="on",
                             ws_max_size=1 << 16)
     server = uvicorn.Server(config)
     if open_browser:
@@ -88,10 +93,13 @@ def _open_when_ready(server, url: str) -> None:
 
 class Background:
     """The studio served on a thread (for tests, benchmarks and notebooks): `with
-    Background(root) as studio: studio.url ...`; it stops when the block ends."""
+    Background(root) as studio: studio.url ...` (the address with its token, as `synth
+    studio` prints it); it stops when the block ends."""
 
-    def __init__(self, root: Path = Path("."), host: str = DEFAULT_HOST, port: int = 0):
+    def __init__(self, root: Path = Path("."), host: str = DEFAULT_HOST, port: int = 0,
+                 use_token: bool = True):
         self.root, self.host, self.port = Path(root), host, port
+        self.token = secrets.token_urlsafe(24) if use_token else None
 
     def __enter__(self) -> "Background":
         import time
@@ -101,8 +109,10 @@ class Background:
         from synth.studio.app import create_app
 
         self.sock = bind(self.host, self.port) if self.port else _any_port(self.host)
-        self.url = url_of(self.host, self.sock.getsockname()[1])
-        self.app = create_app(self.root)
+        port = self.sock.getsockname()[1]
+        self.origin = url_of(self.host, port).rstrip("/")
+        self.url = url_of(self.host, port, self.token)
+        self.app = create_app(self.root, Door.serving(self.host, port, self.token))
         self.server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning",
                                                     lifespan="on"))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},

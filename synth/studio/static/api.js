@@ -10,7 +10,9 @@ export async function postJSON(url, body) {
 }
 
 export async function postBytes(url, data) {
-  return answer(await fetch(url, {method: "POST", body: data}));
+  return answer(await fetch(url, {
+    method: "POST", headers: {"Content-Type": "application/octet-stream"}, body: data,
+  }));
 }
 
 async function answer(response) {
