@@ -125,17 +125,17 @@ class TakeJournal:
 
     def saving(self, stem: str) -> None:
         """The take is being saved as `stem`: a recovery finishes that save, not another."""
-        self._write(json.dumps({"saving": stem}), math.inf)
+        self._write(json.dumps({"saving": stem}), self._synced, sync=True)
 
-    def _write(self, line: str, seconds: float) -> None:
+    def _write(self, line: str, seconds: float, sync: bool = False) -> None:
         if self.failed or self.file.closed:
             return
         try:
             self.file.write(line + "\n")
             self.file.flush()
-            if seconds - self._synced >= SYNC_EVERY:
+            if sync or seconds - self._synced >= SYNC_EVERY:
                 os.fsync(self.file.fileno())
-                self._synced = seconds
+                self._synced = max(seconds, self._synced)
         except OSError as exc:
             self.failed = exc.strerror or str(exc)
 
