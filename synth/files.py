@@ -219,9 +219,14 @@ def _same_bytes(one: Path, other: Path) -> bool:
         return False
 
 
+def text_writer(text: str) -> Callable[[Path], None]:
+    """A writer for `write_with` or `save_new` that writes `text` as UTF-8."""
+    return lambda tmp: tmp.write_text(text, encoding="utf-8") and None
+
+
 def write_text(path: Path, text: str, exclusive: bool = False) -> None:
     """Write a text file atomically and durably (UTF-8); `exclusive`: only as a new file."""
-    write_with(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), exclusive)
+    write_with(path, text_writer(text), exclusive)
 
 
 def write_bytes(path: Path, data: bytes, exclusive: bool = False) -> None:
@@ -258,17 +263,20 @@ def save_new(name: str, make: Callable[[str], Writers], first: str | None = None
     `make(stem)` lists the files to save under that stem, each (final path, writer), a writer
     None for a name that must only be free. The stems tried are `first` (if given), `name`,
     `name-2`, `-3`, ...: the first at which every file could be claimed as new (a hard link,
-    so two saves racing for one name both keep their files, under two names) or already holds
-    exactly what it would be given (a save cut short, finished now). Files claimed for a stem
-    that then fails are removed again.
+    so two saves racing for one name both keep their files, under two names). At `first`, a
+    file that holds exactly what it would be given counts as claimed: a save cut short there
+    (a recovery passes the name its journal says the save had begun under) is finished, not
+    made twice. Files claimed for a stem that then fails are removed again.
     """
     tried = set()
     for stem in _stems(name, first):
         if stem in tried:
             continue
         tried.add(stem)
+        resumed = stem == first  # a save cut short: its own files may be there already
         planned = list(make(stem))
-        if any(writer is None and path.exists() for path, writer in planned):
+        # a name seen taken is passed over before anything is written; the claim still decides
+        if any((writer is None or not resumed) and path.exists() for path, writer in planned):
             continue
         claimed: list[Path] = []
         try:
@@ -278,7 +286,7 @@ def save_new(name: str, make: Callable[[str], Writers], first: str | None = None
                 made: list[bool] = []
                 try:
                     with atomic_path(path, move=lambda tmp, final: made.append(
-                            _claim(tmp, final, same_is_mine=True))) as tmp:
+                            _claim(tmp, final, same_is_mine=resumed))) as tmp:
                         writer(tmp)
                 except OSError as exc:
                     raise cannot_write(path, exc) from None

@@ -140,8 +140,7 @@ def save_take(take: Take, dataset: Path, name: str, source: str, day: date | Non
                     source=f"recorded with synth record from {source}, {made}")
         return [(dataset / TAKES / f"{candidate}.mid", lambda tmp: midi.save(tmp)),
                 (dataset / f"{candidate}.txt",
-                 (lambda tmp: tmp.write_text(format_song(song), encoding="utf-8"))
-                 if events else None)]
+                 files.text_writer(format_song(song)) if events else None)]
 
     with files.no_interrupts():
         try:
