@@ -21,6 +21,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from typing import BinaryIO
 from pathlib import Path
 from synth.errors import SynthError
 
@@ -368,3 +369,75 @@ def no_interrupts() -> Iterator[None]:
             signal.signal(sig, handler)
     if caught:
         raise KeyboardInterrupt
+
+
+def move_new(source: Path, folder: Path, name: str, suffix: str) -> Path:
+    """Move a finished file into `folder` as NAME.SUFFIX, or NAME-2, -3, ... if taken,
+    claiming the name with a hard link (never over a file that appeared meanwhile), and sync
+    the folder; the path it now has."""
+    source, folder = Path(source), Path(folder)
+    sync_file(source)
+    for stem in _stems(name, None):
+        target = folder / f"{stem}{suffix}"
+        if target.exists():
+            continue
+        try:
+            _claim(source, target)
+        except NameTaken:
+            continue
+        sync_folder(folder)
+        if source.parent != folder:
+            sync_folder(source.parent)
+        return target
+    raise AssertionError("unreachable: the stems never run out")
+
+
+def open_growing(path: Path, start: Callable[[BinaryIO], object]) -> BinaryIO:
+    """Open `path` for a file that grows under its final name as it is written (a session's
+    WAV or log): `start(file)` writes its beginning (a header) under a temporary name, which
+    is synced and moved onto `path` in one rename, so `path` is never seen empty or without
+    its beginning. Returns the file, open (binary, buffered) where `start` left it."""
+    path = Path(path)
+    handle: list[BinaryIO] = []
+
+    def begin(tmp: Path) -> None:
+        handle.append(open(tmp, "r+b"))
+        start(handle[0])
+        handle[0].flush()
+
+    try:
+        with atomic_path(path) as tmp:
+            begin(tmp)
+    except BaseException as exc:
+        if handle:
+            handle[0].close()
+        if isinstance(exc, OSError):
+            raise cannot_write(path, exc) from None
+        raise
+    return handle[0]
+
+
+class BackgroundSync:
+    """Syncs an open file to the disk on a thread of its own, one sync at a time, so that a
+    file written by a live session reaches the disk as it grows without the session waiting
+    on the disk."""
+
+    def __init__(self, file: BinaryIO):
+        self._file = file
+        self._thread: threading.Thread | None = None
+
+    def sync(self) -> None:
+        """Start a sync unless one is running (that one covers what was written before it)."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._thread = threading.Thread(target=self._run, name="synth-sync", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        with contextlib.suppress(OSError, ValueError):  # closed meanwhile: close() syncs
+            os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        """Wait for a sync under way; the caller then closes the file (and syncs it once)."""
+        if self._thread is not None:
+            self._thread.join()
