@@ -392,11 +392,13 @@ def move_new(source: Path, folder: Path, name: str, suffix: str) -> Path:
     raise AssertionError("unreachable: the stems never run out")
 
 
-def open_growing(path: Path, start: Callable[[BinaryIO], object]) -> BinaryIO:
+def open_growing(path: Path, start: Callable[[BinaryIO], object],
+                 exclusive: bool = False) -> BinaryIO:
     """Open `path` for a file that grows under its final name as it is written (a session's
     WAV or log): `start(file)` writes its beginning (a header) under a temporary name, which
     is synced and moved onto `path` in one rename, so `path` is never seen empty or without
-    its beginning. Returns the file, open (binary, buffered) where `start` left it."""
+    its beginning (`exclusive`: claimed, never over a file of that name, else NameTaken).
+    Returns the file, open (binary, buffered) where `start` left it."""
     path = Path(path)
     handle: list[BinaryIO] = []
 
@@ -406,7 +408,7 @@ def open_growing(path: Path, start: Callable[[BinaryIO], object]) -> BinaryIO:
         handle[0].flush()
 
     try:
-        with atomic_path(path) as tmp:
+        with atomic_path(path, exclusive) as tmp:
             begin(tmp)
     except BaseException as exc:
         if handle:

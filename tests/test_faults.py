@@ -94,6 +94,7 @@ def test_a_killed_take_loses_at_most_its_last_half_second(cli, tmp_path, seed):
     raw, _ = file_notes(mido.MidiFile(tmp_path / "dataset/takes/take.mid"))
     assert [n.pitch for n in raw][: len(sure)] == sure
     assert not list((tmp_path / "dataset").rglob(".*"))  # the journal is gone once saved
+    assert_whole(tmp_path / "dataset")
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -121,6 +122,7 @@ def test_a_killed_session_leaves_a_playable_wav_and_every_answer_logged(tmp_path
     audio, _ = soundfile.read(tmp_path / "s.wav")
     assert len(audio) == info.frames and abs(audio).max() > 0.01  # it plays, and sounds
     assert not list(tmp_path.glob(".*"))  # nothing hidden left to recover
+    assert_whole(tmp_path)
 
 
 @pytest.fixture(scope="module")

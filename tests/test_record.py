@@ -355,3 +355,54 @@ def test_a_journal_that_filled_the_disk_says_how_much_it_kept(tmp_path, monkeypa
     with pytest.raises(SynthError, match="up to where that failed too .No space left"):
         save_take(take, tmp_path / "dataset", "take", "test", log=log)
     assert log.path.exists()
+
+
+def test_two_saves_of_one_name_at_once_keep_both(tmp_path, monkeypatch):
+    """The studio's record and `synth record` saving `tune` at the same moment (threads that
+    start together, again and again, each slow to write, so both find the same name free):
+    every take is kept, each under a name of its own."""
+    import threading
+
+    real_save = mido.MidiFile.save
+
+    def slow_save(self, *args, **kwargs):
+        time.sleep(0.05)  # both saves now write while the name they found free is still free
+        return real_save(self, *args, **kwargs)
+
+    monkeypatch.setattr(mido.MidiFile, "save", slow_save)
+
+    from synth.play.record import save_take
+    from synth.play.take import Take
+    from synth.studio import takes
+
+    def take_of(pitch):
+        return [(0.0, mido.Message("note_on", note=pitch, velocity=90)),
+                (0.3, mido.Message("note_off", note=pitch, velocity=0))]
+
+    saved = []
+    for round_ in range(5):
+        start = threading.Barrier(2)
+
+        def studio():
+            start.wait()
+            page = {"name": "tune", "bpm": 150, "messages": [[0.0, C4, 90], [0.3, C4, 0]]}
+            saved.append(takes.save(tmp_path, page)["song"])
+
+        def record():
+            start.wait()
+            done = save_take(Take(bpm=150, messages=take_of(E4), seconds=0.5),
+                             tmp_path / "dataset", "tune", "a keyboard")
+            saved.append(done.song_path.relative_to(tmp_path).as_posix())
+
+        threads = [threading.Thread(target=studio), threading.Thread(target=record)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert len(saved) == len(set(saved)) == 10
+    songs = [read_song(tmp_path / path) for path in saved]
+    assert sorted(s.events[0].cls for s in songs) == [13] * 5 + [17] * 5  # C4s and E4s
+    for path in saved:
+        raw, _ = file_notes(mido.MidiFile(tmp_path / "dataset/takes" / f"{Path(path).stem}.mid"))
+        assert [n.pitch for n in raw] == [C4 if read_song(tmp_path / path).events[0].cls == 13
+                                          else E4]

@@ -22,11 +22,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import io
 import json
 import math
 import os
 import re
-import tempfile
+import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -73,31 +74,20 @@ class TakeJournal:
     def __init__(self, folder: Path, name: str, bpm: float, source: str,
                  day: date | None = None):
         folder = Path(folder)
-        stem = f".{files.slug(name)}."
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            # Made under another suffix, locked, then renamed: no recovery ever sees it unlocked.
-            fd, new = tempfile.mkstemp(prefix=stem, suffix=JOURNAL_SUFFIX + "-new", dir=folder)
-        except OSError as exc:
-            raise files.cannot_write(folder, exc) from None
-        self.file = os.fdopen(fd, "w", encoding="utf-8")
-        self.path = folder / Path(new).name[: -len("-new")]
         self.failed = ""
         self._synced = -math.inf
         header = {"take": FORMAT, "bpm": bpm, "name": name, "source": source,
                   "date": (day or date.today()).isoformat()}
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)  # let go by the system when the process ends
-            self.file.write(json.dumps(header) + "\n")
-            self.file.flush()
-            os.fsync(fd)
-            os.replace(new, self.path)  # mkstemp's name, unique: nothing there to overwrite
-            files.sync_folder(folder)  # the journal's name, too, survives a power cut
-        except OSError as exc:
-            self.file.close()
-            with contextlib.suppress(OSError):
-                os.unlink(new)
-            raise files.cannot_write(self.path, exc) from None
+
+        def begin(raw) -> None:
+            fcntl.flock(raw.fileno(), fcntl.LOCK_EX)  # let go by the system when it ends
+            raw.write((json.dumps(header) + "\n").encode("utf-8"))
+
+        # Locked and begun under a temporary name, then claimed (never over another journal):
+        # no recovery ever sees it unlocked, and the name survives a power cut.
+        self.path = folder / f".{files.slug(name)}.{secrets.token_hex(4)}{JOURNAL_SUFFIX}"
+        raw = files.open_growing(self.path, begin, exclusive=True)
+        self.file = io.TextIOWrapper(raw, encoding="utf-8", newline="\n")
 
     @classmethod
     def reopen(cls, path: Path) -> TakeJournal:
@@ -190,6 +180,8 @@ def unfinished_takes(folder: Path) -> Iterator[JournalTake]:
     if not folder.is_dir():
         return
     for path in sorted(folder.glob(f".*{JOURNAL_SUFFIX}"), key=_age):
+        if path.name.endswith(files.PART + JOURNAL_SUFFIX):
+            continue  # a journal being begun (files.atomic_path), not one yet
         try:
             handle = open(path, "rb")
         except FileNotFoundError:  # another recovery got there first
