@@ -166,12 +166,14 @@ def atomic_path(path: Path, exclusive: bool = False,
     # Keep the real suffix last: writers such as soundfile pick the format from it.
     # `.part`, not the `.tmp` of earlier versions: journal.recover_leftovers takes those
     # for a killed session's files, and a killed compose's partial WAV is no session.
+    tmp_path: Path | None = None
     with sigterm_as_ctrl_c():
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.{os.getpid()}.",
-                                   suffix=f"{PART}{path.suffix}", dir=folder)
-        os.close(fd)
-        tmp_path = Path(tmp)
         try:
+            with no_interrupts():  # a signal just after the file is made still finds its name
+                fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.{os.getpid()}.",
+                                           suffix=f"{PART}{path.suffix}", dir=folder)
+                tmp_path = Path(tmp)
+                os.close(fd)
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes 0600; saved files are ordinary
@@ -180,8 +182,9 @@ def atomic_path(path: Path, exclusive: bool = False,
             (move or (_claim if exclusive else os.replace))(tmp_path, path)
             sync_folder(folder)
         except BaseException:
-            with contextlib.suppress(OSError):
-                tmp_path.unlink()
+            if tmp_path is not None:
+                with contextlib.suppress(OSError):
+                    tmp_path.unlink()
             raise
 
 
@@ -357,6 +360,10 @@ def no_interrupts() -> Iterator[None]:
     def hold(signum, frame) -> None:
         caught.append(signum)
 
+    hold.holding = True  # type: ignore[attr-defined]
+    if getattr(signal.getsignal(signal.SIGINT), "holding", False):
+        yield  # inside another no_interrupts: that one lets the signal through, at its end
+        return
     try:
         previous = {sig: signal.signal(sig, hold) for sig in (signal.SIGINT, signal.SIGTERM)}
     except ValueError:  # not the main thread: signals cannot reach this code anyway

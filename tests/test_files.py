@@ -243,3 +243,17 @@ def test_a_sync_in_the_background_waits_for_nothing(tmp_path, monkeypatch):
         assert time.monotonic() - began < 1
         slow.set()
         sync.close()
+
+
+def test_held_interrupts_wait_for_the_outermost_hold():
+    """A save inside a save (record's two files) is not cut between them by a Ctrl-C that
+    came during the inner one: it takes effect once the outer one is done."""
+    done = []
+    with pytest.raises(KeyboardInterrupt):
+        with files.no_interrupts():
+            with files.no_interrupts():
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.01)
+            done.append("inner")
+            done.append("outer")
+    assert done == ["inner", "outer"]
