@@ -406,3 +406,27 @@ def test_two_saves_of_one_name_at_once_keep_both(tmp_path, monkeypatch):
         raw, _ = file_notes(mido.MidiFile(tmp_path / "dataset/takes" / f"{Path(path).stem}.mid"))
         assert [n.pitch for n in raw] == [C4 if read_song(tmp_path / path).events[0].cls == 13
                                           else E4]
+
+
+@pytest.mark.parametrize("whose", ["its own", "another take's"])
+def test_a_save_killed_half_way_is_finished_under_its_name_never_over_another(cli, whose):
+    """Killed after the raw take had its name and before the song did: `recover` finishes the
+    save under that name; if the MIDI there is not this take's, it never touches it."""
+    from synth.music.midi import take_to_midi
+    from synth.play.journal import TakeJournal, read_take
+
+    path = killed_take(Path("dataset"), played([(0.0, 0.2, C4), (0.25, 0.45, E4)]), 0.6)
+    log = TakeJournal.reopen(path)
+    log.saving("take")
+    log.close()
+    left = read_take(path)
+    messages = left.messages if whose == "its own" else played([(0.0, 0.2, G4)])
+    take_to_midi(messages, left.bpm, name="take").save("dataset/takes/take.mid")
+    before = Path("dataset/takes/take.mid").read_bytes()
+    code, out, err = cli("recover")
+    assert code == 0, err
+    stem = "take" if whose == "its own" else "take-2"
+    assert f"saved dataset/{stem}.txt and dataset/takes/{stem}.mid" in out
+    assert [e.cls for e in read_song(Path(f"dataset/{stem}.txt")).events] == [13, 17]
+    assert Path("dataset/takes/take.mid").read_bytes() == before
+    assert not path.exists()
