@@ -222,12 +222,13 @@ def test_sigterm_during_a_write_removes_the_partial_file(tmp_path, command):
 
 def test_sigterm_during_an_import_keeps_whole_songs_only(tmp_path, many_files):
     process = start(["import", str(many_files)], tmp_path)
-    wait_for(lambda: len(list((tmp_path / "dataset").glob("*.txt"))) >= 20
+    wait_for(lambda: len(visible(tmp_path / "dataset")) >= 20
              if (tmp_path / "dataset").is_dir() else process.poll() is not None)
     os.killpg(process.pid, signal.SIGTERM)
     process.communicate(timeout=60)
-    assert process.returncode == 130
-    assert partials(tmp_path) == [] and len(assert_whole(tmp_path / "dataset")) >= 20
+    assert process.returncode == 130  # stopped as Ctrl-C stops it, before the 200th song
+    assert partials(tmp_path) == []
+    assert 20 <= len(assert_whole(tmp_path / "dataset")) < 200
 
 
 def test_sigterm_during_train_leaves_the_old_model_and_no_partial_file(tmp_path, tiny_model):
@@ -306,7 +307,7 @@ def test_two_studio_records_of_one_name_killed_at_seeded_moments_lose_nothing(tm
     rng = random.Random(seed)
     first, second = studio_saver(tmp_path, "tune"), studio_saver(tmp_path, "tune")
     wait_for(lambda: (tmp_path / "dataset").is_dir() and
-             len(list((tmp_path / "dataset").glob("*.txt"))) >= 2, timeout=60)
+             len(visible(tmp_path / "dataset")) >= 4, timeout=60)
     time.sleep(rng.uniform(0.0, 1.5))
     reported = []
     for process in (first, second):
