@@ -124,6 +124,8 @@ def test_the_journal_is_synced_at_least_every_half_second(tmp_path, monkeypatch)
     synced = []
     monkeypatch.setattr(journal.os, "fsync", lambda fd: synced.append(fd))
     log = journal_of(tmp_path, [])
+    assert len(synced) == 2  # made: the journal, then its folder (its name)
+    synced.clear()
     for step in range(40):  # 2 s of a dense stream of messages and ticks
         log.add(step * 0.05, press(60))
         log.tick(step * 0.05 + 0.01)
@@ -134,28 +136,61 @@ def test_the_journal_is_synced_at_least_every_half_second(tmp_path, monkeypatch)
 
 def test_a_session_wav_plays_while_it_is_still_being_written(tmp_path):
     wav = journal.SessionWav(tmp_path / "s.wav", RATE, 2)
+    assert soundfile.info(tmp_path / "s.wav").frames == 0  # there at once, a WAV already
     block = np.full((256, 2), 0.25, dtype=np.float32)
     for _ in range(int(2.2 * RATE / 256)):  # 2.2 s of sound, the file still open
         wav.write(block)
+    frames = int(2.2 * RATE / 256) * 256
     seen = soundfile.info(tmp_path / "s.wav")  # read as any player would, mid-session
-    assert 2.2 - journal.HEADER_EVERY - 0.01 <= seen.duration <= 2.2
+    assert seen.frames == frames  # the header counts every block written
+    assert wave_frames(tmp_path / "s.wav") == frames
     audio, _ = soundfile.read(tmp_path / "s.wav", dtype="float32")
     assert np.allclose(audio, 0.25, atol=1e-4)
     assert wav.close() == tmp_path / "s.wav"
-    assert soundfile.info(tmp_path / "s.wav").frames == int(2.2 * RATE / 256) * 256
+    assert soundfile.info(tmp_path / "s.wav").frames == frames
+
+
+def test_a_session_wav_holds_the_samples_soundfile_would_write(tmp_path):
+    rng = np.random.default_rng(3)
+    audio = np.clip(rng.normal(0, 0.5, (3000, 2)), -1.2, 1.2).astype(np.float32)
+    wav = journal.SessionWav(tmp_path / "s.wav", RATE, 2)
+    for start in range(0, len(audio), 256):
+        wav.write(audio[start : start + 256])
+    wav.close()
+    soundfile.write(tmp_path / "ref.wav", audio, RATE, subtype="PCM_16")
+    mine, _ = soundfile.read(tmp_path / "s.wav", dtype="int16")
+    theirs, _ = soundfile.read(tmp_path / "ref.wav", dtype="int16")
+    assert np.array_equal(mine, theirs)
+
+
+def test_a_session_wav_is_synced_as_it_grows(tmp_path, monkeypatch):
+    synced = []
+    real = os.fsync
+    monkeypatch.setattr(journal.files.os, "fsync", lambda fd: synced.append(fd) or real(fd))
+    wav = journal.SessionWav(tmp_path / "s.wav", RATE, 2)
+    synced.clear()
+    for _ in range(int(2 * RATE / 256)):
+        wav.write(np.zeros((256, 2), dtype=np.float32))
+        wav._sync.close()  # each sync done before the next block, as on an idle disk
+    assert 3 <= len(synced) <= 4  # every SYNC_EVERY (half a second) of sound
+    wav.close()
 
 
 def test_a_session_wav_on_a_full_disk_is_one_clear_error(tmp_path, monkeypatch):
+    import errno
+    import wave
+
     from synth.errors import SynthError
 
     wav = journal.SessionWav(tmp_path / "s.wav", RATE, 2)
     wav.write(np.zeros((RATE, 2), dtype=np.float32))
 
-    def full(block):
-        raise soundfile.LibsndfileError(0, "System error : No space left on device.")
+    def full(self, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(wav.file, "write", full)
-    with pytest.raises(SynthError, match="s.wav: cannot write: .*No space left on device"):
+    monkeypatch.setattr(wave.Wave_write, "writeframesraw", full)
+    with pytest.raises(SynthError, match="s.wav: cannot write: No space left on device; the "
+                                         "session so far is saved in it"):
         wav.write(np.zeros((256, 2), dtype=np.float32))
     monkeypatch.undo()
     wav.close()

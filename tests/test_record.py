@@ -407,15 +407,15 @@ def test_a_full_disk_keeps_the_take_in_its_journal(cli, tmp_path, monkeypatch):
     assert "dataset/take.txt: cannot write: No space left on device" in line
     assert "the take is safe in dataset/takes/.take." in line and "synth recover" in line
     assert Path("dataset/old.txt").read_text() == "1 2 3\n"  # earlier files intact
-    assert not Path("dataset/take.txt").exists()
-    take_mid = Path("dataset/takes/take.mid").read_bytes()  # written before the disk filled
+    # the take's MIDI, claimed before the disk filled, is let go again: no half of a save
+    assert not Path("dataset/take.txt").exists() and not Path("dataset/takes/take.mid").exists()
     [journal_path] = Path("dataset/takes").glob(".*.journal")
-    # room again: the save is finished under the name it had picked
+    # room again: the save is made under the name it had picked
     code, out, err = cli("recover")
     assert code == 0, err
     assert "saved dataset/take.txt and dataset/takes/take.mid" in out
     assert read_song(Path("dataset/take.txt")).events == [Event(13, 2), Event(17, 2)]
-    assert Path("dataset/takes/take.mid").read_bytes() == take_mid
+    assert [n.pitch for n in file_notes(mido.MidiFile("dataset/takes/take.mid"))[0]] == [C4, E4]
     assert not journal_path.exists()
 
 
@@ -443,3 +443,78 @@ def test_a_journal_that_filled_the_disk_says_how_much_it_kept(tmp_path, monkeypa
     with pytest.raises(SynthError, match="up to where that failed too .No space left"):
         save_take(take, tmp_path / "dataset", "take", "test", log=log)
     assert log.path.exists()
+
+
+def test_two_saves_of_one_name_at_once_keep_both(tmp_path, monkeypatch):
+    """The studio's record and `synth record` saving `tune` at the same moment (threads that
+    start together, again and again, each slow to write, so both find the same name free):
+    every take is kept, each under a name of its own."""
+    import threading
+
+    real_save = mido.MidiFile.save
+
+    def slow_save(self, *args, **kwargs):
+        time.sleep(0.05)  # both saves now write while the name they found free is still free
+        return real_save(self, *args, **kwargs)
+
+    monkeypatch.setattr(mido.MidiFile, "save", slow_save)
+
+    from synth.play.record import save_take
+    from synth.play.take import Take
+    from synth.studio import takes
+
+    def take_of(pitch):
+        return [(0.0, mido.Message("note_on", note=pitch, velocity=90)),
+                (0.3, mido.Message("note_off", note=pitch, velocity=0))]
+
+    saved = []
+    for round_ in range(5):
+        start = threading.Barrier(2)
+
+        def studio():
+            start.wait()
+            page = {"name": "tune", "bpm": 150, "messages": [[0.0, C4, 90], [0.3, C4, 0]]}
+            saved.append(takes.save(tmp_path, page)["song"])
+
+        def record():
+            start.wait()
+            done = save_take(Take(bpm=150, messages=take_of(E4), seconds=0.5),
+                             tmp_path / "dataset", "tune", "a keyboard")
+            saved.append(done.song_path.relative_to(tmp_path).as_posix())
+
+        threads = [threading.Thread(target=studio), threading.Thread(target=record)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert len(saved) == len(set(saved)) == 10
+    songs = [read_song(tmp_path / path) for path in saved]
+    assert sorted(s.events[0].cls for s in songs) == [13] * 5 + [17] * 5  # C4s and E4s
+    for path in saved:
+        raw, _ = file_notes(mido.MidiFile(tmp_path / "dataset/takes" / f"{Path(path).stem}.mid"))
+        assert [n.pitch for n in raw] == [C4 if read_song(tmp_path / path).events[0].cls == 13
+                                          else E4]
+
+
+@pytest.mark.parametrize("whose", ["its own", "another take's"])
+def test_a_save_killed_half_way_is_finished_under_its_name_never_over_another(cli, whose):
+    """Killed after the raw take had its name and before the song did: `recover` finishes the
+    save under that name; if the MIDI there is not this take's, it never touches it."""
+    from synth.music.midi import take_to_midi
+    from synth.play.journal import TakeJournal, read_take
+
+    path = killed_take(Path("dataset"), played([(0.0, 0.2, C4), (0.25, 0.45, E4)]), 0.6)
+    log = TakeJournal.reopen(path)
+    log.saving("take")
+    log.close()
+    left = read_take(path)
+    messages = left.messages if whose == "its own" else played([(0.0, 0.2, G4)])
+    take_to_midi(messages, left.bpm, name="take").save("dataset/takes/take.mid")
+    before = Path("dataset/takes/take.mid").read_bytes()
+    code, out, err = cli("recover")
+    assert code == 0, err
+    stem = "take" if whose == "its own" else "take-2"
+    assert f"saved dataset/{stem}.txt and dataset/takes/{stem}.mid" in out
+    assert [e.cls for e in read_song(Path(f"dataset/{stem}.txt")).events] == [13, 17]
+    assert Path("dataset/takes/take.mid").read_bytes() == before
+    assert not path.exists()

@@ -5,9 +5,11 @@ class one-hot beside the length one-hot, and a length head sees the hidden state
 chosen. Format 1 models read and predict classes only; they still load, and compose with every
 length one beat.
 
-Saving is atomic: the weights go to a content-named file first, then the manifest that names
-them replaces the old one in one rename, then stale weights are removed. At every moment the
-manifest names a complete weights file, so an interrupted `synth train` leaves the old model.
+Saving is atomic and durable: the weights go to a content-named file first (synced to the disk),
+then the manifest that names them replaces the old one in one rename, then stale weights are
+removed. At every moment the manifest names a complete weights file, so an interrupted or
+killed `synth train` leaves the old model; Ctrl-C or SIGTERM during the save also takes back
+the weights it had added.
 """
 
 from __future__ import annotations
@@ -111,30 +113,44 @@ def save_model(folder: Path, weights: dict[str, np.ndarray], manifest: dict[str,
     check_weights(weights, str(folder))
     names = WEIGHT_NAMES + (LENGTH_WEIGHTS if "length_kernel" in weights else ())
     version = FORMAT_VERSION if "length_kernel" in weights else CLASSES_ONLY
-    buffer = io.BytesIO()
-    np.savez(buffer, **{n: np.asarray(weights[n], dtype=np.float32) for n in names})
-    data = buffer.getvalue()
-    digest = hashlib.sha256(data).hexdigest()
-    weights_name = f"weights-{digest[:16]}.npz"
-    files.write_bytes(folder / weights_name, data)
-    manifest = {**manifest, "format": FORMAT, "format_version": version,
-                "weights": {"file": weights_name, "sha256": digest}}
-    keep = {weights_name}
-    if memory_tables is not None:
-        buffer = io.BytesIO()
-        np.savez(buffer, **memory_tables)
-        data = buffer.getvalue()
-        digest = hashlib.sha256(data).hexdigest()
-        tables_name = f"memory-{digest[:16]}.npz"
-        files.write_bytes(folder / tables_name, data)
-        manifest["memory"] = {**manifest.get("memory", {}),
-                              "tables": {"file": tables_name, "sha256": digest}}
-        keep.add(tables_name)
-    files.write_text(folder / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    manifest = {**manifest, "format": FORMAT, "format_version": version}
+    written: list[Path] = []  # files this save added, removed again if it does not finish
+    try:
+        with files.sigterm_as_ctrl_c():
+            weights_name, digest = _save_arrays(
+                folder, "weights", {n: np.asarray(weights[n], dtype=np.float32) for n in names},
+                written)
+            manifest["weights"] = {"file": weights_name, "sha256": digest}
+            keep = {weights_name}
+            if memory_tables is not None:
+                tables_name, digest = _save_arrays(folder, "memory", memory_tables, written)
+                manifest["memory"] = {**manifest.get("memory", {}),
+                                      "tables": {"file": tables_name, "sha256": digest}}
+                keep.add(tables_name)
+            files.write_text(folder / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    except BaseException:
+        for path in written:  # the old manifest names none of them
+            path.unlink(missing_ok=True)
+        raise
     for stale in [*folder.glob("weights-*.npz"), *folder.glob("memory-*.npz")]:
         if stale.name not in keep:
             stale.unlink(missing_ok=True)
     return folder / MANIFEST
+
+
+def _save_arrays(folder: Path, kind: str, arrays: dict[str, np.ndarray],
+                 written: list[Path]) -> tuple[str, str]:
+    """Save arrays as folder/KIND-DIGEST.npz (plain arrays, never pickled), noting in `written`
+    a file that was not there before; its name and sha256."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    data = buffer.getvalue()
+    digest = hashlib.sha256(data).hexdigest()
+    path = folder / f"{kind}-{digest[:16]}.npz"
+    if not path.exists():
+        written.append(path)
+    files.write_bytes(path, data)
+    return path.name, digest
 
 
 def find_model(explicit: Path | None = None) -> Path:

@@ -59,7 +59,9 @@ def parse(path: Path) -> Imported:
 
 def _ignore_interrupts() -> None:
     # Ctrl-C reaches the whole process group; the parent alone handles it and stops the pool.
+    # SIGTERM kills a worker outright (the parent's, raising KeyboardInterrupt, is inherited).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
@@ -129,12 +131,18 @@ def import_many(paths: Sequence[Path], dataset: Path, workers: int | None = None
     """Import MIDI files into `dataset`, yielding each file's outcome in order as it is saved.
 
     Names are picked and songs written here, one at a time and in order, so the result is
-    the same as importing the files one by one; each write is atomic (a Ctrl-C or a kill
-    leaves the songs already saved and no half-written one). A song the dataset holds already,
+    the same as importing the files one by one; each write is atomic and durable (Ctrl-C,
+    SIGTERM or a kill leaves the songs already saved and no half-written one). A song the dataset holds already,
     the same file to the letter (same source, same notes), is `skipped`: an import run again
     after it was killed finishes the rest and writes nothing twice. A full disk stops it.
     """
     dataset = Path(dataset)
+    with files.sigterm_as_ctrl_c():  # a polite kill stops like Ctrl-C: no partial file left
+        yield from _import_in_order(paths, dataset, workers, parser)
+
+
+def _import_in_order(paths: Sequence[Path], dataset: Path, workers: int | None,
+                     parser: Callable[[Path], Imported]) -> Iterator[Imported]:
     saved: dict[bytes, Path] | None = None  # the dataset's songs by their text's digest
     for result in parse_many(paths, workers, parser):
         if result.ok:
@@ -146,9 +154,8 @@ def import_many(paths: Sequence[Path], dataset: Path, workers: int | None = None
                 if text in saved:
                     out, result.skipped = saved[text], True
                 else:
-                    out = files.unique_path(dataset, files.slug(result.song.title or
-                                                                result.path.stem), ".txt")
-                    songs.write_song(out, result.song)
+                    out = _save_new(dataset, result.song,
+                                    files.slug(result.song.title or result.path.stem))
                     saved[text] = out
             except files.NoSpace:
                 raise
@@ -159,6 +166,15 @@ def import_many(paths: Sequence[Path], dataset: Path, workers: int | None = None
                 if result.report is not None:
                     result.report.out = out
         yield result
+
+
+def _save_new(dataset: Path, song: songs.Song, name: str) -> Path:
+    """Save `song` as dataset/NAME.txt, numbered if taken, never over another file (a record
+    or another import saving at the same moment keeps its song)."""
+    song.events = songs.check_song(song.events, dataset / f"{name}.txt")
+    write = files.text_writer(songs.format_song(song))
+    stem = files.save_new(name, lambda stem: [(dataset / f"{stem}.txt", write)])
+    return dataset / f"{stem}.txt"
 
 
 def _digest(text: str) -> bytes:

@@ -387,6 +387,6 @@ def events_to_midi(events: Sequence[Event], bpm: float,
     return midi
 
 
-def write_midi(path: Path, midi: mido.MidiFile) -> None:
-    """Save a MIDI file atomically."""
-    files.write_with(path, lambda tmp: midi.save(tmp))
+def write_midi(path: Path, midi: mido.MidiFile, exclusive: bool = False) -> None:
+    """Save a MIDI file atomically and durably; `exclusive`: only as a new file."""
+    files.write_with(path, lambda tmp: midi.save(tmp), exclusive)

@@ -188,15 +188,23 @@ def format_song(song: Song) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_song(path: Path, song: Song) -> None:
-    """Write a song file atomically, after checking every event."""
+def check_song(events: Sequence[Event], path: Path) -> list[Event]:
+    """The events of a song about to be saved as `path`, each checked; one error naming the
+    file if any is bad or there are none."""
     try:
-        song.events = [check_event(e) for e in song.events]
+        checked = [check_event(e) for e in events]
     except SynthError as exc:
         raise SynthError(f"{path}: cannot save: {exc}") from None
-    if not song.events:
+    if not checked:
         raise SynthError(f"{path}: cannot save a song with no notes")
-    files.write_text(path, format_song(song))
+    return checked
+
+
+def write_song(path: Path, song: Song, exclusive: bool = False) -> None:
+    """Write a song file atomically and durably, after checking every event; `exclusive`:
+    only as a new file (files.NameTaken if the name is taken)."""
+    song.events = check_song(song.events, path)
+    files.write_text(path, format_song(song), exclusive)
 
 
 def song_paths(folder: Path) -> list[Path]:

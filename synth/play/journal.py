@@ -7,9 +7,10 @@ reads it back after the process died (a crash, the out-of-memory killer, a power
   that nobody holds is a take that never finished; `unfinished_takes` reads those back, up
   to the last whole line.
 - A session's files (`SessionWav`, `SessionLog`): written under their final names as the
-  session goes, the WAV's header rewritten every half second of sound, the log a line at
-  a time, each in one write. A killed session leaves a WAV that plays to within a second of the kill and
-  a log with every answer.
+  session goes (never seen empty: each appears with its header in one rename), the WAV's
+  header rewritten after every block by the standard library's `wave`, the log a line at a
+  time, each in one write; both synced to the disk as they grow. A killed session leaves a
+  WAV that every reader opens, to within a block of the kill, and a log with every answer.
 - Leftovers of sessions killed before this (hidden `.NAME.XXXXXXXX.tmp.wav` / `.tmp.jsonl`,
   grown under temporary names): `recover_leftovers` moves them into place, header mended.
 
@@ -21,11 +22,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import io
 import json
 import math
 import os
 import re
-import tempfile
+import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -40,7 +42,6 @@ from synth.errors import SynthError
 JOURNAL_SUFFIX = ".journal"
 FORMAT = 1
 SYNC_EVERY = 0.5  # seconds: the most of a take that a power cut can take away
-HEADER_EVERY = 0.5  # seconds of sound between rewrites of a session WAV's header
 LEFTOVER_AGE = 60.0  # seconds: a hidden temporary file untouched this long is nobody's
 
 
@@ -73,29 +74,20 @@ class TakeJournal:
     def __init__(self, folder: Path, name: str, bpm: float, source: str,
                  day: date | None = None):
         folder = Path(folder)
-        stem = f".{files.slug(name)}."
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            # Made under another suffix, locked, then renamed: no recovery ever sees it unlocked.
-            fd, new = tempfile.mkstemp(prefix=stem, suffix=JOURNAL_SUFFIX + "-new", dir=folder)
-        except OSError as exc:
-            raise files.cannot_write(folder, exc) from None
-        self.file = os.fdopen(fd, "w", encoding="utf-8")
-        self.path = folder / Path(new).name[: -len("-new")]
         self.failed = ""
         self._synced = -math.inf
         header = {"take": FORMAT, "bpm": bpm, "name": name, "source": source,
                   "date": (day or date.today()).isoformat()}
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)  # let go by the system when the process ends
-            self.file.write(json.dumps(header) + "\n")
-            self.file.flush()
-            os.replace(new, self.path)
-        except OSError as exc:
-            self.file.close()
-            with contextlib.suppress(OSError):
-                os.unlink(new)
-            raise files.cannot_write(self.path, exc) from None
+
+        def begin(raw) -> None:
+            fcntl.flock(raw.fileno(), fcntl.LOCK_EX)  # let go by the system when it ends
+            raw.write((json.dumps(header) + "\n").encode("utf-8"))
+
+        # Locked and begun under a temporary name, then claimed (never over another journal):
+        # no recovery ever sees it unlocked, and the name survives a power cut.
+        self.path = folder / f".{files.slug(name)}.{secrets.token_hex(4)}{JOURNAL_SUFFIX}"
+        raw = files.open_growing(self.path, begin, exclusive=True)
+        self.file = io.TextIOWrapper(raw, encoding="utf-8", newline="\n")
 
     @classmethod
     def reopen(cls, path: Path) -> TakeJournal:
@@ -125,17 +117,17 @@ class TakeJournal:
 
     def saving(self, stem: str) -> None:
         """The take is being saved as `stem`: a recovery finishes that save, not another."""
-        self._write(json.dumps({"saving": stem}), math.inf)
+        self._write(json.dumps({"saving": stem}), self._synced, sync=True)
 
-    def _write(self, line: str, seconds: float) -> None:
+    def _write(self, line: str, seconds: float, sync: bool = False) -> None:
         if self.failed or self.file.closed:
             return
         try:
             self.file.write(line + "\n")
             self.file.flush()
-            if seconds - self._synced >= SYNC_EVERY:
+            if sync or seconds - self._synced >= SYNC_EVERY:
                 os.fsync(self.file.fileno())
-                self._synced = seconds
+                self._synced = max(seconds, self._synced)
         except OSError as exc:
             self.failed = exc.strerror or str(exc)
 
@@ -188,6 +180,8 @@ def unfinished_takes(folder: Path) -> Iterator[JournalTake]:
     if not folder.is_dir():
         return
     for path in sorted(folder.glob(f".*{JOURNAL_SUFFIX}"), key=_age):
+        if path.name.endswith(files.PART + JOURNAL_SUFFIX):
+            continue  # a journal being begun (files.atomic_path), not one yet
         try:
             handle = open(path, "rb")
         except FileNotFoundError:  # another recovery got there first
@@ -214,76 +208,89 @@ def _age(path: Path) -> tuple[float, str]:
 
 
 class SessionWav:
-    """A session's WAV, written under its final name as the session goes. libsndfile writes
-    the sound straight to the file; its header, which holds the length, is rewritten every
-    HEADER_EVERY seconds of sound, so a kill leaves a WAV that plays to within that."""
+    """A session's WAV (16-bit PCM), written under its final name as the session goes with the
+    standard library's `wave`, which rewrites the header's sizes after every block: a kill at
+    any moment leaves a WAV whose header counts only frames wholly in the file, so every reader
+    opens it. The file is synced to the disk every SYNC_EVERY seconds of sound, off the
+    session's thread, so a power cut takes at most about that much."""
 
     def __init__(self, path: Path, rate: int, channels: int):
-        import soundfile
+        import wave
 
         self.path = Path(path)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.file = soundfile.SoundFile(self.path, "w", rate, channels, subtype="PCM_16",
-                                            format="WAV")
-        except (OSError, RuntimeError) as exc:  # soundfile raises LibsndfileError (RuntimeError)
-            raise SynthError(f"{self.path}: cannot write: {exc}") from None
-        self._every = int(HEADER_EVERY * rate)
+        self.rate = rate
+        made: list[wave.Wave_write] = []
+
+        def header(file) -> None:
+            sound = wave.open(file, "wb")
+            sound.setnchannels(channels)
+            sound.setsampwidth(2)
+            sound.setframerate(rate)
+            sound.writeframes(b"")  # the header, for no frames yet
+            made.append(sound)
+
+        self._raw = files.open_growing(self.path, header)
+        self.file = made[0]
+        self._sync = files.BackgroundSync(self._raw)
+        self._every = int(SYNC_EVERY * rate)
         self._since = 0
 
     def write(self, block) -> None:
+        """Append a block of float frames (frames, channels), converted to 16 bits as
+        libsndfile converts them (the same samples soundfile would write)."""
+        from synth.sound.render import pcm16
+
         try:
-            self.file.write(block)
-        except (OSError, RuntimeError) as exc:  # libsndfile's errors (a full disk) included
-            raise SynthError(f"{self.path}: cannot write: {exc}; the session so far is "
+            self.file.writeframes(pcm16(block).tobytes())
+        except OSError as exc:  # a full disk
+            raise SynthError(f"{files.cannot_write(self.path, exc)}; the session so far is "
                              "saved in it") from None
         self._since += len(block)
         if self._since >= self._every:
             self._since = 0
-            _update_header(self.file)
+            self._sync.sync()
 
     def close(self) -> Path:
-        self.file.close()  # the final header
+        """Finish the file (its final header) and sync it to the disk."""
+        self._sync.close()
+        try:
+            self.file.close()  # wave leaves a file it was given open
+            self._raw.flush()
+            os.fsync(self._raw.fileno())
+        except OSError as exc:
+            raise files.cannot_write(self.path, exc) from None
+        finally:
+            self._raw.close()
         return self.path
-
-
-# libsndfile's SFC_UPDATE_HEADER_NOW: rewrite the header for the frames written so far.
-_SFC_UPDATE_HEADER_NOW = 0x1060
-
-
-def _update_header(sound) -> None:
-    """Rewrite the header of an open soundfile.SoundFile (soundfile has no public call for
-    it, so libsndfile's command goes through soundfile's own binding)."""
-    import soundfile
-
-    command = getattr(getattr(soundfile, "_snd", None), "sf_command", None)
-    handle = getattr(sound, "_file", None)
-    if command is not None and handle is not None:
-        command(handle, _SFC_UPDATE_HEADER_NOW, soundfile._ffi.NULL, 0)
 
 
 class SessionLog:
     """A session's log of JSON lines, created under its final name. Each line goes to the file
-    in one write (no buffer holds half of it), so a kill leaves whole lines only."""
+    in one write (no buffer holds half of it), so a kill leaves whole lines only; each is
+    synced to the disk off the session's thread."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.file = open(self.path, "wb", buffering=0)
-        except OSError as exc:
-            raise files.cannot_write(self.path, exc) from None
+        self.file = files.open_growing(self.path, lambda file: None)
+        self._sync = files.BackgroundSync(self.file)
 
     def write(self, line: str) -> None:
-        data = memoryview((line + "\n").encode("utf-8"))
         try:
-            while data:
-                data = data[self.file.write(data):]
+            self.file.write((line + "\n").encode("utf-8"))
+            self.file.flush()  # the whole line in one go (a buffered write loops until done)
         except OSError as exc:
             raise files.cannot_write(self.path, exc) from None
+        self._sync.sync()
 
     def close(self) -> Path:
-        self.file.close()
+        self._sync.close()
+        try:
+            self.file.flush()
+            os.fsync(self.file.fileno())
+        except OSError as exc:
+            raise files.cannot_write(self.path, exc) from None
+        finally:
+            self.file.close()
         return self.path
 
 
@@ -328,19 +335,21 @@ def recover_leftovers(folder: Path) -> list[Recovered]:
     for path in leftovers(folder):
         match = _LEFTOVER.match(path.name)
         stem, suffix = match["stem"], match["suffix"]
-        target = files.unique_path(path.parent, stem, suffix)
         try:
             if suffix == ".wav":
                 what = _mend_wav(path)
-                os.replace(path, target)
+                target = files.move_new(path, path.parent, stem, suffix)
             else:
                 whole = path.read_bytes().split(b"\n")[:-1]
-                files.write_bytes(target, b"".join(line + b"\n" for line in whole))
+                data = b"".join(line + b"\n" for line in whole)
+                saved = files.save_new(stem, lambda name: [
+                    (path.parent / f"{name}{suffix}", lambda tmp: tmp.write_bytes(data))])
+                target = path.parent / f"{saved}{suffix}"
                 path.unlink()
                 what = f"{len(whole)} answers"
         except (OSError, RuntimeError) as exc:
             if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-                raise files.cannot_write(target, exc) from None  # kept, for once there is room
+                raise files.cannot_write(path, exc) from None  # kept, for once there is room
             continue  # not readable as a WAV: left as it is
         recovered.append(Recovered(path, target, what))
     return recovered

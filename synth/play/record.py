@@ -25,8 +25,8 @@ from synth.errors import SynthError
 from synth.music.events import Event
 from synth.play.inputs import Input, is_press
 from synth.play.take import Take
-from synth.music.midi import Note, take_to_midi, write_midi
-from synth.music.songs import Song, check_bpm, write_song
+from synth.music.midi import Note, take_to_midi
+from synth.music.songs import Song, check_bpm, check_song, format_song
 
 TAKES = "takes"
 
@@ -131,29 +131,34 @@ def save_take(take: Take, dataset: Path, name: str, source: str, day: date | Non
               log: journal.TakeJournal | None = None, stem: str | None = None) -> Saved | None:
     """Save the raw take and its song file; None when no note was played at all.
 
-    The journal `log` of the take is removed once both are saved; if saving fails (a full
-    disk) the error says the take is safe in it. `stem` saves under that name, overwriting
-    (a recovery finishing a save that had begun).
+    Both are claimed as new files under the first free name (files.save_new), so two saves of
+    one name at once (two studio tabs, the studio and `synth record`) keep both takes. The
+    journal `log` of the take is removed once both are saved; if saving fails (a full disk)
+    the error says the take is safe in it. `stem` is tried first: the name a recovery's save
+    had begun under, whose files, if there and this take's to the byte, are kept as they are.
     """
     if not any(is_press(msg) for _, msg in take.messages):
         if log is not None:
             log.remove()
         return None
     events, outside = take.events()
-    with files.no_interrupts():
-        if stem is None:
-            stem = files.free_name(files.slug(name), [(dataset, ".txt"),
-                                                      (dataset / TAKES, ".mid")])
-        song_path = dataset / f"{stem}.txt"
-        take_path = dataset / TAKES / f"{stem}.mid"
+    made = (day or date.today()).isoformat()
+
+    def planned(candidate: str) -> list:
         if log is not None:
-            log.saving(stem)
+            log.saving(candidate)
+        midi = take_to_midi(take.messages, take.bpm, name=candidate)
+        song = Song(events=events, title=candidate, bpm=take.bpm,
+                    source=f"recorded with synth record from {source}, {made}")
+        return [(dataset / TAKES / f"{candidate}.mid", lambda tmp: midi.save(tmp)),
+                (dataset / f"{candidate}.txt",
+                 files.text_writer(format_song(song)) if events else None)]
+
+    with files.no_interrupts():
         try:
-            write_midi(take_path, take_to_midi(take.messages, take.bpm, name=stem))
             if events:
-                write_song(song_path, Song(events=events, title=stem, bpm=take.bpm,
-                                           source=f"recorded with synth record from {source}, "
-                                                  f"{(day or date.today()).isoformat()}"))
+                events = check_song(events, dataset / f"{files.slug(name)}.txt")
+            stem = files.save_new(files.slug(name), planned, first=stem)
         except SynthError as exc:
             if log is None:
                 raise
@@ -164,7 +169,8 @@ def save_take(take: Take, dataset: Path, name: str, source: str, day: date | Non
                             "is fixed") from None
         if log is not None:
             log.remove()
-    return Saved(song_path if events else None, take_path, events, outside)
+    song_path = dataset / f"{stem}.txt"
+    return Saved(song_path if events else None, dataset / TAKES / f"{stem}.mid", events, outside)
 
 
 @dataclass
@@ -183,23 +189,8 @@ def recover_takes(dataset: Path) -> list[RecoveredTake]:
     for left in journal.unfinished_takes(Path(dataset) / TAKES):
         take = Take(bpm=left.bpm, messages=left.messages, seconds=left.seconds,
                     ended_by="recovery")
-        stem = left.saving if left.saving and _began_saving(take, dataset, left.saving) \
-            else None
         saved = save_take(take, Path(dataset), left.name, left.source, day=left.day,
-                          log=journal.TakeJournal.reopen(left.path), stem=stem)
+                          log=journal.TakeJournal.reopen(left.path), stem=left.saving)
         if saved is not None:  # None: killed before a note was played
             recovered.append(RecoveredTake(saved, left.path, left.day, left.seconds))
     return recovered
-
-
-def _began_saving(take: Take, dataset: Path, stem: str) -> bool:
-    """Whether dataset/takes/STEM.mid is this take's (its save got that far): then the song
-    file, if there, is its too."""
-    import io
-
-    path = Path(dataset) / TAKES / f"{stem}.mid"
-    if not path.is_file():
-        return False
-    mine = io.BytesIO()
-    take_to_midi(take.messages, take.bpm, name=stem).save(file=mine)
-    return path.read_bytes() == mine.getvalue()

@@ -1,6 +1,7 @@
 """The record page's logic: a take played in the browser becomes the same `Take` that
 `synth record` builds from a keyboard, saved by the same function (dataset/NAME.txt and
-dataset/takes/NAME.mid, atomically, never over an existing song)."""
+dataset/takes/NAME.mid, atomically and durably, under a name claimed so that another save of
+the same name at the same moment, from another tab or `synth record`, takes the next one)."""
 
 from __future__ import annotations
 
