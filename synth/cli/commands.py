@@ -9,7 +9,6 @@ reports use. The homes of the defaults are the modules compose loads anyway.
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -17,7 +16,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from synth import api
+from synth import api, files
 from synth.cli.screens import (LineReporter, LiveScreen, NoteShower, RichReporter, console,
                                errors, metrics_table, show_input)
 from synth.errors import SynthError
@@ -186,7 +185,6 @@ def compose(
     overwrite: Overwrite = False,
 ) -> None:
     """Compose a new melody with the model and render it with the piano."""
-    from synth import files
     from synth.music.events import total_beats
 
     request = api.ComposeRequest(notes, primer or None, Sampling(
@@ -227,7 +225,6 @@ def render(
     overwrite: Overwrite = False,
 ) -> None:
     """Render a song file or a MIDI file through the same piano and effects as compose."""
-    from synth import files
 
     song = api.read_song(song_file)
     out = out or files.unique_path(Path("out"), song_file.stem, ".wav")
@@ -406,22 +403,6 @@ InputOpt = Annotated[Optional[str], typer.Option(
 Speed = Annotated[float, typer.Option(help="Replay speed for --input replay:FILE.mid.")]
 
 
-@contextlib.contextmanager
-def _sigterm_as_ctrl_c():
-    """A polite kill ends a take or session the way Ctrl-C does: saved, not lost."""
-    import signal
-
-    try:
-        previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 @app.command()
 def record(
     name: Annotated[str, typer.Option(help="Song name: saved as dataset/NAME.txt (numbered if "
@@ -456,7 +437,7 @@ def record(
     if count_in:
         console.print("count-in:", end=" ")
     shower = NoteShower()
-    with _sigterm_as_ctrl_c():
+    with files.sigterm_as_ctrl_c():
         try:
             take = record_take(source, bpm, seconds, count_in=count_in,
                                on_beat=lambda beat: console.print(str(beat), end=" "),
@@ -628,7 +609,7 @@ def live(
     session = Session(melody_model, sound, settings, answers, LiveScreen(), duet=duet)
     pause = f"{gap:g} s" if gap is not None else f"{gap_beats:g} beats"
     console.print(f"Play a phrase and pause for {pause}; the model answers. Ctrl-C ends.")
-    with _sigterm_as_ctrl_c():
+    with files.sigterm_as_ctrl_c():
         try:
             session.run(source)
         finally:
