@@ -18,7 +18,7 @@ def test_exchange_log_lines_are_plain_json():
         "interrupted": False, "left_out": 0, "under": 0, "phrase_lengths": [0.5],
         "answer_lengths": [1.0, 1.5], "gap": 0.988, "gap_beats": 1.5, "release": 0.247,
         # the first note comes after the one-beat rest: 1.55556 + 60 / 91.23456 - 0.24691
-        "delay": 1.966, "delay_beats": 2.99, "early": False, "overlapped": False}
+        "delay": 1.966, "delay_beats": 2.99, "early": False, "overlapped": False, "merged": []}
     assert exchange.seconds == pytest.approx(2.5 * 60 / 91.23456)
     exchange.played = 1  # only the rest sounded: no answer note, no delay
     assert exchange.record()["delay"] is None and exchange.record()["delay_beats"] is None
