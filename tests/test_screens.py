@@ -28,7 +28,7 @@ def test_the_note_shower_prints_each_event_once_and_flags_strays_at_once(shown):
     shower.message(mido.Message("note_on", note=30, velocity=80))
     shower.message(mido.Message("note_on", note=60, velocity=80))  # in range: shown as decided
     assert "outside C3-B4" in shown()
-    take = SimpleNamespace(decided=lambda now: [Event(13, 4)])
+    take = SimpleNamespace(decided=lambda now: [Event(13, 4)], merged=lambda now: [])
     shower.progress(take, 1.0)
     shower.progress(take, 1.5)  # nothing new decided: nothing printed twice
     shower.finish([Event(13, 4), Event(15, 2)])
@@ -41,7 +41,8 @@ def test_the_live_screen_gives_each_turn_a_line_and_ends_it_with_tempo_and_laten
         screen.played(pitch)
     screen.played(48, kept=False)
     answer = SimpleNamespace(answer=[Event(13, 4), Event(0, 8)], played=2, interrupted=False,
-                             overlapped=False, bpm=120.0, bpm_from="previous", latency_ms=3.25)
+                             overlapped=False, bpm=120.0, bpm_from="previous", latency_ms=3.25,
+                             merged=[])
     screen.answered(answer)
     screen.sounded(answer, 1)
     screen.sounded(answer, 2)
