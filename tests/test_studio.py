@@ -493,7 +493,30 @@ def test_record_names_the_notes_too_fast_for_the_grid(client, root):
     assert [cls for cls, _ in saved["events"] if cls] == [13, 15, 18, 20]
 
 
+def test_record_keeps_notes_played_during_the_count_in_as_the_pickup(client, root):
+    # 120 bpm, a count-in of 2 beats (1 s): G3 a beat before beat 1, A3 half a beat before,
+    # then C4 on beat 1 and D4 on beat 2; times run from beat 1, so the pickup's are negative
+    messages = [[-0.5, 55, 80], [-0.3, 55, 0], [-0.25, 57, 80], [-0.05, 57, 0],
+                [0.0, 60, 90], [0.4, 60, 0], [0.5, 62, 90], [0.9, 62, 0]]
+    response = client.post("/api/record", json={"name": "pickup", "bpm": 120, "count_in": 2,
+                                                "seconds": 1.2, "messages": messages})
+    saved = response.json()
+    assert response.status_code == 200, saved
+    assert saved["events"][:2] == [[8, 2], [10, 2]]  # G3 and A3 kept, a quarter note each
+    assert [cls for cls, _ in saved["events"] if cls] == [8, 10, 13, 15]
+    assert saved["pickup"] == 1.0  # the song starts a beat before beat 1
+    raw = mido.MidiFile(root / "dataset" / "takes" / "pickup.mid")
+    presses = [m.note for m in raw if m.type == "note_on" and m.velocity]
+    assert presses == [55, 57, 60, 62]  # the raw take runs from the count-in's first beat
+    assert raw.length == pytest.approx(1.0 + 0.9, abs=0.01)
+    plain = client.post("/api/record", json={**TAKE, "name": "plain"}).json()
+    assert plain["pickup"] == 0.0  # no count-in, no pickup: times from 0 as before
+
+
 @pytest.mark.parametrize("change, says", [
+    ({"messages": [[-0.1, 60, 90]]}, "back to -0,"),  # no count-in: nothing before beat 1
+    ({"count_in": 2, "messages": [[-1.1, 60, 90]]}, "count-in's start"),  # 1 s at 120 bpm
+    ({"count_in": 40}, "0-32"), ({"count_in": 1.5}, "count_in"), ({"count_in": "2"}, "count_in"),
     ({"messages": []}, "no notes"), ({"messages": "x"}, "messages"),
     ({"messages": [[0, 60]]}, "messages[0]"), ({"messages": [[1, 60, 90], [0.5, 60, 0]]},
                                                "out of order"),
