@@ -423,6 +423,55 @@ def test_compose_saves_in_out_and_lists_it(client, root):
     assert same["events"] == song["events"] and same["song"] == "out/song-3.txt"
 
 
+def test_compose_never_saves_over_a_file_that_appears_while_it_saves(client, root,
+                                                                       monkeypatch):
+    from synth.studio import library as studio_library
+
+    write_outputs = studio_library.api.write_outputs
+
+    def and_another_save(events, outputs, *args, **kwargs):  # out/song-2.* is free when
+        if outputs.song is not None:  # checked; another save takes song-2.mid meanwhile
+            (root / "out" / "song-2.mid").write_bytes(b"another save")
+        return write_outputs(events, outputs, *args, **kwargs)
+
+    monkeypatch.setattr(studio_library.api, "write_outputs", and_another_save)
+    song = client.post("/api/compose", json={"notes": 12, "seed": 4}).json()
+    assert song["song"] == "out/song-3.txt" and song["midi"] == "out/song-3.mid"
+    assert (root / "out" / "song-2.mid").read_bytes() == b"another save"  # kept
+    assert not (root / "out" / "song-2.txt").exists()  # no half of a save under song-2
+    client.get("/api/audio", params={"path": song["wav"]})  # until it is saved
+    assert soundfile.info(str(root / "out" / "song-3.wav")).frames > 0
+    assert not [p for p in (root / "out").iterdir() if p.name.startswith(".")]
+
+
+def test_compose_never_renders_over_a_wav_that_appears_while_it_renders(client, root,
+                                                                        monkeypatch):
+    from synth.studio.library import Rendering
+
+    add, finish, ended = Rendering.add, Rendering.finish, []
+
+    def finished(self, error=""):
+        ended.append(error)
+        finish(self, error)
+
+    def and_another_save(self, block):  # the WAV's name was free when claimed with the song
+        wav = root / "out" / "song-2.wav"
+        if not wav.exists():
+            wav.write_bytes(b"another save")
+        add(self, block)
+
+    monkeypatch.setattr(Rendering, "add", and_another_save)
+    monkeypatch.setattr(Rendering, "finish", finished)
+    song = client.post("/api/compose", json={"notes": 12, "seed": 4}).json()
+    assert song["wav"] == "out/song-2.wav"
+    rendering = client.app.state.library.rendering(song["wav"])
+    if rendering is not None:
+        rendering.wait()
+    assert len(ended) == 1 and "song-2.wav exists already" in ended[0]
+    assert (root / "out" / "song-2.wav").read_bytes() == b"another save"
+    assert not [p for p in (root / "out").iterdir() if p.name.startswith(".")]
+
+
 def test_compose_with_a_style_and_without_effects(client, root):
     from synth.learn.model import save_model
 

@@ -54,7 +54,6 @@ class Library:
     def __init__(self, root: Path):
         self.root = Path(root)
         self._entries: dict[Path, tuple[tuple[int, int], Entry]] = {}
-        self._lock = threading.Lock()
         self._models: dict[tuple[str, int], Any] = {}
         self._rendering: dict[str, Rendering] = {}
 
@@ -293,11 +292,22 @@ class Library:
         song = api.compose_song(api.ComposeRequest(notes, primer if primer.strip() else None,
                                                    sampling, even, model))
         out = self.root / "out"
-        with self._lock:  # two composes at once never pick the same name
-            stem = files.free_name("song", [(out, ".wav"), (out, ".txt"), (out, ".mid")])
-            api.write_outputs(song.events, api.Outputs(song=out / f"{stem}.txt",
-                                                       midi=out / f"{stem}.mid"), performance,
-                              title=stem, source=f"composed by synth studio ({style})")
+
+        def planned(stem: str) -> files.Writers:
+            # Each writer saves through synth.api onto the claim's temporary file; the WAV's
+            # name must be free too, and is claimed by its render (never over a file).
+            def save(tmp: Path, kind: str) -> None:
+                api.write_outputs(song.events, api.Outputs(**{kind: tmp}), performance,
+                                  title=stem, source=f"composed by synth studio ({style})",
+                                  overwrite=True)
+
+            return [(out / f"{stem}.wav", None),
+                    (out / f"{stem}.txt", lambda tmp: save(tmp, "song")),
+                    (out / f"{stem}.mid", lambda tmp: save(tmp, "midi"))]
+
+        # claimed as new files: two composes at once, or a `synth compose` saving meanwhile,
+        # never take one name
+        stem = files.save_new("song", planned)
         self._render(f"out/{stem}.wav", song.events, performance, effects)
         return {"id": f"out/{stem}", "song": f"out/{stem}.txt", "wav": f"out/{stem}.wav",
                 "midi": f"out/{stem}.mid", "primer": song.primer_length,
