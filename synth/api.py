@@ -228,7 +228,8 @@ def render(song: Melody | str | Path, out: str | Path | None = None, *,
         return render_song(song.events, played, effects)
     out = _free(check_audio_path(Path(out)), overwrite)
     blocks = stream_song(song.events, played, effects)
-    write_audio(out, blocks if tap is None else _tapped(blocks, tap))  # block by block
+    # block by block; the name is claimed at the end, so a file that appeared meanwhile is kept
+    write_audio(out, blocks if tap is None else _tapped(blocks, tap), exclusive=not overwrite)
     return out
 
 

@@ -154,6 +154,21 @@ def test_render_to_a_file_returns_its_path_and_keeps_what_exists(tmp_path):
     assert synth.render(SHORT, str(path), overwrite=True) == path
 
 
+def test_render_never_replaces_a_file_that_appears_while_it_renders(tmp_path):
+    path = tmp_path / "a.wav"
+
+    def another_save(block):  # the name is free when render checks it, taken before its end
+        if not path.exists():
+            path.write_bytes(b"another save")
+
+    with pytest.raises(synth.SynthError, match="a.wav exists already"):
+        synth.render(SHORT, path, tap=another_save)
+    assert path.read_bytes() == b"another save"
+    assert list(tmp_path.iterdir()) == [path]
+    synth.render(SHORT, path, tap=another_save, overwrite=True)  # asked to: replaced
+    assert soundfile.info(path).frames > 0
+
+
 def test_render_takes_effects_and_a_song_or_midi_file(tmp_path):
     make_midi(tmp_path / "m.mid", [[(0, 1, 60), (1, 2, 64)]])
     dry = synth.render(tmp_path / "m.mid", effects=synth.Effects(enabled=False))

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import soundfile
 
+from synth import files
 from synth.sound import effects, loudness, piano
 from synth.sound.render import pcm16, planned_loudness, render_song, stream_song, write_audio
 from synth.sound.effects import CEILING_DB, Effects, db
@@ -114,6 +115,22 @@ def test_an_existing_file_survives_a_failed_write(tmp_path):
     with pytest.raises(SynthError):
         write_audio(path, failing())
     assert path.read_bytes() == b"the old song"
+
+
+def test_an_exclusive_write_keeps_a_file_that_appears_while_it_runs(tmp_path):
+    path = tmp_path / "song.wav"
+
+    def meanwhile():  # another save takes the name between a check and this write's end
+        yield np.zeros((100, 2), dtype=np.float32)
+        path.write_bytes(b"the other song")
+        yield np.zeros((100, 2), dtype=np.float32)
+
+    with pytest.raises(files.NameTaken, match="song.wav exists already"):
+        write_audio(path, meanwhile(), exclusive=True)
+    assert path.read_bytes() == b"the other song"
+    assert list(tmp_path.iterdir()) == [path]  # no temporary file left beside it
+    write_audio(path, iter([np.zeros((100, 2), dtype=np.float32)]))  # not exclusive: replaced
+    assert soundfile.info(str(path)).frames == 100
 
 
 def test_blocks_and_sounding_voices_do_not_grow_with_the_song(monkeypatch):

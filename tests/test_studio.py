@@ -3,6 +3,7 @@ path traversal attempts and oversized uploads. The browser itself: tests/test_st
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -25,6 +26,7 @@ with warnings.catch_warnings():  # newer Starlette asks for httpx2; httpx still 
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient  # noqa: E402
 
+from synth import api  # noqa: E402
 from synth.studio.app import create_app  # noqa: E402
 from synth.studio.door import Door  # noqa: E402
 from synth.play.phrase_end import GAP_BEATS  # noqa: E402
@@ -231,17 +233,60 @@ def test_missing_song_is_404_and_bad_song_is_its_error(client):
     assert "expected ?path" in error(client.get("/api/song"))
 
 
-def test_audio_is_rendered_by_the_piano_and_cached(client):
+def test_audio_is_rendered_by_the_piano_as_it_is_played(client, root):
     first = client.get("/api/audio", params={"path": "dataset/little-tune.txt"})
     assert first.status_code == 200 and first.headers["content-type"] == "audio/wav"
-    audio, rate = soundfile.read(io.BytesIO(first.content))
-    assert rate == 44100 and audio.shape[1] == 2
-    assert audio.shape[0] / rate >= 7.5 * 60 / 120  # the whole song, at its own tempo
-    assert 0.05 < np.abs(audio).max() <= 10 ** (-1 / 20) + 1e-3  # sounds, never clips
-    library = client.app.state.library
-    assert len(library._audio) == 1
+    assert "content-length" not in first.headers  # streamed, block by block
+    samples = np.frombuffer(first.content[44:], np.int16).reshape(-1, 2)
+    rate = int.from_bytes(first.content[24:28], "little")
+    assert rate == 44100 and first.content[:4] == b"RIFF" and first.content[36:40] == b"data"
+    assert len(samples) / rate >= 7.5 * 60 / 120  # the whole song, at its own tempo
+    assert 0.05 * 32768 < np.abs(samples).max() <= 10 ** (-1 / 20) * 32768 + 40  # never clips
+    rendered, _ = soundfile.read(api.render(root / "dataset" / "little-tune.txt",
+                                            root / "rendered.wav"), dtype="int16")
+    np.testing.assert_array_equal(samples, rendered)  # the sound `synth render` writes
     again = client.get("/api/audio", params={"path": "dataset/little-tune.txt"})
-    assert again.content == first.content and len(library._audio) == 1
+    assert again.content == first.content
+    assert not [p for p in (root / "dataset").iterdir() if p.name.startswith(".")]
+
+
+def peak_while_playing(library, relative: str) -> tuple[int, str, int]:
+    """(the peak of memory traced while the song's audio is taken block by block, a digest of
+    its samples, their length in bytes)."""
+    import tracemalloc
+
+    digest, size = hashlib.sha256(), 0
+    tracemalloc.start()
+    try:
+        _, blocks = library.audio(relative)
+        header = next(blocks)
+        for block in blocks:
+            digest.update(block)
+            size += len(block)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(header) == 44
+    return peak, digest.hexdigest(), size
+
+
+def test_a_long_song_plays_in_flat_memory(tmp_path):
+    """A song of 10 000 events (375 s, 66 MB of WAV) plays in about the memory of one of 200."""
+    from synth.studio.library import Library
+
+    (tmp_path / "dataset").mkdir()
+    for count in (200, 10_000):
+        (tmp_path / "dataset" / f"n{count}.txt").write_text(
+            "# bpm: 400\n" + " ".join(f"{1 + i % 24}:0.25" for i in range(count)) + "\n")
+    library = Library(tmp_path)
+    small, _, _ = peak_while_playing(library, "dataset/n200.txt")
+    large, digest, size = peak_while_playing(library, "dataset/n10000.txt")
+    assert size > 60 * 2**20  # the whole song went by
+    assert large < small + 8 * 2**20, (small, large)  # not the song's 66 MB, nor a fifth of it
+    rendered = api.render(tmp_path / "dataset" / "n10000.txt", tmp_path / "n10000.wav")
+    data = rendered.read_bytes()
+    assert data[36:40] == b"data" and len(data) - 44 == size
+    assert hashlib.sha256(data[44:]).hexdigest() == digest  # the bytes `synth render` writes
 
 
 def test_audio_of_a_wav_is_the_file(client, root):
@@ -261,7 +306,10 @@ def test_downloads(client, root):
         [60, 62, 64, 65, 67]
     assert "little-tune.mid" in mid.headers["content-disposition"]
     wav = get("dataset/little-tune.txt", "wav")
-    assert soundfile.info(io.BytesIO(wav.content)).samplerate == 44100
+    assert "little-tune.wav" in wav.headers["content-disposition"]
+    rendered = api.render(root / "dataset" / "little-tune.txt", root / "rendered.wav")
+    assert wav.content == rendered.read_bytes()  # exactly the file `synth render` writes
+    assert not [p for p in (root / "dataset").iterdir() if p.name.startswith(".")]
     take = get("dataset/takes/other.mid", "mid")
     assert take.content == (root / "dataset" / "takes" / "other.mid").read_bytes()
     assert "13 15 17:2" in get("dataset/takes/other.mid", "txt").text
@@ -375,6 +423,55 @@ def test_compose_saves_in_out_and_lists_it(client, root):
     assert same["events"] == song["events"] and same["song"] == "out/song-3.txt"
 
 
+def test_compose_never_saves_over_a_file_that_appears_while_it_saves(client, root,
+                                                                       monkeypatch):
+    from synth.studio import library as studio_library
+
+    write_outputs = studio_library.api.write_outputs
+
+    def and_another_save(events, outputs, *args, **kwargs):  # out/song-2.* is free when
+        if outputs.song is not None:  # checked; another save takes song-2.mid meanwhile
+            (root / "out" / "song-2.mid").write_bytes(b"another save")
+        return write_outputs(events, outputs, *args, **kwargs)
+
+    monkeypatch.setattr(studio_library.api, "write_outputs", and_another_save)
+    song = client.post("/api/compose", json={"notes": 12, "seed": 4}).json()
+    assert song["song"] == "out/song-3.txt" and song["midi"] == "out/song-3.mid"
+    assert (root / "out" / "song-2.mid").read_bytes() == b"another save"  # kept
+    assert not (root / "out" / "song-2.txt").exists()  # no half of a save under song-2
+    client.get("/api/audio", params={"path": song["wav"]})  # until it is saved
+    assert soundfile.info(str(root / "out" / "song-3.wav")).frames > 0
+    assert not [p for p in (root / "out").iterdir() if p.name.startswith(".")]
+
+
+def test_compose_never_renders_over_a_wav_that_appears_while_it_renders(client, root,
+                                                                        monkeypatch):
+    from synth.studio.library import Rendering
+
+    add, finish, ended = Rendering.add, Rendering.finish, []
+
+    def finished(self, error=""):
+        ended.append(error)
+        finish(self, error)
+
+    def and_another_save(self, block):  # the WAV's name was free when claimed with the song
+        wav = root / "out" / "song-2.wav"
+        if not wav.exists():
+            wav.write_bytes(b"another save")
+        add(self, block)
+
+    monkeypatch.setattr(Rendering, "add", and_another_save)
+    monkeypatch.setattr(Rendering, "finish", finished)
+    song = client.post("/api/compose", json={"notes": 12, "seed": 4}).json()
+    assert song["wav"] == "out/song-2.wav"
+    rendering = client.app.state.library.rendering(song["wav"])
+    if rendering is not None:
+        rendering.wait()
+    assert len(ended) == 1 and "song-2.wav exists already" in ended[0]
+    assert (root / "out" / "song-2.wav").read_bytes() == b"another save"
+    assert not [p for p in (root / "out").iterdir() if p.name.startswith(".")]
+
+
 def test_compose_with_a_style_and_without_effects(client, root):
     from synth.learn.model import save_model
 
@@ -445,7 +542,30 @@ def test_record_names_the_notes_too_fast_for_the_grid(client, root):
     assert [cls for cls, _ in saved["events"] if cls] == [13, 15, 18, 20]
 
 
+def test_record_keeps_notes_played_during_the_count_in_as_the_pickup(client, root):
+    # 120 bpm, a count-in of 2 beats (1 s): G3 a beat before beat 1, A3 half a beat before,
+    # then C4 on beat 1 and D4 on beat 2; times run from beat 1, so the pickup's are negative
+    messages = [[-0.5, 55, 80], [-0.3, 55, 0], [-0.25, 57, 80], [-0.05, 57, 0],
+                [0.0, 60, 90], [0.4, 60, 0], [0.5, 62, 90], [0.9, 62, 0]]
+    response = client.post("/api/record", json={"name": "pickup", "bpm": 120, "count_in": 2,
+                                                "seconds": 1.2, "messages": messages})
+    saved = response.json()
+    assert response.status_code == 200, saved
+    assert saved["events"][:2] == [[8, 2], [10, 2]]  # G3 and A3 kept, a quarter note each
+    assert [cls for cls, _ in saved["events"] if cls] == [8, 10, 13, 15]
+    assert saved["pickup"] == 1.0  # the song starts a beat before beat 1
+    raw = mido.MidiFile(root / "dataset" / "takes" / "pickup.mid")
+    presses = [m.note for m in raw if m.type == "note_on" and m.velocity]
+    assert presses == [55, 57, 60, 62]  # the raw take runs from the count-in's first beat
+    assert raw.length == pytest.approx(1.0 + 0.9, abs=0.01)
+    plain = client.post("/api/record", json={**TAKE, "name": "plain"}).json()
+    assert plain["pickup"] == 0.0  # no count-in, no pickup: times from 0 as before
+
+
 @pytest.mark.parametrize("change, says", [
+    ({"messages": [[-0.1, 60, 90]]}, "back to -0,"),  # no count-in: nothing before beat 1
+    ({"count_in": 2, "messages": [[-1.1, 60, 90]]}, "count-in's start"),  # 1 s at 120 bpm
+    ({"count_in": 40}, "0-32"), ({"count_in": 1.5}, "count_in"), ({"count_in": "2"}, "count_in"),
     ({"messages": []}, "no notes"), ({"messages": "x"}, "messages"),
     ({"messages": [[0, 60]]}, "messages[0]"), ({"messages": [[1, 60, 90], [0.5, 60, 0]]},
                                                "out of order"),

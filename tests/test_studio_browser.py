@@ -138,8 +138,8 @@ def test_a_take_recorded_in_the_page_lands_in_the_dataset(driver, studio):
         css(driver, field).clear()
         css(driver, field).send_keys(value)
     css(driver, "#rec-go").click()
-    wait(driver, lambda d: d.execute_script("return document.body.dataset.recording"),
-         what="the count-in")
+    wait(driver, lambda d: d.execute_script("return document.body.dataset.started"),
+         what="the end of the count-in")
     keys = ActionChains(driver)
     for key in "zxcv":  # C3 D3 E3 F3
         keys.key_down(key).pause(0.2).key_up(key).pause(0.05)
@@ -151,6 +151,42 @@ def test_a_take_recorded_in_the_page_lands_in_the_dataset(driver, studio):
     from synth.music.songs import read_song
 
     assert [e.cls for e in read_song(song).events if e.cls] == [1, 3, 5, 6]
+
+
+def test_a_pickup_in_the_count_in_is_kept_and_fast_notes_are_named(driver, studio):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    open_page(driver, studio, "record")
+    # 60 bpm: a count-in of 4 beats is 4 s, a quarter beat 0.25 s
+    for field, value in (("#rec-name", "pickup take"), ("#rec-bpm", "60"), ("#rec-count", "4")):
+        css(driver, field).clear()
+        css(driver, field).send_keys(value)
+    css(driver, "#rec-go").click()
+    wait(driver, lambda d: d.execute_script("return document.body.dataset.recording"),
+         what="the count-in")
+    time.sleep(1.5)  # well inside the count-in
+    keys = ActionChains(driver)
+    keys.key_down("b").pause(0.3).key_up("b").perform()  # G3, a pickup
+    assert not driver.execute_script("return document.body.dataset.started")
+    wait(driver, lambda d: d.execute_script("return document.body.dataset.started"),
+         what="the end of the count-in")
+    keys = ActionChains(driver)
+    for key in "zxcvbnm":  # C3 D3 E3 F3 G3 A3 B3, 60 ms apart: a quarter beat is 250 ms
+        keys.key_down(key).pause(0.03).key_up(key).pause(0.03)
+    keys.pause(0.6).key_down("z").pause(0.3).key_up("z").perform()
+    css(driver, "#rec-go").click()
+    wait(driver, lambda d: "Saved" in css(d, "#rec-status").text, what="the saved take")
+    status, warning = css(driver, "#rec-status").text, css(driver, "#rec-warning")
+    assert "before beat 1 (a pickup played during the count-in)" in status, status
+    assert warning.is_displayed() and "faster than a quarter beat at 60 bpm" in warning.text
+    from synth.music.songs import read_song
+
+    events = read_song(studio.root / "dataset" / "pickup-take.txt").events
+    assert events[0].cls == 8  # the G3 played during the count-in opens the song
+    assert len([e for e in events if e.cls]) < 9  # some of the fast notes were merged
+    shot = studio.root / "record-page.png"
+    driver.save_screenshot(str(shot))
+    assert shot.stat().st_size > 0
 
 
 def test_a_midi_file_given_to_the_page_is_imported(driver, studio, tmp_path):

@@ -101,10 +101,11 @@ def save_audio(path: Path, audio: np.ndarray, rate: int = RATE) -> None:
 
 
 def write_audio(path: Path, blocks: Iterable[np.ndarray], channels: int = 2,
-                rate: int = RATE) -> None:
+                rate: int = RATE, exclusive: bool = False) -> None:
     """Write audio given block by block, (frames, channels) each, as WAV (16-bit), FLAC or
     OGG, atomically: under a temporary name renamed into place once the last block is in, so
-    an error or Ctrl-C on the way leaves nothing under `path`."""
+    an error or Ctrl-C on the way leaves nothing under `path`. `exclusive`: only as a new
+    file (files.NameTaken if one appeared meanwhile, which is kept as it is)."""
     import soundfile
 
     path = check_audio_path(path)
@@ -133,7 +134,7 @@ def write_audio(path: Path, blocks: Iterable[np.ndarray], channels: int = 2,
             if hasattr(blocks, "close"):
                 blocks.close()  # a generator stops its work now, not when collected
 
-    files.write_with(path, write)
+    files.write_with(path, write, exclusive)
 
 
 def pcm16(audio: np.ndarray) -> np.ndarray:

@@ -130,7 +130,7 @@ def create_app(root: Path = Path("."), door: Door | None = None) -> Starlette:
             return _error(exc)
         if path is not None:
             return FileResponse(path, media_type="audio/wav")
-        return Response(data, media_type="audio/wav")
+        return StreamingResponse(data, media_type="audio/wav")  # rendered as it is played
 
     async def download(request: Request) -> Response:
         try:
@@ -142,8 +142,10 @@ def create_app(root: Path = Path("."), door: Door | None = None) -> Starlette:
             return FileResponse(path, filename=name)
         kind = {"wav": "audio/wav", "mid": "audio/midi"}.get(name.rsplit(".", 1)[-1],
                                                              "text/plain; charset=utf-8")
-        return Response(data, media_type=kind,
-                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+        headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+        if isinstance(data, bytes):
+            return Response(data, media_type=kind, headers=headers)
+        return StreamingResponse(data, media_type=kind, headers=headers)  # a rendered WAV
 
     async def import_midi(request: Request) -> Response:
         try:

@@ -1,20 +1,21 @@
 """The library page's logic: the songs in dataset/ and out/ (and the recorded takes), their
 events and audio, downloads, imports and composing, all through the same functions as the CLI.
 
-Audio is rendered by the same piano and effects as `synth render`, on demand, and kept in a
-cache bounded in bytes; a song composed here is saved in out/ as the CLI saves it.
+Audio is rendered by the same piano and effects as `synth render`, on demand and block by
+block, so memory stays flat whatever the song's length; a song composed here is saved in out/
+as the CLI saves it.
 """
 
 from __future__ import annotations
 
 import io
 import math
+import os
 import re
 import shutil
 import struct
 import tempfile
 import threading
-from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,6 @@ from synth.sound.piano import Performance
 from synth.studio.paths import inside
 
 TAKES = "dataset/takes"
-CACHE_BYTES = 256 * 2**20  # rendered audio kept in memory; a 200-note song is about 14 MB
 MAX_UPLOAD = 2 * 2**20  # a MIDI file dropped on the page; real melodies are a few kB
 MAX_NOTES = 2000  # events composed per request from the page
 
@@ -54,9 +54,6 @@ class Library:
     def __init__(self, root: Path):
         self.root = Path(root)
         self._entries: dict[Path, tuple[tuple[int, int], Entry]] = {}
-        self._audio: OrderedDict[tuple, bytes] = OrderedDict()
-        self._audio_bytes = 0
-        self._lock = threading.Lock()
         self._models: dict[tuple[str, int], Any] = {}
         self._rendering: dict[str, Rendering] = {}
 
@@ -138,25 +135,28 @@ class Library:
                 "events": [[e.cls, e.quarters] for e in song.events], "beats": song.beats,
                 "seconds": song.seconds()}
 
-    def audio(self, relative: str) -> tuple[Path | None, bytes | None]:
-        """(a WAV file to send as it is, or the song rendered as WAV bytes)."""
+    def audio(self, relative: str) -> tuple[Path | None, Iterator[bytes] | None]:
+        """(a WAV file to send as it is, or the song rendered as WAV, block by block as the
+        player takes it: a header that leaves the length open, then the samples)."""
         path = inside(self.root, relative)
         if path.suffix.lower() == ".wav":
             return path, None
-        stat = path.stat()
-        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-        with self._lock:
-            if key in self._audio:
-                self._audio.move_to_end(key)
-                return None, self._audio[key]
-        data = wav_bytes(api.render(path))
-        with self._lock:
-            self._audio[key] = data
-            self._audio_bytes += len(data)
-            while self._audio_bytes > CACHE_BYTES and len(self._audio) > 1:
-                _, old = self._audio.popitem(last=False)
-                self._audio_bytes -= len(old)
-        return None, data
+        from synth.sound.render import pcm16, stream_song
+
+        # api.render's defaults: the song's own tempo, the default touch and effects
+        song = api.read_song(path)
+        blocks = stream_song(song.events, api.performance(song.bpm or DEFAULT_BPM),
+                             Effects().check())
+
+        def wav() -> Iterator[bytes]:
+            try:
+                yield open_wav_header()
+                for block in blocks:
+                    yield pcm16(block).tobytes()
+            finally:
+                blocks.close()  # a player that stops listening stops the render
+
+        return None, wav()
 
     def _render(self, relative: str, events: list, performance: Performance,
                 effects: Effects) -> None:
@@ -181,8 +181,10 @@ class Library:
         """The song being rendered into `relative`, if it is not saved yet."""
         return self._rendering.get(relative)
 
-    def download(self, relative: str, kind: str) -> tuple[Path | None, bytes | None, str]:
-        """(file or bytes, file name) of a song as `kind`: wav, mid or txt."""
+    def download(self, relative: str, kind: str
+                 ) -> tuple[Path | None, bytes | Iterator[bytes] | None, str]:
+        """(file, bytes or a rendered WAV's blocks; file name) of a song as `kind`: wav, mid
+        or txt."""
         if kind not in ("wav", "mid", "txt"):
             raise SynthError(f"format '{kind[:20]}' is not one the studio writes: expected "
                              "wav, mid or txt")
@@ -192,8 +194,7 @@ class Library:
         if suffix == kind or (kind == "mid" and suffix == "midi"):
             return path, None, path.name
         if kind == "wav":
-            sent, data = self.audio(relative)
-            return sent, data, name
+            return None, self._rendered(path), name
         if suffix == "wav":
             raise SynthError(f"{relative}: audio only, there is no song to save as .{kind}")
         song = api.read_song(path)
@@ -206,6 +207,29 @@ class Library:
         from synth.music.songs import format_song
 
         return None, format_song(song).encode("utf-8"), name
+
+    def _rendered(self, path: Path) -> Iterator[bytes]:
+        """The song rendered by `synth render` into a hidden partial file beside it (a file to
+        download has its sizes in its header), then read out a block at a time and removed."""
+        fd, name = tempfile.mkstemp(prefix=f".{path.stem}.{os.getpid()}.",
+                                    suffix=f"{files.PART}.wav", dir=path.parent)
+        os.close(fd)
+        rendered = Path(name)
+        try:
+            api.render(path, rendered, overwrite=True)
+        except BaseException:
+            rendered.unlink(missing_ok=True)
+            raise
+
+        def read() -> Iterator[bytes]:
+            try:
+                with rendered.open("rb") as source:
+                    while chunk := source.read(1 << 16):
+                        yield chunk
+            finally:
+                rendered.unlink(missing_ok=True)
+
+        return read()
 
     # --- importing and composing --------------------------------------------------------
 
@@ -268,11 +292,22 @@ class Library:
         song = api.compose_song(api.ComposeRequest(notes, primer if primer.strip() else None,
                                                    sampling, even, model))
         out = self.root / "out"
-        with self._lock:  # two composes at once never pick the same name
-            stem = files.free_name("song", [(out, ".wav"), (out, ".txt"), (out, ".mid")])
-            api.write_outputs(song.events, api.Outputs(song=out / f"{stem}.txt",
-                                                       midi=out / f"{stem}.mid"), performance,
-                              title=stem, source=f"composed by synth studio ({style})")
+
+        def planned(stem: str) -> files.Writers:
+            # Each writer saves through synth.api onto the claim's temporary file; the WAV's
+            # name must be free too, and is claimed by its render (never over a file).
+            def save(tmp: Path, kind: str) -> None:
+                api.write_outputs(song.events, api.Outputs(**{kind: tmp}), performance,
+                                  title=stem, source=f"composed by synth studio ({style})",
+                                  overwrite=True)
+
+            return [(out / f"{stem}.wav", None),
+                    (out / f"{stem}.txt", lambda tmp: save(tmp, "song")),
+                    (out / f"{stem}.mid", lambda tmp: save(tmp, "midi"))]
+
+        # claimed as new files: two composes at once, or a `synth compose` saving meanwhile,
+        # never take one name
+        stem = files.save_new("song", planned)
         self._render(f"out/{stem}.wav", song.events, performance, effects)
         return {"id": f"out/{stem}", "song": f"out/{stem}.txt", "wav": f"out/{stem}.wav",
                 "midi": f"out/{stem}.mid", "primer": song.primer_length,
@@ -318,11 +353,7 @@ class Rendering:
 
     def wav(self) -> Iterator[bytes]:
         """A WAV header that leaves the length open, then the samples as they come."""
-        from synth.sound.piano import RATE
-
-        yield (b"RIFF" + struct.pack("<I", 0xFFFFFFFF) + b"WAVEfmt " +
-               struct.pack("<IHHIIHH", 16, 1, 2, RATE, RATE * 4, 4, 16) +
-               b"data" + struct.pack("<I", 0xFFFFFFFF - 36))
+        yield open_wav_header()
         sent = 0
         while True:
             with self._changed:
@@ -392,15 +423,14 @@ class Ask:
         return value
 
 
-def wav_bytes(audio) -> bytes:
-    """Stereo float audio as a 16-bit WAV file in memory."""
-    import soundfile
-
+def open_wav_header() -> bytes:
+    """The header of a stereo 16-bit WAV at 44.1 kHz whose length is not known yet (the
+    largest sizes, which browsers read as "until the stream ends")."""
     from synth.sound.piano import RATE
 
-    buffer = io.BytesIO()
-    soundfile.write(buffer, audio, RATE, format="WAV", subtype="PCM_16")
-    return buffer.getvalue()
+    return (b"RIFF" + struct.pack("<I", 0xFFFFFFFF) + b"WAVEfmt " +
+            struct.pack("<IHHIIHH", 16, 1, 2, RATE, RATE * 4, 4, 16) +
+            b"data" + struct.pack("<I", 0xFFFFFFFF - 36))
 
 
 def _files(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:

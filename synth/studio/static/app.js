@@ -343,37 +343,49 @@ const recRoll = new Roll($("rec-roll"));
 const recKeys = new Keyboard($("rec-keys"), {
   onDown: (m, v) => {
     piano.start().then(() => piano.down(m, v));
-    if (take?.recording) { take.messages.push([(performance.now() - take.t0) / 1000, m, v]); take.notes.push(midiName(m)); showTake(); }
+    if (takeHears()) { take.messages.push([takeTime(), m, v]); take.notes.push(midiName(m)); showTake(); }
   },
   onUp: (m) => {
     piano.up(m);
-    if (take?.recording) take.messages.push([(performance.now() - take.t0) / 1000, m, 0]);
+    if (takeHears()) take.messages.push([takeTime(), m, 0]);
   },
 });
 
+// The take listens from the count-in's first click: a pickup played during it is kept, as
+// `synth record` keeps it. Times go to the server in seconds from beat 1 (negative before it).
+function takeHears() { return take?.recording && performance.now() >= take.t0; }
+function takeTime() { return (performance.now() - take.beat1) / 1000; }
+
 function showTake() {
   const recent = take.notes.slice(-24).join(" ");
-  $("rec-status").textContent = `Recording ● ${take.notes.length} notes   ${recent}`;
+  const when = performance.now() < take.beat1 ? `Count-in: ${take.left}` : "Recording ●";
+  $("rec-status").textContent = `${when} ${take.notes.length} notes   ${recent}`;
 }
 
 $("rec-go").addEventListener("click", async () => {
   if (take) { await stopTake(); return; }
   const bpm = Number($("rec-bpm").value) || 120, count = Math.max(0, Number($("rec-count").value) || 0);
   await piano.start();
-  take = {recording: false, messages: [], notes: [], bpm};
+  const beat = 60 / bpm, t = piano.now + 0.1;
+  const t0 = performance.now() + 100;  // the first click, 0.1 s from now (as scheduled below)
+  take = {recording: true, messages: [], notes: [], bpm, count, t0, beat1: t0 + count * beat * 1000, left: count};
   $("rec-go").textContent = "Stop";
   $("rec-status").className = "status rec";
-  const beat = 60 / bpm, t = piano.now + 0.1;
+  $("rec-result").hidden = true;
   for (let i = 0; i < count; i++) piano.click(t + i * beat, i === 0);
+  const mine = take;
   for (let i = 0; i < count; i++) {
-    setTimeout(() => { if (take) $("rec-status").textContent = `Count-in: ${count - i}`; }, (0.1 + i * beat) * 1000);
+    setTimeout(() => {
+      if (take !== mine) return;
+      take.left = count - i;
+      if (take.notes.length) showTake(); else $("rec-status").textContent = `Count-in: ${count - i}   (a pickup played now is kept)`;
+    }, (0.1 + i * beat) * 1000);
   }
+  document.body.dataset.recording = "1";
   setTimeout(() => {
-    if (!take) return;
-    take.recording = true;
-    take.t0 = performance.now();
-    $("rec-status").textContent = "Recording ● play now; Stop saves the take.";
-    document.body.dataset.recording = "1";
+    if (take !== mine) return;
+    if (take.notes.length) showTake(); else $("rec-status").textContent = "Recording ● play now; Stop saves the take.";
+    document.body.dataset.started = "1";
   }, (0.1 + count * beat) * 1000);
 });
 
@@ -381,14 +393,18 @@ async function stopTake() {
   const t = take;
   take = null;
   delete document.body.dataset.recording;
+  delete document.body.dataset.started;
   recKeys.releaseAll();
   $("rec-go").textContent = "Record";
   $("rec-status").className = "status muted";
-  if (!t.recording || !t.messages.length) { $("rec-status").textContent = "Nothing was played: nothing saved."; return; }
-  const seconds = (performance.now() - t.t0) / 1000;
+  if (!t.messages.length) { $("rec-status").textContent = "Nothing was played: nothing saved."; return; }
+  const seconds = (performance.now() - t.beat1) / 1000;
   try {
-    const r = await postJSON("/api/record", {name: $("rec-name").value, bpm: t.bpm, seconds, messages: t.messages});
-    $("rec-status").textContent = `Saved ${r.song || "no song (every note was outside C3–B4)"} and ${r.take}` + (r.outside ? ` — ${r.outside} notes outside C3–B4 left out of the song` : "");
+    const r = await postJSON("/api/record", {name: $("rec-name").value, bpm: t.bpm, count_in: t.count, seconds, messages: t.messages});
+    const pickup = r.pickup ? ` — the song starts ${r.pickup} beat${r.pickup === 1 ? "" : "s"} before beat 1 (a pickup played during the count-in)` : "";
+    $("rec-status").textContent = `Saved ${r.song || "no song (every note was outside C3–B4)"} and ${r.take}` + (r.outside ? ` — ${r.outside} notes outside C3–B4 left out of the song` : "") + pickup;
+    $("rec-warning").hidden = !r.warning;
+    $("rec-warning").textContent = r.warning ? `Warning: ${r.warning} (the raw take keeps them).` : "";
     $("rec-result").hidden = false;
     $("rec-saved").textContent = `${r.song}: ${r.events.length} events — ${r.events.map(eventName).join(" ")}`.slice(0, 300);
     recRoll.show(r.events);
