@@ -296,15 +296,12 @@ def save_new(name: str, make: Callable[[str], Writers], first: str | None = None
                     raise cannot_write(path, exc) from None
                 if made and made[0]:
                     claimed.append(path)
-        except NameTaken:
-            for path in claimed:
+        except BaseException as exc:
+            for path in claimed:  # taken, or a failure half-way: no half of a save under names
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
-            continue
-        except BaseException:
-            for path in claimed:  # a failure half-way: no half of a save under its names
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
+            if isinstance(exc, NameTaken):
+                continue
             raise
         return stem
     raise AssertionError("unreachable: the stems never run out")
@@ -335,11 +332,8 @@ def unique_path(folder: Path, name: str, suffix: str) -> Path:
 
 def free_name(name: str, places: Sequence[tuple[Path, str]]) -> str:
     """`name`, or `name-2`, `-3`, ...: the first that no (folder, suffix) place holds yet."""
-    candidate, number = name, 2
-    while any((Path(folder) / f"{candidate}{suffix}").exists() for folder, suffix in places):
-        candidate = f"{name}-{number}"
-        number += 1
-    return candidate
+    return next(stem for stem in _stems(name, None)
+                if not any((Path(folder) / f"{stem}{suffix}").exists() for folder, suffix in places))
 
 
 def slug(text: str) -> str:
